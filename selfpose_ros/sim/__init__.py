@@ -1,0 +1,1 @@
+"""selfpose_ros.sim."""
