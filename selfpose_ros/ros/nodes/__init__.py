@@ -1,0 +1,1 @@
+"""One module per ROS 2 node; each exposes ``main()``."""

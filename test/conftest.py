@@ -1,0 +1,14 @@
+"""Test-wide setup: DDS stays on loopback, and each pytest run gets its own ROS domain."""
+
+import os
+import random
+
+# Set before anything imports rclpy; child processes inherit these.
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+if os.environ.get("ROS_DISTRO") == "humble":
+    os.environ["ROS_LOCALHOST_ONLY"] = "1"
+if "SELFPOSE_TEST_DOMAIN_ID" in os.environ:
+    os.environ["ROS_DOMAIN_ID"] = os.environ["SELFPOSE_TEST_DOMAIN_ID"]
+else:  # a per-run domain, so parallel runs on one machine never cross-talk
+    os.environ["ROS_DOMAIN_ID"] = str(random.SystemRandom().randint(1, 100))
+os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
