@@ -13,9 +13,13 @@ setup(
     description="Self-supervised category-level 6D object pose and size for ROS 2",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=find_packages(include=["selfpose_ros", "selfpose_ros.*"]) + ["selfpose_ros.msg_defs"],
-    package_dir={"selfpose_ros.msg_defs": "msg"},
-    package_data={"selfpose_ros.msg_defs": ["*.msg"]},
+    packages=find_packages(include=["selfpose_ros", "selfpose_ros.*"])
+    + ["selfpose_ros.msg_defs", "selfpose_ros.vision_msgs_defs"],
+    package_dir={
+        "selfpose_ros.msg_defs": "msg",
+        "selfpose_ros.vision_msgs_defs": "tools/interfaces/vision_msgs/msg",
+    },
+    package_data={"selfpose_ros.msg_defs": ["*.msg"], "selfpose_ros.vision_msgs_defs": ["*.msg"]},
     install_requires=[
         "numpy>=1.24",
         "scipy>=1.10",

@@ -14,10 +14,10 @@ from ros_testing import REPO, NodeProcess, require_rclpy, spin_until
 rclpy = require_rclpy()
 
 from rcl_interfaces.srv import GetParameters  # noqa: E402
+from selfpose_ros.msg import ObjectPoseArray  # noqa: E402
 from tf2_msgs.msg import TFMessage  # noqa: E402
 
 from selfpose_ros.geometry.rotations import quaternion_to_matrix_np  # noqa: E402
-from selfpose_ros.msg import ObjectPoseArray  # noqa: E402
 
 PARAMS_FILE = REPO / "config" / "pose_publisher.yaml"
 

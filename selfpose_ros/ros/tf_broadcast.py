@@ -7,7 +7,7 @@ child frame), so late subscribers get the whole static tree.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from geometry_msgs.msg import TransformStamped
 from rclpy.node import Node
