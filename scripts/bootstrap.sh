@@ -28,6 +28,9 @@ if [ ! -f "$req_stamp" ]; then
   say "installing Python packages (scripts/requirements.txt; first run takes a few minutes)"
   "$VENV/bin/python" -m pip install --disable-pip-version-check -q -r scripts/requirements.txt \
     2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+  say "installing selfpose_ros itself (editable, for the \`selfpose\` command)"
+  "$VENV/bin/python" -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation --config-settings editable_mode=compat -e . \
+    2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
   rm -f "$VENV"/.selfpose-req-*
   touch "$req_stamp"
 else
@@ -74,11 +77,11 @@ fi
 
 # 4. this package ----------------------------------------------------------------------------------
 pkg_stamp="install/.selfpose-stamp-$(hash_of package.xml CMakeLists.txt msg/*.msg nodes/* \
-  <(git ls-files -co --exclude-standard launch config models selfpose_ros 2>/dev/null | sort))"
+  <(git ls-files -co --exclude-standard launch config models nodes 2>/dev/null | sort))"
 if [ ! -f "$pkg_stamp" ]; then
-  say "colcon build (selfpose_ros messages and Python package)"
+  say "colcon build (selfpose_ros messages; the Python library is the editable install)"
   colcon build --base-paths . --symlink-install --packages-select selfpose_ros \
-    --event-handlers console_cohesion- status- summary+ --cmake-args -DBUILD_TESTING=OFF -Wno-dev
+    --event-handlers console_cohesion- status- summary+ --cmake-args -DBUILD_TESTING=OFF -DSELFPOSE_INSTALL_PYTHON_SOURCES=OFF -Wno-dev
   rm -f install/.selfpose-stamp-* && touch "$pkg_stamp"
 else
   say "colcon build up to date"
