@@ -1,0 +1,1 @@
+"""Per-frame inference: input checks, instance extraction, estimator back-ends (no ROS)."""
