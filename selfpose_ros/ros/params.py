@@ -75,3 +75,57 @@ def load_params(node: Any, cls: type[P]) -> P:
     params = cls(**values)
     params.validate()
     return params
+
+
+@dataclass
+class PoseEstimatorParams:
+    """Parameters of ``pose_estimator`` (config/pose.yaml)."""
+
+    model: str = _param("prior_fit", "'prior_fit' (depth-only baseline) or a checkpoint path (models/*.pt)")
+    categories: list[str] = _param(list(CATEGORIES), "label categories, in panoptic index order (index 1..N)")
+    active_categories: list[str] = _param(list(CATEGORIES), "categories to estimate; others are ignored")
+    min_mask_pixels: int = _param(200, "skip instances whose mask is smaller (pixels)")
+    min_inliers: int = _param(30, "a fit with fewer inliers is reported as failed")
+    min_confidence: float = _param(0.2, "estimates below this confidence are not published, in [0, 1]")
+    ransac_iterations: int = _param(200, "RANSAC hypotheses (upper bound; early exit on confidence)")
+    inlier_threshold: float = _param(0.01, "RANSAC inlier distance, metres")
+    icp: bool = _param(True, "refine each pose with ICP against the observed depth points")
+    device: str = _param("auto", "'cpu', 'cuda:N' or 'auto'")
+    sync_slop: float = _param(0.02, "approximate-time sync tolerance, seconds")
+    sync_queue: int = _param(10, "approximate-time sync queue size per topic")
+    tf_prefix: str = _param("", "prefix of object TF frames: <prefix><category>_<instance>")
+    publish_tf: bool = _param(True, "broadcast one TF frame per object")
+    publish_markers: bool = _param(True, "publish a MarkerArray on 'markers'")
+    publish_debug_image: bool = _param(True, "publish an overlay image on 'debug_image'")
+    warn_period: float = _param(5.0, "seconds between repeats of the same input warning")
+
+    def validate(self) -> None:
+        """Raise ValueError listing every bad parameter."""
+        errors = []
+        if not self.model:
+            errors.append("model must be 'prior_fit' or a checkpoint path")
+        if len(set(self.categories)) != len(self.categories) or not self.categories:
+            errors.append(f"categories must be a non-empty list without repeats, got {self.categories}")
+        unknown = sorted(set(self.active_categories) - set(self.categories))
+        if unknown:
+            errors.append(f"active_categories {unknown} are not in categories {self.categories}")
+        if self.min_mask_pixels < 1:
+            errors.append(f"min_mask_pixels must be >= 1, got {self.min_mask_pixels}")
+        if self.min_inliers < 3:
+            errors.append(f"min_inliers must be >= 3, got {self.min_inliers}")
+        if not 0.0 <= self.min_confidence <= 1.0:
+            errors.append(f"min_confidence must be in [0, 1], got {self.min_confidence}")
+        if self.ransac_iterations < 1:
+            errors.append(f"ransac_iterations must be >= 1, got {self.ransac_iterations}")
+        if not self.inlier_threshold > 0:
+            errors.append(f"inlier_threshold must be > 0 metres, got {self.inlier_threshold}")
+        if not (self.device in ("auto", "cpu") or self.device.startswith("cuda")):
+            errors.append(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
+        if not self.sync_slop > 0:
+            errors.append(f"sync_slop must be > 0 seconds, got {self.sync_slop}")
+        if self.sync_queue < 1:
+            errors.append(f"sync_queue must be >= 1, got {self.sync_queue}")
+        if not self.warn_period >= 0:
+            errors.append(f"warn_period must be >= 0, got {self.warn_period}")
+        if errors:
+            raise ValueError("invalid parameters: " + "; ".join(errors))

@@ -1,0 +1,37 @@
+"""ros2 launch selfpose_ros pose.launch.py [camera:=camera] [model:=prior_fit] [device:=auto] [rviz:=false]"""
+
+from pathlib import Path
+
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument
+from launch.conditions import IfCondition
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+
+def generate_launch_description() -> LaunchDescription:
+    """Start pose_estimator in the camera namespace, optionally with RViz."""
+    share = Path(get_package_share_directory("selfpose_ros"))
+    args = [
+        DeclareLaunchArgument("camera", default_value="camera", description="camera namespace"),
+        DeclareLaunchArgument("model", default_value="prior_fit", description="'prior_fit' or a checkpoint"),
+        DeclareLaunchArgument("device", default_value="auto", description="cpu | cuda:0 | auto"),
+        DeclareLaunchArgument("params_file", default_value=str(share / "config" / "pose.yaml")),
+        DeclareLaunchArgument("rviz", default_value="false", description="start RViz"),
+    ]
+    estimator = Node(
+        package="selfpose_ros",
+        executable="pose_estimator",
+        namespace=LaunchConfiguration("camera"),
+        parameters=[LaunchConfiguration("params_file"),
+                    {"model": LaunchConfiguration("model"), "device": LaunchConfiguration("device")}],
+        output="screen",
+    )
+    rviz = Node(
+        package="rviz2",
+        executable="rviz2",
+        arguments=["-d", str(share / "config" / "selfpose.rviz")],
+        condition=IfCondition(LaunchConfiguration("rviz")),
+    )
+    return LaunchDescription([*args, estimator, rviz])

@@ -1,0 +1,63 @@
+"""The estimator interface the pose_estimator node drives, and the factory that picks a back-end."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from selfpose_ros.inference.frame import RGBDFrame
+from selfpose_ros.inference.instances import Instance
+from selfpose_ros.pose_types import ObjectPoseEstimate
+
+
+@dataclass
+class InstanceResult:
+    """The outcome for one instance: an estimate, or the reason there is none."""
+
+    instance: Instance
+    estimate: ObjectPoseEstimate | None
+    failure: str | None = None
+
+
+@dataclass
+class SolverOptions:
+    """Options every back-end honours (filled from the node's parameters)."""
+
+    min_inliers: int = 30
+    ransac_iterations: int = 200
+    inlier_threshold: float = 0.01
+    icp: bool = True
+    device: str = "cpu"
+
+
+class Estimator(Protocol):
+    """Turns one frame's instances into pose estimates, all instances of a frame in one call."""
+
+    name: str
+
+    def estimate(self, frame: RGBDFrame, instances: Sequence[Instance]) -> list[InstanceResult]:
+        """Return one result per instance, in order."""
+        ...
+
+
+def resolve_device(device: str) -> str:
+    """Return 'cpu' or 'cuda:N' for a requested device ('auto' picks CUDA when available)."""
+    import torch
+
+    if device == "auto":
+        return "cuda:0" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available")
+    return device
+
+
+def make_estimator(model: str, categories: Sequence[str], options: SolverOptions) -> Estimator:
+    """Return the back-end named by ``model``: 'prior_fit' (depth-only baseline) or a checkpoint path."""
+    if model == "prior_fit":
+        from selfpose_ros.inference.prior_fit_estimator import PriorFitEstimator
+
+        return PriorFitEstimator(categories, options)
+    raise ValueError(
+        f"model {model!r}: learned checkpoints are not available in this build yet; use 'prior_fit'"
+    )

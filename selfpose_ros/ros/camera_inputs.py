@@ -1,0 +1,98 @@
+"""Synchronised RGB + depth + segmentation + camera_info -> checked RGBDFrame, like happypose's CameraWrapper.
+
+Every check failure becomes a throttled warning that names the problem; nothing raises into rclpy.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, Image
+
+from selfpose_ros.inference.frame import FrameError, RGBDFrame, check_frame, depth_to_metres
+from selfpose_ros.ros.approx_sync import stamp_to_ns
+from selfpose_ros.ros.image_conversion import ImageConversionError, image_to_numpy
+from selfpose_ros.ros.sync_subscribers import SyncedSubscribers
+
+COLOUR_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8")
+LABEL_ENCODINGS = ("16UC1", "32SC1", "mono16", "8UC1", "mono8")
+
+
+class ThrottledWarnings:
+    """Log each distinct warning at most once per ``period`` seconds, counting repeats."""
+
+    def __init__(self, node: Node, period: float) -> None:
+        self._node, self._period = node, period
+        self._last: dict[str, float] = {}
+        self.count = 0
+
+    def warn(self, text: str) -> None:
+        """Log ``text`` unless the same text was logged less than ``period`` seconds ago."""
+        self.count += 1
+        now = time.monotonic()
+        if now - self._last.get(text, -1e18) >= self._period:
+            self._last[text] = now
+            self._node.get_logger().warning(text)
+
+
+def frame_from_messages(rgb: Image, depth: Image, seg: Image, info: CameraInfo) -> RGBDFrame:
+    """Return the checked RGBDFrame of one synchronised set of messages; raise FrameError naming the problem."""
+    frames = {rgb.header.frame_id, depth.header.frame_id, seg.header.frame_id}
+    if len(frames) != 1:
+        raise FrameError(f"colour, depth and segmentation are in different frames {sorted(frames)}")
+    if rgb.encoding not in COLOUR_ENCODINGS:
+        raise FrameError(f"colour encoding {rgb.encoding!r} is not one of {COLOUR_ENCODINGS}")
+    if seg.encoding not in LABEL_ENCODINGS:
+        raise FrameError(f"segmentation encoding {seg.encoding!r} is not one of {LABEL_ENCODINGS}")
+    if (info.width, info.height) != (rgb.width, rgb.height) and info.width and info.height:
+        raise FrameError(f"camera_info is {info.width}x{info.height} but colour is {rgb.width}x{rgb.height}")
+    try:
+        colour = image_to_numpy(rgb)
+        depth_raw = image_to_numpy(depth)
+        labels = image_to_numpy(seg)
+    except ImageConversionError as exc:
+        raise FrameError(str(exc)) from None
+    if rgb.encoding in ("bgr8", "bgra8"):
+        colour = colour[..., 2::-1]
+    elif rgb.encoding == "rgba8":
+        colour = colour[..., :3]
+    frame = RGBDFrame(
+        rgb=np.ascontiguousarray(colour),
+        depth=depth_to_metres(depth_raw, depth.encoding),
+        labels=labels,
+        K=np.asarray(info.k, dtype=np.float64).reshape(3, 3),
+        frame_id=rgb.header.frame_id,
+        stamp_ns=stamp_to_ns(rgb.header.stamp),
+    )
+    check_frame(frame)
+    return frame
+
+
+class CameraInputs:
+    """Subscribes to ``color/image_raw``, ``depth/image_raw``, ``segmentation``, ``color/camera_info``
+    (relative, remappable), synchronises them and hands checked frames to ``on_frame``."""
+
+    TOPICS = ("color/image_raw", "depth/image_raw", "segmentation", "color/camera_info")
+
+    def __init__(self, node: Node, on_frame: Callable[[RGBDFrame], None], *, slop: float, queue_size: int,
+                 warnings: ThrottledWarnings) -> None:
+        self._on_frame, self._warnings = on_frame, warnings
+        types = (Image, Image, Image, CameraInfo)
+        self.sync = SyncedSubscribers(node, list(zip(types, self.TOPICS)), qos_profile_sensor_data,
+                                      queue_size, slop, self._on_set)
+        self.received = 0
+        self.rejected = 0
+
+    def _on_set(self, rgb: Image, depth: Image, seg: Image, info: CameraInfo) -> None:
+        self.received += 1
+        try:
+            frame = frame_from_messages(rgb, depth, seg, info)
+        except FrameError as exc:
+            self.rejected += 1
+            self._warnings.warn(f"frame rejected: {exc}")
+            return
+        self._on_frame(frame)

@@ -1,0 +1,141 @@
+"""pose_estimator: synchronised RGB-D + segmentation in, per-object 6D pose and metric size out.
+
+Thin by design: inputs and checks live in CameraInputs, inference in selfpose_ros.inference, message
+building in pose_messages / detection_messages. Inference runs on a worker thread with a queue of one,
+so a new frame replaces an unprocessed one and the callback thread never blocks.
+"""
+
+from __future__ import annotations
+
+import time
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
+from vision_msgs.msg import Detection3DArray
+from visualization_msgs.msg import MarkerArray
+
+from selfpose_ros.inference.debug_image import draw_overlay
+from selfpose_ros.inference.estimator import SolverOptions, make_estimator, resolve_device
+from selfpose_ros.inference.frame import RGBDFrame
+from selfpose_ros.inference.instances import extract_instances
+from selfpose_ros.inference.latest_worker import LatestWorker
+from selfpose_ros.msg import ObjectPoseArray
+from selfpose_ros.ros.camera_inputs import CameraInputs, ThrottledWarnings
+from selfpose_ros.ros.detection_messages import MarkerTracker, to_detection_array
+from selfpose_ros.ros.image_conversion import numpy_to_image
+from selfpose_ros.ros.node_runner import run_node
+from selfpose_ros.ros.params import PoseEstimatorParams, load_params
+from selfpose_ros.ros.pose_messages import to_object_pose_array, to_transform
+from selfpose_ros.ros.tf_broadcast import TfBroadcaster
+
+
+class PoseEstimator(Node):
+    """Publishes ``objects``, ``detections``, ``markers``, ``debug_image``, TF and /diagnostics."""
+
+    def __init__(self) -> None:
+        super().__init__("pose_estimator")
+        p = self.params = load_params(self, PoseEstimatorParams)
+        options = SolverOptions(p.min_inliers, p.ransac_iterations, p.inlier_threshold, p.icp,
+                                resolve_device(p.device))
+        self.estimator = make_estimator(p.model, p.categories, options)
+        self.warnings = ThrottledWarnings(self, p.warn_period)
+        self.pub_objects = self.create_publisher(ObjectPoseArray, "objects", 10)
+        self.pub_detections = self.create_publisher(Detection3DArray, "detections", 10)
+        self.pub_markers = self.create_publisher(MarkerArray, "markers", 10) if p.publish_markers else None
+        self.pub_debug = self.create_publisher(Image, "debug_image", 2) if p.publish_debug_image else None
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.tf = TfBroadcaster(self) if p.publish_tf else None
+        self.markers = MarkerTracker()
+        self.worker = LatestWorker(self._process, on_error=self._on_worker_error)
+        self.inputs = CameraInputs(self, self.worker.submit, slop=p.sync_slop, queue_size=p.sync_queue,
+                                   warnings=self.warnings)
+        self.stats = {"frames": 0, "objects": 0, "proc_s": 0.0, "latency_s": 0.0, "t0": time.monotonic()}
+        self.create_timer(1.0, self._diagnostics)
+        self.get_logger().info(
+            f"model '{p.model}' ({self.estimator.name}) on {options.device}; categories {p.active_categories}; "
+            f"sync via {self.inputs.sync.backend}; TF via {self.tf.backend if self.tf else 'off'}"
+        )
+
+    def _on_worker_error(self, exc: BaseException) -> None:
+        self.warnings.warn(f"frame processing failed: {type(exc).__name__}: {exc}")
+
+    def _process(self, frame: RGBDFrame) -> None:
+        t0 = time.perf_counter()
+        p = self.params
+        instances, skipped = extract_instances(frame.labels, p.categories, p.active_categories, p.min_mask_pixels)
+        for reason in skipped:
+            self.warnings.warn(f"instance skipped: {reason}")
+        results = self.estimator.estimate(frame, instances) if instances else []
+        estimates, masks = [], []
+        for r in results:
+            if r.estimate is None:
+                self.warnings.warn(f"{r.instance.category}_{r.instance.instance}: no pose ({r.failure})")
+            elif r.estimate.confidence < p.min_confidence:
+                self.warnings.warn(f"{r.estimate.frame_name}: confidence {r.estimate.confidence:.2f} "
+                                   f"< min_confidence {p.min_confidence}")
+            else:
+                estimates.append(r.estimate)
+                masks.append(r.instance.mask)
+        self._publish(frame, estimates, masks)
+        dt = time.perf_counter() - t0
+        s = self.stats
+        s["frames"] += 1
+        s["objects"] += len(estimates)
+        s["proc_s"] += dt
+        s["latency_s"] += self.get_clock().now().nanoseconds * 1e-9 - frame.stamp_ns * 1e-9
+
+    def _publish(self, frame: RGBDFrame, estimates: list, masks: list) -> None:
+        sec, nsec = divmod(frame.stamp_ns, 1_000_000_000)
+        header = Header(frame_id=frame.frame_id)
+        header.stamp.sec, header.stamp.nanosec = sec, nsec
+        self.pub_objects.publish(to_object_pose_array(estimates, header))
+        self.pub_detections.publish(to_detection_array(estimates, header))
+        if self.tf is not None and estimates:
+            self.tf.send([to_transform(e, header, self.params.tf_prefix) for e in estimates])
+        if self.pub_markers is not None:
+            self.pub_markers.publish(self.markers.build(estimates, header))
+        if self.pub_debug is not None and self.pub_debug.get_subscription_count() > 0:
+            overlay = draw_overlay(frame.rgb, frame.K, estimates, masks)
+            self.pub_debug.publish(numpy_to_image(overlay, "rgb8", header))
+
+    def _diagnostics(self) -> None:
+        s, w = self.stats, self.worker
+        elapsed = max(time.monotonic() - s["t0"], 1e-9)
+        n = max(s["frames"], 1)
+        values = {
+            "frames_processed": s["frames"],
+            "rate_hz": f"{s['frames'] / elapsed:.2f}",
+            "processing_ms_mean": f"{1e3 * s['proc_s'] / n:.1f}",
+            "latency_ms_mean": f"{1e3 * s['latency_s'] / n:.1f}",
+            "objects_per_frame": f"{s['objects'] / n:.2f}",
+            "frames_dropped": w.dropped,
+            "frames_rejected": self.inputs.rejected,
+            "processing_errors": w.errors,
+        }
+        level = DiagnosticStatus.OK
+        message = "ok"
+        if self.inputs.received == 0 and elapsed > 5.0:
+            level, message = DiagnosticStatus.WARN, "no synchronised input yet"
+            missing = [t for t in CameraInputs.TOPICS if self.count_publishers(self.resolve_topic_name(t)) == 0]
+            self.warnings.warn(f"no synchronised frames yet; topics without publishers: {missing or 'none'}")
+        status = DiagnosticStatus(level=level, name="selfpose_ros: pose_estimator", message=message,
+                                  hardware_id=self.get_fully_qualified_name(),
+                                  values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
+        self.pub_diag.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()),
+                                              status=[status]))
+
+    def destroy_node(self) -> None:
+        """Stop the worker before the node goes away."""
+        self.worker.stop()
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    """Entry point: ``ros2 run selfpose_ros pose_estimator --ros-args --params-file config/pose.yaml``."""
+    return run_node(PoseEstimator, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
