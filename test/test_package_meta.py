@@ -30,6 +30,7 @@ PROVIDERS = {
     "visualization_msgs": "visualization_msgs",
     "vision_msgs": "vision_msgs",
     "diagnostic_msgs": "diagnostic_msgs",
+    "std_srvs": "std_srvs",
     "tf2_msgs": "tf2_msgs",
     "tf2_ros": "tf2_ros",
     "message_filters": "message_filters",
