@@ -129,3 +129,45 @@ class PoseEstimatorParams:
             errors.append(f"warn_period must be >= 0, got {self.warn_period}")
         if errors:
             raise ValueError("invalid parameters: " + "; ".join(errors))
+
+
+@dataclass
+class SimCameraParams:
+    """Parameters of ``sim_camera`` (config/sim_camera.yaml): a simulated RGB-D-segmentation camera."""
+
+    seed: int = _param(0, "scene and trajectory seed; each loop of the sequence uses seed + loop index")
+    frames: int = _param(150, "frames per simulated sequence")
+    rate_hz: float = _param(15.0, "publication rate, Hz (the trajectory's speed assumes this rate)")
+    width: int = _param(640, "image width, pixels")
+    height: int = _param(480, "image height, pixels")
+    hfov_deg: float = _param(69.0, "horizontal field of view, degrees")
+    categories: list[str] = _param(list(CATEGORIES), "categories objects are drawn from")
+    min_objects: int = _param(1, "fewest objects in a scene")
+    max_objects: int = _param(5, "most objects in a scene")
+    trajectory: str = _param("random", "'random', or one of the simulator's trajectory kinds")
+    loop: bool = _param(True, "start a new scene (seed + 1) when a sequence ends; otherwise stop publishing")
+    depth_encoding: str = _param("16UC1", "'16UC1' (millimetres) or '32FC1' (metres)")
+    publish_ground_truth: bool = _param(True, "publish ground truth ObjectPoseArray on 'ground_truth/objects'")
+
+    def validate(self) -> None:
+        """Raise ValueError listing every bad parameter."""
+        errors = []
+        if self.seed < 0:
+            errors.append(f"seed must be >= 0, got {self.seed}")
+        if self.frames < 1:
+            errors.append(f"frames must be >= 1, got {self.frames}")
+        if not self.rate_hz > 0:
+            errors.append(f"rate_hz must be > 0, got {self.rate_hz}")
+        if not (16 <= self.width <= 4096 and 16 <= self.height <= 4096):
+            errors.append(f"image size {self.width}x{self.height} outside 16..4096")
+        if not 10.0 <= self.hfov_deg <= 150.0:
+            errors.append(f"hfov_deg must be in [10, 150], got {self.hfov_deg}")
+        unknown = sorted(set(self.categories) - set(CATEGORIES))
+        if unknown or not self.categories:
+            errors.append(f"categories must be a non-empty subset of {list(CATEGORIES)}, unknown: {unknown}")
+        if not 1 <= self.min_objects <= self.max_objects <= 12:
+            errors.append(f"need 1 <= min_objects <= max_objects <= 12, got {self.min_objects}..{self.max_objects}")
+        if self.depth_encoding not in ("16UC1", "32FC1"):
+            errors.append(f"depth_encoding must be '16UC1' or '32FC1', got {self.depth_encoding!r}")
+        if errors:
+            raise ValueError("invalid parameters: " + "; ".join(errors))

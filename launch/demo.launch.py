@@ -1,0 +1,45 @@
+"""ros2 launch selfpose_ros demo.launch.py [model:=prior_fit] [device:=auto] [rviz:=true]
+
+Simulated RGB-D camera (sim_camera) -> pose_estimator -> RViz, all in the `camera` namespace.
+"""
+
+from pathlib import Path
+
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument
+from launch.conditions import IfCondition
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+
+def generate_launch_description() -> LaunchDescription:
+    """Start the simulated camera, the estimator and (optionally) RViz."""
+    share = Path(get_package_share_directory("selfpose_ros"))
+    args = [
+        DeclareLaunchArgument("model", default_value="prior_fit", description="'prior_fit' or a checkpoint"),
+        DeclareLaunchArgument("device", default_value="auto", description="cpu | cuda:0 | auto"),
+        DeclareLaunchArgument("rviz", default_value="true", description="start RViz"),
+    ]
+    sim = Node(
+        package="selfpose_ros",
+        executable="sim_camera",
+        namespace="camera",
+        parameters=[str(share / "config" / "sim_camera.yaml")],
+        output="screen",
+    )
+    estimator = Node(
+        package="selfpose_ros",
+        executable="pose_estimator",
+        namespace="camera",
+        parameters=[str(share / "config" / "pose.yaml"),
+                    {"model": LaunchConfiguration("model"), "device": LaunchConfiguration("device")}],
+        output="screen",
+    )
+    rviz = Node(
+        package="rviz2",
+        executable="rviz2",
+        arguments=["-d", str(share / "config" / "selfpose.rviz")],
+        condition=IfCondition(LaunchConfiguration("rviz")),
+    )
+    return LaunchDescription([*args, sim, estimator, rviz])
