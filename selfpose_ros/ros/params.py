@@ -94,6 +94,11 @@ class PoseEstimatorParams:
     sync_slop: float = _param(0.02, "approximate-time sync tolerance, seconds")
     sync_queue: int = _param(10, "approximate-time sync queue size per topic")
     tf_prefix: str = _param("", "prefix of object TF frames: <prefix><category>_<instance>")
+    tracking: bool = _param(True, "associate objects across frames and smooth their poses on SE(3)")
+    smoothing_alpha: float = _param(0.5, "weight of the newest estimate in (0, 1]; 1 = no smoothing")
+    track_gate: float = _param(0.10, "association distance between frames, metres")
+    max_jump_m: float = _param(0.05, "a larger jump is an outlier until it repeats, metres")
+    max_jump_deg: float = _param(30.0, "a larger turn is an outlier until it repeats, degrees")
     publish_tf: bool = _param(True, "broadcast one TF frame per object")
     publish_markers: bool = _param(True, "publish a MarkerArray on 'markers'")
     publish_debug_image: bool = _param(True, "publish an overlay image on 'debug_image'")
@@ -127,6 +132,10 @@ class PoseEstimatorParams:
             errors.append(f"sync_queue must be >= 1, got {self.sync_queue}")
         if not self.warn_period >= 0:
             errors.append(f"warn_period must be >= 0, got {self.warn_period}")
+        if not 0.0 < self.smoothing_alpha <= 1.0:
+            errors.append(f"smoothing_alpha must be in (0, 1], got {self.smoothing_alpha}")
+        if min(self.track_gate, self.max_jump_m, self.max_jump_deg) <= 0:
+            errors.append("track_gate, max_jump_m and max_jump_deg must be > 0")
         if errors:
             raise ValueError("invalid parameters: " + "; ".join(errors))
 

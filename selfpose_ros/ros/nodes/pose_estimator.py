@@ -21,6 +21,7 @@ from selfpose_ros.inference.estimator import SolverOptions, make_estimator, reso
 from selfpose_ros.inference.frame import RGBDFrame
 from selfpose_ros.inference.instances import extract_instances
 from selfpose_ros.inference.latest_worker import LatestWorker
+from selfpose_ros.inference.tracking import PoseTracker, TrackerConfig
 from selfpose_ros.msg import ObjectPoseArray
 from selfpose_ros.ros.camera_inputs import CameraInputs, ThrottledWarnings
 from selfpose_ros.ros.detection_messages import MarkerTracker, to_detection_array
@@ -48,6 +49,8 @@ class PoseEstimator(Node):
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.tf = TfBroadcaster(self) if p.publish_tf else None
         self.markers = MarkerTracker()
+        self.tracker = PoseTracker(TrackerConfig(enabled=p.tracking, alpha=p.smoothing_alpha, gate=p.track_gate,
+                                                 max_jump_m=p.max_jump_m, max_jump_deg=p.max_jump_deg))
         self.worker = LatestWorker(self._process, on_error=self._on_worker_error)
         self.inputs = CameraInputs(self, self.worker.submit, slop=p.sync_slop, queue_size=p.sync_queue,
                                    warnings=self.warnings)
@@ -78,7 +81,8 @@ class PoseEstimator(Node):
             else:
                 estimates.append(r.estimate)
                 masks.append(r.instance.mask)
-        self._publish(frame, estimates, masks)
+        tracked = self.tracker.update(estimates, frame.stamp_ns)
+        self._publish(frame, [e for e, _ in tracked], masks, [i for _, i in tracked])
         dt = time.perf_counter() - t0
         s = self.stats
         s["frames"] += 1
@@ -86,12 +90,12 @@ class PoseEstimator(Node):
         s["proc_s"] += dt
         s["latency_s"] += self.get_clock().now().nanoseconds * 1e-9 - frame.stamp_ns * 1e-9
 
-    def _publish(self, frame: RGBDFrame, estimates: list, masks: list) -> None:
+    def _publish(self, frame: RGBDFrame, estimates: list, masks: list, track_ids: list[str]) -> None:
         sec, nsec = divmod(frame.stamp_ns, 1_000_000_000)
         header = Header(frame_id=frame.frame_id)
         header.stamp.sec, header.stamp.nanosec = sec, nsec
         self.pub_objects.publish(to_object_pose_array(estimates, header))
-        self.pub_detections.publish(to_detection_array(estimates, header))
+        self.pub_detections.publish(to_detection_array(estimates, header, track_ids))
         if self.tf is not None and estimates:
             self.tf.send([to_transform(e, header, self.params.tf_prefix) for e in estimates])
         if self.pub_markers is not None:
