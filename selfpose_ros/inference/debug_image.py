@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from selfpose_ros.geometry.pinhole import project_np as project
 from selfpose_ros.pose_types import ObjectPoseEstimate
 
 #: One BGR-free RGB colour per category, shared by markers and the debug image.
@@ -30,13 +31,6 @@ def box_corners(size: np.ndarray) -> np.ndarray:
     """Return the 8 corners (8, 3) of a centred box with extents ``size``, in the object's metric frame."""
     signs = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], dtype=np.float64)
     return 0.5 * signs * np.asarray(size, dtype=np.float64)
-
-
-def project(points_cam: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """Project camera-frame points (N, 3) to pixels (N, 2); points behind the camera give NaN."""
-    z = points_cam[:, 2:3]
-    uv = (points_cam @ np.asarray(K).T)[:, :2] / np.where(z > 1e-6, z, np.nan)
-    return uv
 
 
 def draw_overlay(

@@ -22,6 +22,7 @@ class RGBDFrame:
     K: np.ndarray
     frame_id: str = ""
     stamp_ns: int = 0
+    up: np.ndarray | None = None  # gravity-up unit vector in the camera frame, when TF knows it
 
 
 def depth_to_metres(depth: np.ndarray, encoding: str) -> np.ndarray:
