@@ -1,13 +1,15 @@
-"""`selfpose demo`: a publisher node in its own process -> DDS -> this process, printed live.
+"""`selfpose demo`: simulated RGB-D camera -> pose_estimator over real DDS -> live accuracy and a NOCS table.
 
-Current scope: the pose_publisher node (configured by config/pose_publisher.yaml) publishes objects
-and TF; this command subscribes over real DDS on loopback, prints one line per received frame and a
-final table. It grows into simulated camera -> pose_estimator -> accuracy table as those parts land.
+Three processes on loopback in a private ROS domain: sim_camera and pose_estimator (each its own process,
+configured by config/sim_camera.yaml and config/pose.yaml) and this one, which listens, prints one line
+per estimated frame, and at the end prints the NOCS-style table against the simulator's ground truth.
+It saves overlay images, the outputs as a short MCAP rosbag2, JSON lines and the nodes' logs in --out.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import subprocess
@@ -15,65 +17,125 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[2]
+NAMESPACE = "/camera"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the demo's options."""
-    parser.add_argument("--frames", type=int, default=20, help="frames to receive before stopping")
-    parser.add_argument("--params-file", type=Path, default=REPO / "config" / "pose_publisher.yaml")
-    parser.add_argument("--timeout", type=float, default=60.0, help="give up after this many seconds")
+    parser.add_argument("--frames", type=int, default=20, help="estimated frames to collect before stopping")
+    parser.add_argument("--timeout", type=float, default=150.0, help="stop after this many seconds regardless")
+    parser.add_argument("--out", type=Path, default=Path("demo_out"), help="directory for images, bag, logs")
+    parser.add_argument("--model", default="prior_fit", help="'prior_fit' or a checkpoint path")
+    parser.add_argument("--seed", type=int, default=7, help="simulated scene seed")
+    parser.add_argument("--categories", default="bottle,bowl,can,mug,laptop,camera")
+    parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--height", type=int, default=480)
+    parser.add_argument("--rate", type=float, default=3.0, help="simulated camera rate, Hz")
 
 
-def _isolated_dds_env() -> dict[str, str]:
-    """Return an environment that keeps DDS on loopback in a domain of its own."""
+def isolated_dds_env() -> dict[str, str]:
+    """Return an environment that keeps DDS on loopback, in a domain of its own unless one is set."""
     env = dict(os.environ)
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     if env.get("ROS_DISTRO") == "humble":
         env["ROS_LOCALHOST_ONLY"] = "1"
     env.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(1, 100)))
+    env.setdefault("OMP_NUM_THREADS", "1")  # two CPU-heavy nodes share the machine
     return env
 
 
+def _start(module: str, args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", f"selfpose_ros.ros.nodes.{module}", "--ros-args", "-r", f"__ns:={NAMESPACE}",
+           *args]
+    return subprocess.Popen(cmd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=REPO)
+
+
+def _frame_line(k: int, pred, gt) -> str:
+    from selfpose_ros.eval.errors import error_symmetry, rotation_error_deg, translation_error_cm
+    from selfpose_ros.ros.pose_messages import from_object_pose
+
+    truth = {(o.category, o.instance_id): from_object_pose(o) for o in gt.objects}
+    parts = []
+    for o in pred.objects:
+        e, g = from_object_pose(o), truth.get((o.category, o.instance_id))
+        if g is None:
+            parts.append(f"{e.frame_name}: no GT")
+            continue
+        rot = float(rotation_error_deg(e.R, g.R, error_symmetry(e.category)))
+        parts.append(f"{e.frame_name} {float(translation_error_cm(e.t, g.t)):4.1f}cm {rot:5.1f}deg")
+    return f"[demo] frame {k:3d}: {len(pred.objects)}/{len(gt.objects)} objects | " + " | ".join(parts)
+
+
 def run(args: argparse.Namespace) -> int:
-    """Run the demo; return 0 when every frame arrived."""
-    env = _isolated_dds_env()
-    os.environ.update(env)  # this process joins the same domain
+    """Run the demo; return 0 when frames were estimated and scored."""
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    env = isolated_dds_env()
+    os.environ.update(env)
     import rclpy
 
-    from selfpose_ros.msg import ObjectPoseArray
+    from selfpose_ros.eval.nocs_metrics import evaluate
+    from selfpose_ros.eval.report_table import format_table, report_to_json
+    from selfpose_ros.ros.output_recorder import OutputRecorder
 
-    node_cmd = [sys.executable, "-m", "selfpose_ros.ros.nodes.pose_publisher",
-                "--ros-args", "--params-file", str(args.params_file)]
-    print(f"[demo] ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']} (loopback only); starting: {' '.join(node_cmd[1:4])}")
-    proc = subprocess.Popen(node_cmd, env=env)
+    cats = "[" + ", ".join(c.strip() for c in args.categories.split(",")) + "]"
+    sim = _start("sim_camera", ["--params-file", str(REPO / "config" / "sim_camera.yaml"),
+                                "-p", f"seed:={args.seed}", "-p", f"rate_hz:={args.rate}",
+                                "-p", f"width:={args.width}", "-p", f"height:={args.height}",
+                                "-p", f"categories:={cats}", "-p", "max_objects:=4"], env, out / "sim_camera.log")
+    est = _start("pose_estimator", ["--params-file", str(REPO / "config" / "pose.yaml"),
+                                    "-p", f"model:={args.model}", "-p", "device:=auto"], env,
+                 out / "pose_estimator.log")
+    print(f"[demo] ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']} (loopback only); sim_camera and pose_estimator started "
+          f"(logs in {out}/); collecting {args.frames} frames")
     rclpy.init()
     node = rclpy.create_node("selfpose_demo")
-    frames: list = []
+    recorder = OutputRecorder(node, NAMESPACE, out)
+    printed: set[int] = set()
     t0 = time.monotonic()
-
-    def on_objects(msg: ObjectPoseArray) -> None:
-        frames.append(msg)
-        latency = node.get_clock().now().nanoseconds - (msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec)
-        names = ", ".join(f"{o.category}_{o.instance_id}" for o in msg.objects)
-        print(f"[demo] frame {len(frames):3d}  {len(msg.objects)} objects ({names})  latency {latency / 1e6:.2f} ms")
-
-    node.create_subscription(ObjectPoseArray, "/objects", on_objects, 10)
+    status = 0
     try:
-        while len(frames) < args.frames and time.monotonic() - t0 < args.timeout and proc.poll() is None:
+        while len(recorder.evaluated_frames()) < args.frames and time.monotonic() - t0 < args.timeout:
             rclpy.spin_once(node, timeout_sec=0.1)
+            for stamp in recorder.evaluated_frames():
+                if stamp not in printed:
+                    printed.add(stamp)
+                    print(_frame_line(len(printed), recorder.predictions[stamp], recorder.ground_truth[stamp]),
+                          flush=True)
+            for name, proc in (("sim_camera", sim), ("pose_estimator", est)):
+                if proc.poll() is not None:
+                    print(f"[demo] {name} exited with {proc.returncode}; see {out}/{name}.log", file=sys.stderr)
+                    status = 1
+            if status:
+                break
     finally:
         node.destroy_node()
         rclpy.shutdown()
-        proc.terminate()
-        proc.wait(10)
-    if len(frames) < args.frames:
-        print(f"[demo] FAILED: received {len(frames)}/{args.frames} frames", file=sys.stderr)
+        for proc in (sim, est):
+            proc.terminate()
+        for proc in (sim, est):
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    elapsed = time.monotonic() - t0
+    preds, gts = recorder.records()
+    if not gts:
+        print(f"[demo] FAILED: no estimated frames in {elapsed:.0f} s; see the logs in {out}/", file=sys.stderr)
         return 1
-    print(f"\n{'object':<14}{'x (m)':>8}{'y (m)':>8}{'z (m)':>8}{'size (cm)':>22}{'scale':>8}")
-    for o in frames[-1].objects:
-        p, s = o.pose.position, o.size
-        size = f"{s.x * 100:.1f} x {s.y * 100:.1f} x {s.z * 100:.1f}"
-        print(f"{o.category + '_' + str(o.instance_id):<14}{p.x:8.3f}{p.y:8.3f}{p.z:8.3f}{size:>22}{o.scale:8.3f}")
-    print(f"[demo] OK: {len(frames)} frames over DDS in {time.monotonic() - t0:.1f} s")
-    return 0
+    report = evaluate(preds, gts)
+    print()
+    print(format_table(report))
+    (out / "metrics.json").write_text(json.dumps(report_to_json(report), indent=1))
+    for name, records in (("pred.jsonl", preds), ("gt.jsonl", gts)):
+        (out / name).write_text("".join(json.dumps(r.to_json()) + "\n" for r in records))
+    n_msgs = recorder.write_bag(out / "outputs_bag")
+    n_frames = len(recorder.evaluated_frames())
+    print(f"\n[demo] {n_frames} frames estimated in {elapsed:.0f} s ({n_frames / elapsed:.2f} frames/s end to end); "
+          f"mean {np.mean([len(m.objects) for m in recorder.predictions.values()]):.1f} objects per frame")
+    print(f"[demo] saved {len(recorder.images_saved)} overlay images, {n_msgs} messages in {out}/outputs_bag, "
+          f"pred.jsonl/gt.jsonl (re-score: selfpose eval --pred {out}/pred.jsonl --gt {out}/gt.jsonl)")
+    return status
