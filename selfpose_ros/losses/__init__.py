@@ -1,0 +1,1 @@
+"""Self-supervised losses of the CSE model; each takes explicit tensors (no model inside)."""

@@ -1,0 +1,1 @@
+"""Self-supervised CSE model: encoder, heads, correspondence and a differentiable soft rasteriser."""
