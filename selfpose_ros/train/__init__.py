@@ -1,0 +1,1 @@
+"""Training: bag reading, instance crops, trajectory batches (no ROS needed)."""
