@@ -53,11 +53,15 @@ def resolve_device(device: str) -> str:
 
 
 def make_estimator(model: str, categories: Sequence[str], options: SolverOptions) -> Estimator:
-    """Return the back-end named by ``model``: 'prior_fit' (depth-only baseline) or a checkpoint path."""
+    """Return the back-end named by ``model``: 'prior_fit' (depth-only baseline), 'oracle' (tests) or a checkpoint."""
     if model == "prior_fit":
         from selfpose_ros.inference.prior_fit_estimator import PriorFitEstimator
 
         return PriorFitEstimator(categories, options)
+    if model == "oracle":
+        from selfpose_ros.inference.oracle_estimator import OracleEstimator
+
+        return OracleEstimator(categories, options)
     raise ValueError(
         f"model {model!r}: learned checkpoints are not available in this build yet; use 'prior_fit'"
     )

@@ -23,12 +23,13 @@ from selfpose_ros.inference.instances import extract_instances
 from selfpose_ros.inference.latest_worker import LatestWorker
 from selfpose_ros.inference.tracking import PoseTracker, TrackerConfig
 from selfpose_ros.msg import ObjectPoseArray
+from selfpose_ros.ros.approx_sync import stamp_to_ns
 from selfpose_ros.ros.camera_inputs import CameraInputs, ThrottledWarnings
 from selfpose_ros.ros.detection_messages import MarkerTracker, to_detection_array
 from selfpose_ros.ros.image_conversion import numpy_to_image
 from selfpose_ros.ros.node_runner import run_node
 from selfpose_ros.ros.params import PoseEstimatorParams, load_params
-from selfpose_ros.ros.pose_messages import to_object_pose_array, to_transform
+from selfpose_ros.ros.pose_messages import from_object_pose, to_object_pose_array, to_transform
 from selfpose_ros.ros.tf_broadcast import TfBroadcaster
 
 
@@ -55,11 +56,16 @@ class PoseEstimator(Node):
         self.inputs = CameraInputs(self, self.worker.submit, slop=p.sync_slop, queue_size=p.sync_queue,
                                    warnings=self.warnings)
         self.stats = {"frames": 0, "objects": 0, "proc_s": 0.0, "latency_s": 0.0, "t0": time.monotonic()}
+        if getattr(self.estimator, "wants_ground_truth", False):  # the oracle back-end of the tests
+            self.create_subscription(ObjectPoseArray, "ground_truth/objects", self._on_ground_truth, 50)
         self.create_timer(1.0, self._diagnostics)
         self.get_logger().info(
             f"model '{p.model}' ({self.estimator.name}) on {options.device}; categories {p.active_categories}; "
             f"sync via {self.inputs.sync.backend}; TF via {self.tf.backend if self.tf else 'off'}"
         )
+
+    def _on_ground_truth(self, msg: ObjectPoseArray) -> None:
+        self.estimator.add_ground_truth(stamp_to_ns(msg.header.stamp), [from_object_pose(o) for o in msg.objects])
 
     def _on_worker_error(self, exc: BaseException) -> None:
         self.warnings.warn(f"frame processing failed: {type(exc).__name__}: {exc}")
