@@ -30,8 +30,8 @@ def test_valid_frame_passes():
         (lambda f: setattr(f, "rgb", np.zeros((48, 64), np.uint8)), "colour image must be"),
         (lambda f: setattr(f, "labels", np.zeros((48, 64), np.float32)), "integer labels"),
         (lambda f: setattr(f, "K", np.zeros((3, 3))), "non-positive focal"),
-        (lambda f: setattr(f, "K", np.full((3, 3), np.nan)), "finite 3x3"),
-        (lambda f: setattr(f, "K", K[:2]), "finite 3x3"),
+        (lambda f: setattr(f, "K", np.full((3, 3), np.nan)), "K must be finite"),
+        (lambda f: setattr(f, "K", K[:2]), "3x3 matrix"),
     ],
 )
 def test_bad_frames_name_the_problem(mutate, message):

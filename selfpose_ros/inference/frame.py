@@ -41,8 +41,10 @@ def depth_to_metres(depth: np.ndarray, encoding: str) -> np.ndarray:
 def check_intrinsics(K: np.ndarray, width: int, height: int) -> None:
     """Raise FrameError unless K is a finite pinhole matrix with positive focal lengths."""
     K = np.asarray(K, dtype=np.float64)
-    if K.shape != (3, 3) or not np.isfinite(K).all():
-        raise FrameError(f"camera_info K must be a finite 3x3 matrix, got shape {K.shape}")
+    if K.shape != (3, 3):
+        raise FrameError(f"camera_info K must be a 3x3 matrix, got shape {K.shape}")
+    if not np.isfinite(K).all():
+        raise FrameError("camera_info K must be finite, it holds NaN or inf")
     if K[0, 0] <= 0 or K[1, 1] <= 0:
         raise FrameError(f"camera_info K has non-positive focal lengths fx={K[0, 0]}, fy={K[1, 1]}")
     if not np.allclose(K[2], [0.0, 0.0, 1.0]) or K[1, 0] != 0 or abs(K[0, 1]) > 1e-6 * K[0, 0]:

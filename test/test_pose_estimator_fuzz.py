@@ -1,0 +1,117 @@
+"""Fuzz over DDS: 1,000 malformed or mismatched input sets; pose_estimator stays alive, warns, and still works."""
+
+import numpy as np
+from ros_testing import REPO, NodeProcess, require_rclpy, spin_until
+
+rclpy = require_rclpy()
+
+from builtin_interfaces.msg import Time  # noqa: E402
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
+from selfpose_ros.msg import ObjectPoseArray  # noqa: E402
+from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
+from std_msgs.msg import Header  # noqa: E402
+
+from selfpose_ros.ros.approx_sync import stamp_to_ns  # noqa: E402
+from selfpose_ros.ros.image_conversion import numpy_to_image  # noqa: E402
+
+H, W = 24, 32
+K = [40.0, 0.0, 16.0, 0.0, 40.0, 12.0, 0.0, 0.0, 1.0]
+QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def valid_set(stamp: Time):
+    def header():  # one header object per message, so corrupting one cannot touch the others
+        return Header(stamp=stamp, frame_id="cam")
+
+    rgb = numpy_to_image(np.full((H, W, 3), 128, np.uint8), "rgb8", header())
+    depth = np.full((H, W), 800, np.uint16)
+    labels = np.zeros((H, W), np.int32)
+    labels[6:18, 8:24] = 6001  # mug 1
+    depth[6:18, 8:24] = 700
+    info = CameraInfo(header=header(), width=W, height=H, k=K)
+    return [rgb, numpy_to_image(depth, "16UC1", header()), numpy_to_image(labels, "32SC1", header()), info]
+
+
+def corrupt(msgs, kind: int, rng):
+    rgb, depth, seg, info = msgs
+    if kind == 0:
+        rgb.encoding = str(rng.choice(["yuv422", "bayer_rggb8", "mono16", "16UC3", ""]))
+    elif kind == 1:  # depth of another size
+        depth.height, depth.width, depth.step = H // 2, W // 2, (W // 2) * 2
+        depth.data = depth.data[: depth.step * depth.height]
+    elif kind == 2:  # data length contradicts height x step
+        seg.data = seg.data[: -int(rng.integers(1, 64))]
+    elif kind == 3:  # NaN / inf / zero depth in 32FC1
+        values = rng.choice([np.nan, np.inf, 0.0, -1.0], size=(H, W)).astype(np.float32)
+        msgs[1] = numpy_to_image(values, "32FC1", depth.header)
+    elif kind == 4:  # all depth missing
+        msgs[1] = numpy_to_image(np.zeros((H, W), np.uint16), "16UC1", depth.header)
+    elif kind == 5:  # empty masks
+        msgs[2] = numpy_to_image(np.zeros((H, W), np.int32), "32SC1", seg.header)
+    elif kind == 6:  # unknown labels
+        labels = rng.choice([9001, 123456, -5, 999, 7000], size=(H, W)).astype(np.int32)
+        msgs[2] = numpy_to_image(labels, "32SC1", seg.header)
+    elif kind == 7:  # bad K
+        info.k = [float(v) for v in rng.choice([[0.0] * 9, [np.nan] * 9, [-40.0, 0, 16, 0, 40, 12, 0, 0, 1]])]
+    elif kind == 8:  # camera_info of another size
+        info.width, info.height = W * 2, H * 2
+    elif kind == 9:  # images in different frames
+        seg.header.frame_id = "other"
+    elif kind == 10:  # float segmentation
+        msgs[2] = numpy_to_image(np.full((H, W), 6001.0, np.float32), "32FC1", seg.header)
+    elif kind == 11:  # step smaller than a row
+        rgb.step = W
+    return msgs
+
+
+def test_thousand_malformed_inputs(tmp_path):
+    est = NodeProcess(
+        "selfpose_ros.ros.nodes.pose_estimator", "--ros-args", "-r", "__ns:=/fuzz",
+        "--params-file", str(REPO / "config" / "pose.yaml"), "-p", "min_mask_pixels:=10", "-p", "min_inliers:=5",
+        "-p", "warn_period:=0.0", "-p", "device:=cpu", "-p", "sync_slop:=0.001",
+        log_dir=tmp_path,
+    )
+    rclpy.init()
+    node = rclpy.create_node("fuzzer")
+    try:
+        names = ["color/image_raw", "depth/image_raw", "segmentation", "color/camera_info"]
+        types = [Image, Image, Image, CameraInfo]
+        pubs = [node.create_publisher(t, f"/fuzz/{n}", QOS) for t, n in zip(types, names)]
+        outputs, diags = [], []
+        node.create_subscription(ObjectPoseArray, "/fuzz/objects", outputs.append, 100)
+        node.create_subscription(DiagnosticArray, "/diagnostics", diags.append, 10)
+        assert spin_until(node, lambda: all(p.get_subscription_count() for p in pubs), 30.0, est), est.output()
+        rng = np.random.default_rng(0)
+        for k in range(1000):
+            stamp = Time(sec=100 + k // 100, nanosec=(k % 100) * 10_000_000)
+            for pub, msg in zip(pubs, corrupt(valid_set(stamp), k % 12, rng)):
+                pub.publish(msg)
+            rclpy.spin_once(node, timeout_sec=0.004)  # best-effort sensor QoS: do not overrun its queues
+        final = Time(sec=500, nanosec=0)
+        for pub, msg in zip(pubs, valid_set(final)):
+            pub.publish(msg)
+        done = spin_until(node, lambda: any(stamp_to_ns(m.header.stamp) == 500 * 10**9 for m in outputs), 60.0, est)
+        assert done, "a valid frame after the fuzz must still be processed\n" + est.output()
+        assert spin_until(node, lambda: any(_rejected(d) > 100 for d in diags), 10.0, est), est.output()
+        assert est.proc.poll() is None, "the node must survive"
+        log = est.output()
+        problems = ("colour encoding 'yuv422'", "depth image is 16x12 but colour is 32x24", "contradicts height",
+                    "non-positive focal", "K must be finite", "camera_info is 64x48", "different frames",
+                    "category index 9", "step 32 is smaller", "segmentation encoding '32FC1'",
+                    "0 valid depth points")
+        for problem in problems:
+            assert problem in log, f"no warning naming: {problem}"
+        assert "Traceback" not in log
+    finally:
+        node.destroy_node()
+        rclpy.shutdown()
+        assert est.stop() == 0, est.output()
+
+
+def _rejected(diag: DiagnosticArray) -> int:
+    for status in diag.status:
+        for kv in status.values:
+            if kv.key == "frames_rejected":
+                return int(kv.value)
+    return 0
