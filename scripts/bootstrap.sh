@@ -15,6 +15,21 @@ PY="${PYTHON:-python3}"
 say() { printf '\033[1m[bootstrap]\033[0m %s\n' "$*"; }
 hash_of() { { cat "$@" 2>/dev/null || true; } | sha256sum | cut -c1-16; }
 
+# 0. Debian packages: a C/C++ toolchain and CMake for the message build, libusb for Open3D's import -----
+need=()
+command -v cmake >/dev/null || need+=(cmake)
+command -v g++ >/dev/null || need+=(g++ make)
+ldconfig -p 2>/dev/null | grep -q 'libusb-1\.0\.so\.0' || need+=(libusb-1.0-0)
+if [ "${#need[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else SUDO=none; fi
+  if [ "$SUDO" = none ]; then
+    echo "[bootstrap] missing Debian packages: ${need[*]}; run: sudo apt-get install -y ${need[*]}" >&2
+    exit 1
+  fi
+  say "installing Debian packages: ${need[*]}"
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
 # 1. venv ----------------------------------------------------------------------------------------
 if [ ! -x "$VENV/bin/python" ]; then
   say "creating venv $VENV"
