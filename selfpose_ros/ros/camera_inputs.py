@@ -14,6 +14,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 
 from selfpose_ros.inference.frame import FrameError, RGBDFrame, check_frame, depth_to_metres
+from selfpose_ros.inference.stage_timer import StageTimer
 from selfpose_ros.ros.approx_sync import stamp_to_ns
 from selfpose_ros.ros.image_conversion import ImageConversionError, image_to_numpy
 from selfpose_ros.ros.sync_subscribers import SyncedSubscribers
@@ -79,8 +80,9 @@ class CameraInputs:
     TOPICS = ("color/image_raw", "depth/image_raw", "segmentation", "color/camera_info")
 
     def __init__(self, node: Node, on_frame: Callable[[RGBDFrame], None], *, slop: float, queue_size: int,
-                 warnings: ThrottledWarnings) -> None:
+                 warnings: ThrottledWarnings, timer: StageTimer | None = None) -> None:
         self._on_frame, self._warnings = on_frame, warnings
+        self._timer = timer or StageTimer()
         types = (Image, Image, Image, CameraInfo)
         self.sync = SyncedSubscribers(node, list(zip(types, self.TOPICS)), qos_profile_sensor_data,
                                       queue_size, slop, self._on_set)
@@ -90,7 +92,8 @@ class CameraInputs:
     def _on_set(self, rgb: Image, depth: Image, seg: Image, info: CameraInfo) -> None:
         self.received += 1
         try:
-            frame = frame_from_messages(rgb, depth, seg, info)
+            with self._timer.time("convert"):
+                frame = frame_from_messages(rgb, depth, seg, info)
         except FrameError as exc:
             self.rejected += 1
             self._warnings.warn(f"frame rejected: {exc}")

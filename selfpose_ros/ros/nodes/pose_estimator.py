@@ -21,6 +21,7 @@ from selfpose_ros.inference.estimator import SolverOptions, make_estimator, reso
 from selfpose_ros.inference.frame import RGBDFrame
 from selfpose_ros.inference.instances import extract_instances
 from selfpose_ros.inference.latest_worker import LatestWorker
+from selfpose_ros.inference.stage_timer import StageTimer
 from selfpose_ros.inference.tracking import PoseTracker, TrackerConfig
 from selfpose_ros.msg import ObjectPoseArray
 from selfpose_ros.ros.approx_sync import stamp_to_ns
@@ -53,8 +54,9 @@ class PoseEstimator(Node):
         self.tracker = PoseTracker(TrackerConfig(enabled=p.tracking, alpha=p.smoothing_alpha, gate=p.track_gate,
                                                  max_jump_m=p.max_jump_m, max_jump_deg=p.max_jump_deg))
         self.worker = LatestWorker(self._process, on_error=self._on_worker_error)
+        self.timer = StageTimer()
         self.inputs = CameraInputs(self, self.worker.submit, slop=p.sync_slop, queue_size=p.sync_queue,
-                                   warnings=self.warnings)
+                                   warnings=self.warnings, timer=self.timer)
         self.stats = {"frames": 0, "objects": 0, "proc_s": 0.0, "latency_s": 0.0, "t0": time.monotonic()}
         if getattr(self.estimator, "wants_ground_truth", False):  # the oracle back-end of the tests
             self.create_subscription(ObjectPoseArray, "ground_truth/objects", self._on_ground_truth, 50)
@@ -73,10 +75,15 @@ class PoseEstimator(Node):
     def _process(self, frame: RGBDFrame) -> None:
         t0 = time.perf_counter()
         p = self.params
-        instances, skipped = extract_instances(frame.labels, p.categories, p.active_categories, p.min_mask_pixels)
+        with self.timer.time("instances"):
+            instances, skipped = extract_instances(frame.labels, p.categories, p.active_categories,
+                                                   p.min_mask_pixels)
         for reason in skipped:
             self.warnings.warn(f"instance skipped: {reason}")
-        results = self.estimator.estimate(frame, instances) if instances else []
+        with self.timer.time("estimate"):
+            results = self.estimator.estimate(frame, instances) if instances else []
+        for stage, seconds in getattr(self.estimator, "last_timings", {}).items():
+            self.timer.add(stage, seconds)
         estimates, masks = [], []
         for r in results:
             if r.estimate is None:
@@ -87,8 +94,10 @@ class PoseEstimator(Node):
             else:
                 estimates.append(r.estimate)
                 masks.append(r.instance.mask)
-        tracked = self.tracker.update(estimates, frame.stamp_ns)
-        self._publish(frame, [e for e, _ in tracked], masks, [i for _, i in tracked])
+        with self.timer.time("track"):
+            tracked = self.tracker.update(estimates, frame.stamp_ns)
+        with self.timer.time("publish"):
+            self._publish(frame, [e for e, _ in tracked], masks, [i for _, i in tracked])
         dt = time.perf_counter() - t0
         s = self.stats
         s["frames"] += 1
@@ -124,6 +133,7 @@ class PoseEstimator(Node):
             "frames_rejected": self.inputs.rejected,
             "processing_errors": w.errors,
         }
+        values.update({f"stage_{k}_ms": f"{v:.2f}" for k, v in self.timer.summary().items()})
         level = DiagnosticStatus.OK
         message = "ok"
         if self.inputs.received == 0 and elapsed > 5.0:
