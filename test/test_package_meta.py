@@ -18,6 +18,7 @@ PROVIDERS = {
     "torch": "python3-torch",
     "open3d": "python3-open3d-pip",
     "trimesh": "python3-trimesh-pip",
+    "manifold3d": "python3-manifold3d-pip",
     "rosbags": "python3-rosbags-pip",
     "tqdm": "python3-tqdm",
     "matplotlib": "python3-matplotlib",

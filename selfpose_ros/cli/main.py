@@ -12,6 +12,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("sim_cmd", "Write a simulated, labelled RGB-D trajectory as an MCAP rosbag2."),
     "eval": ("eval_cmd", "Score predictions against ground truth with NOCS-style metrics."),
     "demo": ("demo_cmd", "Simulated camera -> pose_estimator over DDS, with a live accuracy table."),
+    "train": ("train_cmd", "Train a CSE pose model from trajectory bags (config/train_<name>.yaml)."),
+    "predict": ("predict_cmd", "Run a pose back-end on every frame of a bag; write JSON-lines predictions."),
 }
 
 

@@ -62,6 +62,10 @@ def make_estimator(model: str, categories: Sequence[str], options: SolverOptions
         from selfpose_ros.inference.oracle_estimator import OracleEstimator
 
         return OracleEstimator(categories, options)
-    raise ValueError(
-        f"model {model!r}: learned checkpoints are not available in this build yet; use 'prior_fit'"
-    )
+    from pathlib import Path
+
+    if not Path(model).is_file():
+        raise ValueError(f"model {model!r} is neither 'prior_fit' nor an existing checkpoint file")
+    from selfpose_ros.inference.cse_estimator import CSEEstimator
+
+    return CSEEstimator(model, categories, options)

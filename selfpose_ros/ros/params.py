@@ -81,7 +81,8 @@ def load_params(node: Any, cls: type[P]) -> P:
 class PoseEstimatorParams:
     """Parameters of ``pose_estimator`` (config/pose.yaml)."""
 
-    model: str = _param("prior_fit", "'prior_fit' (depth-only baseline) or a checkpoint path (models/*.pt)")
+    model: str = _param("prior_fit", "'prior_fit' (depth-only baseline), a checkpoint path (models/*.pt), "
+                                     "or 'oracle' (ground-truth correspondences, for tests)")
     categories: list[str] = _param(list(CATEGORIES), "label categories, in panoptic index order (index 1..N)")
     active_categories: list[str] = _param(list(CATEGORIES), "categories to estimate; others are ignored")
     min_mask_pixels: int = _param(200, "skip instances whose mask is smaller (pixels)")
@@ -178,5 +179,78 @@ class SimCameraParams:
             errors.append(f"need 1 <= min_objects <= max_objects <= 12, got {self.min_objects}..{self.max_objects}")
         if self.depth_encoding not in ("16UC1", "32FC1"):
             errors.append(f"depth_encoding must be '16UC1' or '32FC1', got {self.depth_encoding!r}")
+        if errors:
+            raise ValueError("invalid parameters: " + "; ".join(errors))
+
+
+@dataclass
+class TrajectoryRecorderParams:
+    """Parameters of ``trajectory_recorder`` (config/record.yaml)."""
+
+    fixed_frame: str = _param("map", "camera poses are looked up as fixed_frame <- image frame_id")
+    image_topics: list[str] = _param(["color/image_raw", "depth/image_raw", "segmentation"],
+                                     "image topics to synchronise and record (relative, remappable)")
+    camera_info_topic: str = _param("color/camera_info", "camera_info topic recorded with each keyframe")
+    output_dir: str = _param("~/selfpose_bags", "directory of the bags <prefix>_<date>_<k>/")
+    bag_prefix: str = _param("trajectory", "bag directory name prefix")
+    autostart: bool = _param(True, "start recording at launch (else call ~/start)")
+    categories: list[str] = _param(list(CATEGORIES), "label categories (panoptic index order), stored in the metadata")
+    min_translation: float = _param(0.05, "keep a frame after this camera motion since the last keyframe, m")
+    min_rotation_deg: float = _param(5.0, "... or after this rotation since the last keyframe, degrees")
+    max_linear_speed: float = _param(0.5, "drop frames taken faster than this (blur), m/s")
+    max_angular_speed_deg: float = _param(45.0, "drop frames taken turning faster than this (blur), deg/s")
+    blur_dt: float = _param(0.033, "speed is measured over [stamp - blur_dt, stamp] (about the exposure), s")
+    max_gap: float = _param(1.0, "a longer time without a sharp frame ends the trajectory segment, s")
+    jump_translation: float = _param(0.25, "a larger motion since the last keyframe ends the segment, m")
+    jump_rotation_deg: float = _param(30.0, "a larger rotation since the last keyframe ends the segment, degrees")
+    max_bag_size_mb: float = _param(1024.0, "start a new bag above this size, MB (0: no limit)")
+    max_bag_duration_s: float = _param(600.0, "start a new bag after this long, s (0: no limit)")
+    chunk_period_s: float = _param(1.0, "close and flush the open MCAP chunk this often: the most a crash loses, s")
+    metadata_period_s: float = _param(5.0, "rewrite metadata.yaml of the open bag this often, s")
+    compression: str = _param("none", "MCAP chunk compression: 'none' or 'zstd'")
+    image_qos: str = _param("sensor_data", "'sensor_data' (best effort, any publisher) or 'reliable'")
+    sync_slop: float = _param(0.02, "approximate-time sync tolerance, seconds")
+    sync_queue: int = _param(10, "approximate-time sync queue size per topic")
+    tf_timeout: float = _param(0.5, "how long a frame waits for its TF before it is dropped, s")
+    tf_cache_s: float = _param(10.0, "TF history kept for lookups, s")
+    warn_period: float = _param(5.0, "seconds between repeats of the same warning")
+
+    def validate(self) -> None:
+        """Raise ValueError listing every bad parameter."""
+        errors = []
+        for name in ("fixed_frame", "camera_info_topic", "output_dir"):
+            if not getattr(self, name):
+                errors.append(f"{name} must not be empty")
+        if not self.image_topics or any(not t for t in self.image_topics):
+            errors.append(f"image_topics must be a non-empty list of topic names, got {self.image_topics}")
+        elif len(set(self.image_topics)) != len(self.image_topics):
+            errors.append(f"image_topics has repeats: {self.image_topics}")
+        if not self.bag_prefix or "/" in self.bag_prefix:
+            errors.append(f"bag_prefix must be a non-empty name without '/', got {self.bag_prefix!r}")
+        unknown = sorted(set(self.categories) - set(CATEGORIES))
+        if unknown:
+            errors.append(f"unknown categories {unknown}; known: {list(CATEGORIES)}")
+        for name in ("min_translation", "min_rotation_deg", "max_linear_speed", "max_angular_speed_deg", "blur_dt",
+                     "max_gap", "jump_translation", "jump_rotation_deg", "chunk_period_s", "metadata_period_s",
+                     "sync_slop", "tf_timeout", "tf_cache_s"):
+            if not getattr(self, name) > 0:
+                errors.append(f"{name} must be > 0, got {getattr(self, name)}")
+        for name in ("max_bag_size_mb", "max_bag_duration_s", "warn_period"):
+            if not getattr(self, name) >= 0:
+                errors.append(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.jump_translation <= self.min_translation:
+            errors.append(f"jump_translation ({self.jump_translation}) must exceed min_translation "
+                          f"({self.min_translation})")
+        if self.jump_rotation_deg <= self.min_rotation_deg:
+            errors.append(f"jump_rotation_deg ({self.jump_rotation_deg}) must exceed min_rotation_deg "
+                          f"({self.min_rotation_deg})")
+        if self.tf_cache_s <= self.blur_dt + self.tf_timeout:
+            errors.append(f"tf_cache_s ({self.tf_cache_s}) must exceed blur_dt + tf_timeout")
+        if self.compression not in ("none", "zstd"):
+            errors.append(f"compression must be 'none' or 'zstd', got {self.compression!r}")
+        if self.image_qos not in ("sensor_data", "reliable"):
+            errors.append(f"image_qos must be 'sensor_data' or 'reliable', got {self.image_qos!r}")
+        if self.sync_queue < 1:
+            errors.append(f"sync_queue must be >= 1, got {self.sync_queue}")
         if errors:
             raise ValueError("invalid parameters: " + "; ".join(errors))

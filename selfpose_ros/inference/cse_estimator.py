@@ -1,0 +1,157 @@
+"""Learned back-end: CSE correspondences -> RANSAC-Umeyama (depth) or keypoint PnP (no depth) -> poses.
+
+Per frame, all instances are cropped (square, undistorted, like training) and run in one batched forward.
+Each crop gives, per stride-4 cell, the expected canonical point ``q_p`` and a cycle confidence (2D->3D->2D
+agreement). Cells that are confident (above ``min(mean confidence, conf_cap)``) and have depth are paired
+with their back-projected camera points; RANSAC-Umeyama fits canonical -> camera (s, R, t), optionally
+refined by bounded ICP of the predicted (deformed) mesh against the instance's depth points. Without enough
+depth, the keypoint head's pixels and the mesh's keypoint vertices go through PnP-RANSAC at the category's
+typical metric scale. Reported size = s * extents of the predicted mesh, and the translation is moved to
+the centre of that mesh's box (the canonical convention). Rotation-symmetric categories need nothing
+special here: any yaw that fits is equally right, and the evaluator scores them modulo the symmetry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from selfpose_ros.geometry.icp import refine_pose_icp
+from selfpose_ros.geometry.pnp import pnp_ransac
+from selfpose_ros.geometry.ransac import ransac_umeyama
+from selfpose_ros.inference.estimator import InstanceResult, SolverOptions, resolve_device
+from selfpose_ros.inference.frame import RGBDFrame
+from selfpose_ros.inference.instances import Instance
+from selfpose_ros.inference.prior_fit_estimator import instance_points
+from selfpose_ros.model.camera import downsample_mask
+from selfpose_ros.model.cse_model import FEATURE_STRIDE
+from selfpose_ros.pose_types import ObjectPoseEstimate
+from selfpose_ros.train.checkpoint import load_checkpoint
+from selfpose_ros.train.crops import crop_instance
+
+
+def _typical_scale(category: str) -> float:
+    """Metres per canonical unit at the middle of the category's real size range (shape library)."""
+    from selfpose_ros.shapes.registry import mean_instance
+
+    lo, hi = mean_instance(category).scale_range()
+    return 0.5 * (lo + hi)
+
+
+def dense_correspondences(points: np.ndarray, cell_mask: np.ndarray, confidence: np.ndarray, threshold: float,
+                          size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Canonical point (S,S,3) and keep flag (S,S) per crop pixel, interpolated from the confident cells.
+
+    points (h,w,3), cell_mask (h,w), confidence (h,w): stride-4 maps. Cells inside the mask with confidence
+    >= ``threshold`` are bilinearly interpolated (weights renormalised over those cells only), so pixels
+    near the object's edge never mix in background cells.
+    """
+    good = ((cell_mask > 0.5) & (confidence >= threshold)).astype(np.float32)
+    t = torch.from_numpy(np.concatenate((points * good[..., None], good[..., None]), -1)).permute(2, 0, 1)[None]
+    up = torch.nn.functional.interpolate(t.float(), size=(size, size), mode="bilinear", align_corners=False)[0]
+    w = up[3].numpy()
+    q = (up[:3] / up[3:].clamp(min=1e-6)).permute(1, 2, 0).numpy()
+    return q, w > 0.5
+
+
+class CSEEstimator:
+    """Pose back-end driven by a trained CSE checkpoint (see the module docstring)."""
+
+    def __init__(self, checkpoint: str, categories: Sequence[str] | None, options: SolverOptions, *,
+                 padding: float = 0.1, conf_cap: float = 0.5, min_cells: int = 4, ransac_threshold: float | None = None,
+                 icp_distance: float = 0.015) -> None:
+        self.options = options
+        self.device = torch.device(resolve_device(options.device))
+        self.ckpt = load_checkpoint(checkpoint, categories)
+        self.model = self.ckpt.build_model(self.device)
+        self.categories = list(self.ckpt.categories)
+        self.size = self.model.config.image_size
+        self.padding, self.conf_cap, self.min_cells = padding, conf_cap, min_cells
+        self.ransac_threshold = ransac_threshold if ransac_threshold is not None else options.inlier_threshold
+        self.icp_distance = icp_distance
+        self.name = f"cse ({checkpoint}, {len(self.categories)} categories)"
+        self._scales = dict(self.ckpt.extra.get("typical_scale") or {})
+
+    def typical_scale(self, category: str) -> float:
+        """Scale for the RGB-only path: the checkpoint's training median, else the shape library's middle."""
+        if category not in self._scales:
+            self._scales[category] = _typical_scale(category)
+        return float(self._scales[category])
+
+    def estimate(self, frame: RGBDFrame, instances: Sequence[Instance]) -> list[InstanceResult]:
+        """Estimate every instance of ``frame`` with one batched forward pass."""
+        results: list[InstanceResult | None] = [None] * len(instances)
+        crops, todo = [], []
+        for k, inst in enumerate(instances):
+            if inst.category not in self.categories:
+                results[k] = InstanceResult(inst, None, f"category {inst.category!r} is not in the model "
+                                                        f"{self.categories}")
+                continue
+            c = crop_instance(frame.rgb, frame.depth, inst.mask, frame.K, self.size, self.padding, inst.box)
+            cells = downsample_mask(torch.from_numpy(c.mask[None].astype(np.float32)), FEATURE_STRIDE)
+            if int(cells.sum()) < self.min_cells:
+                results[k] = InstanceResult(inst, None, f"mask too small for the model: {int(cells.sum())} "
+                                                        f"feature cells < {self.min_cells}")
+                continue
+            crops.append(c)
+            todo.append(k)
+        if todo:
+            out = self._forward(crops, [instances[k].category for k in todo])
+            for j, k in enumerate(todo):
+                results[k] = self._solve(frame, instances[k], crops[j], out, j)
+        return [r for r in results if r is not None]
+
+    @torch.no_grad()
+    def _forward(self, crops: list, categories: list[str]):
+        rgb = torch.from_numpy(np.stack([c.rgb for c in crops])).permute(0, 3, 1, 2).float().div_(255.0)
+        masks = torch.from_numpy(np.stack([c.mask for c in crops]).astype(np.float32))
+        K = torch.from_numpy(np.stack([c.K for c in crops])).float()
+        out = self.model(rgb.to(self.device), masks.to(self.device), categories, K.to(self.device))
+        keep = ("points3d", "cycle_confidence", "feature_mask", "pixel_xy", "vertices", "vertex_valid",
+                "keypoint_pixels", "keypoint_indices")
+        arrays = {k: getattr(out, k).detach().cpu() for k in keep}
+        return {k: (a.float() if a.is_floating_point() else a).numpy() for k, a in arrays.items()}
+
+    def _solve(self, frame: RGBDFrame, inst: Instance, crop, out: dict, j: int) -> InstanceResult:
+        verts = out["vertices"][j][out["vertex_valid"][j]].astype(np.float64)
+        fm = out["feature_mask"][j]
+        conf = out["cycle_confidence"][j].reshape(fm.shape)
+        mean_conf = float(conf[fm > 0.5].mean())
+        q, keep = dense_correspondences(out["points3d"][j].reshape(*fm.shape, 3), fm, conf,
+                                        min(mean_conf, self.conf_cap), self.size)
+        ok = keep & crop.mask & (crop.depth > 0)
+        if int(ok.sum()) >= self.options.min_inliers:
+            v, u = np.nonzero(ok)
+            d = crop.depth[v, u].astype(np.float64)
+            Kc = crop.K
+            X = np.stack(((u - Kc[0, 2]) / Kc[0, 0] * d, (v - Kc[1, 2]) / Kc[1, 1] * d, d), 1)
+            fit = ransac_umeyama(q[v, u].astype(np.float64), X, self.ransac_threshold,
+                                 max_iterations=self.options.ransac_iterations, min_inliers=self.options.min_inliers,
+                                 seed=0)
+            method = "ransac_umeyama"
+            if fit.success and self.options.icp:
+                obs = instance_points(frame, inst.mask)
+                fit = refine_pose_icp(fit, verts, obs, max_correspondence_distance=self.icp_distance,
+                                      refine_scale=True).fit
+        else:
+            fit = self._pnp(out, j, crop, inst.category)
+            method = "keypoint_pnp"
+        if not fit.success:
+            return InstanceResult(inst, None, f"{method}: {fit.failure_reason}")
+        lo, hi = verts.min(0), verts.max(0)
+        centre = 0.5 * (lo + hi)
+        t = fit.translation + fit.scale * fit.rotation @ centre
+        score = float(fit.inlier_ratio) * mean_conf
+        est = ObjectPoseEstimate(category=inst.category, instance=inst.instance, R=fit.rotation, t=t,
+                                 scale=fit.scale, size=fit.scale * (hi - lo), confidence=score,
+                                 inlier_ratio=fit.inlier_ratio, num_correspondences=fit.num_correspondences,
+                                 extras={"method": method})
+        return InstanceResult(inst, est)
+
+    def _pnp(self, out: dict, j: int, crop, category: str):
+        idx = out["keypoint_indices"][j]
+        obj = out["vertices"][j][idx].astype(np.float64)
+        img = out["keypoint_pixels"][j].astype(np.float64)
+        return pnp_ransac(obj, img, crop.K, self.typical_scale(category), min_inliers=6, seed=0)

@@ -1,0 +1,157 @@
+"""TF lookups at a stamp: tf2_ros when it imports, otherwise our own /tf + /tf_static listener.
+
+``TfListener.lookup(target, source, stamp_ns)`` returns ``T_target_source`` (4x4: maps points in ``source``
+coordinates to ``target``), interpolated at the stamp, or raises :class:`TransformLookupError`
+(a LookupError) naming the problem. The fallback stores transforms in the offline
+:class:`selfpose_ros.train.tf_interp.TfBuffer` (linear translation, slerp rotation, static edges at all
+times), kept to the last ``cache_s`` seconds by rolling two buffers: every transform goes into both, the
+older one answers lookups, and it is replaced when the younger one holds ``cache_s`` of history.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from rclpy.node import Node
+from tf2_msgs.msg import TFMessage
+
+from selfpose_ros.geometry.rotations import quaternion_to_matrix_np
+from selfpose_ros.ros.approx_sync import stamp_to_ns
+from selfpose_ros.ros.tf_broadcast import TF_QOS, TF_STATIC_QOS
+from selfpose_ros.sim.tf_tree import rigid
+from selfpose_ros.train.tf_interp import TfBuffer
+
+try:
+    import tf2_ros as _tf2_ros
+except ImportError:  # PyPI wheels: no tf2_ros
+    _tf2_ros = None
+
+
+class TransformLookupError(LookupError):
+    """No transform between two frames at the requested stamp (unknown frame, no data yet, too old...)."""
+
+
+def transform_to_matrix(transform: Any) -> np.ndarray:
+    """4x4 matrix of a geometry_msgs/Transform."""
+    tr, q = transform.translation, transform.rotation
+    return rigid(quaternion_to_matrix_np(np.array([q.x, q.y, q.z, q.w], dtype=np.float64)),
+                 np.array([tr.x, tr.y, tr.z], dtype=np.float64))
+
+
+class RollingTfBuffer:
+    """The fallback's storage: static edges forever, dynamic samples of the last ``cache_s`` seconds."""
+
+    def __init__(self, cache_s: float = 10.0) -> None:
+        if not cache_s > 0:
+            raise ValueError(f"cache_s must be > 0 seconds, got {cache_s}")
+        self.cache_ns = int(cache_s * 1e9)
+        self._static: dict[str, tuple[str, np.ndarray]] = {}
+        self._buffers: list[TfBuffer] = [TfBuffer()]
+        self._young_start_ns: int | None = None
+        self._newest_ns: int | None = None
+
+    def _fresh(self) -> TfBuffer:
+        buf = TfBuffer()
+        for child, (parent, T) in self._static.items():
+            buf.add_static(parent, child, T)
+        return buf
+
+    def add_static(self, parent: str, child: str, T: np.ndarray) -> None:
+        """Add (or replace) a static edge ``parent -> child``."""
+        for buf in self._buffers:
+            buf.add_static(parent, child, T)
+        self._static[child.lstrip("/")] = (parent.lstrip("/"), np.asarray(T, dtype=np.float64))
+
+    def add_sample(self, parent: str, child: str, stamp_ns: int, translation: np.ndarray,
+                   quaternion_xyzw: np.ndarray) -> None:
+        """Add one sample of a dynamic edge; a stamp older than the cache resets the history (clock reset)."""
+        stamp_ns = int(stamp_ns)
+        if self._newest_ns is not None and stamp_ns < self._newest_ns - self.cache_ns:
+            self._buffers, self._young_start_ns, self._newest_ns = [self._fresh()], None, None
+        self._newest_ns = stamp_ns if self._newest_ns is None else max(self._newest_ns, stamp_ns)
+        if self._young_start_ns is None:
+            self._young_start_ns = stamp_ns
+        elif self._newest_ns - self._young_start_ns >= self.cache_ns:
+            self._buffers = [self._buffers[-1], self._fresh()]
+            self._young_start_ns = self._newest_ns
+        for buf in self._buffers:
+            buf.add_sample(parent, child, stamp_ns, translation, quaternion_xyzw)
+
+    def add_message(self, msg: Any, static: bool) -> list[str]:
+        """Add every transform of a tf2_msgs/TFMessage; return one error text per rejected transform."""
+        errors = []
+        for ts in msg.transforms:
+            try:
+                if static:
+                    self.add_static(ts.header.frame_id, ts.child_frame_id, transform_to_matrix(ts.transform))
+                else:
+                    tr, q = ts.transform.translation, ts.transform.rotation
+                    self.add_sample(ts.header.frame_id, ts.child_frame_id, stamp_to_ns(ts.header.stamp),
+                                    np.array([tr.x, tr.y, tr.z]), np.array([q.x, q.y, q.z, q.w]))
+            except ValueError as exc:
+                errors.append(f"transform {ts.header.frame_id!r} -> {ts.child_frame_id!r} rejected: {exc}")
+        return errors
+
+    def lookup(self, target: str, source: str, stamp_ns: int) -> np.ndarray:
+        """T_target_source at ``stamp_ns``; raise TransformLookupError."""
+        if target.lstrip("/") == source.lstrip("/"):
+            return np.eye(4)
+        try:
+            return self._buffers[0].lookup(target, source, int(stamp_ns))
+        except ValueError as exc:  # TfLookupError and bad frame names
+            raise TransformLookupError(str(exc)) from None
+
+
+class TfListener:
+    """Answers ``lookup(target, source, stamp_ns)`` from TF received by ``node``."""
+
+    def __init__(self, node: Node, *, cache_s: float = 10.0, use_tf2_ros: bool | None = None,
+                 on_error: Callable[[str], None] | None = None) -> None:
+        use = (_tf2_ros is not None) if use_tf2_ros is None else use_tf2_ros
+        if use and _tf2_ros is None:
+            raise RuntimeError("tf2_ros was requested but is not importable")
+        self.backend = "tf2_ros" if use else "selfpose_ros"
+        self._on_error = on_error or (lambda text: node.get_logger().warning(text))
+        if use:
+            from rclpy.duration import Duration
+
+            self._tf2_buffer = _tf2_ros.Buffer(cache_time=Duration(seconds=cache_s))
+            self._tf2_listener = _tf2_ros.TransformListener(self._tf2_buffer, node)
+        else:
+            self.buffer = RollingTfBuffer(cache_s)
+            self._subs = [
+                node.create_subscription(TFMessage, "/tf", lambda m: self._add(m, False), TF_QOS),
+                node.create_subscription(TFMessage, "/tf_static", lambda m: self._add(m, True), TF_STATIC_QOS),
+            ]
+
+    def _add(self, msg: TFMessage, static: bool) -> None:
+        for text in self.buffer.add_message(msg, static):
+            self._on_error(text)
+
+    def lookup(self, target: str, source: str, stamp_ns: int, timeout: float = 0.0) -> np.ndarray:
+        """T_target_source (4x4) at ``stamp_ns``; wait up to ``timeout`` s for data (only useful when another
+        thread receives TF, e.g. a MultiThreadedExecutor); raise TransformLookupError."""
+        if self.backend == "tf2_ros":
+            return self._lookup_tf2(target, source, stamp_ns, timeout)
+        deadline = time.monotonic() + max(0.0, timeout)
+        while True:
+            try:
+                return self.buffer.lookup(target, source, stamp_ns)
+            except TransformLookupError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.005)
+
+    def _lookup_tf2(self, target: str, source: str, stamp_ns: int, timeout: float) -> np.ndarray:
+        from rclpy.duration import Duration
+        from rclpy.time import Time
+
+        try:
+            ts = self._tf2_buffer.lookup_transform(target, source, Time(nanoseconds=int(stamp_ns)),
+                                                   timeout=Duration(seconds=max(0.0, timeout)))
+        except _tf2_ros.TransformException as exc:
+            raise TransformLookupError(f"{type(exc).__name__}: {exc}") from None
+        return transform_to_matrix(ts.transform)

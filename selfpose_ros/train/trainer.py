@@ -1,0 +1,298 @@
+"""The training loop: AdamW + warmup/cosine, mixed precision on GPU, clipping, EMA teacher, DDP, checkpoints.
+
+``run_training(cfg, command, resume)`` is what ``selfpose train`` calls (also under torchrun). Rank 0 logs
+(tqdm, TensorBoard in ``<out_dir>/tb``) and writes ``<out_dir>/last.pt`` (float32 + optimizer state, for
+``--resume``) and ``<out_dir>/model.pt`` (float16 weights only: the shippable model) every
+``run.checkpoint_every`` steps and at the end, so a stopped run leaves a usable model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from selfpose_ros.losses.cross_instance import EMATeacher
+from selfpose_ros.model.cse_model import CSEModel, CSEOutput
+from selfpose_ros.train.augment import colour_jitter
+from selfpose_ros.train.checkpoint import load_checkpoint, save_checkpoint
+from selfpose_ros.train.config import TrainConfig
+from selfpose_ros.train.data_setup import TrainData, batch_labels, build_data
+from selfpose_ros.train.distributed import DistInfo, any_rank, barrier, cleanup, setup_distributed
+from selfpose_ros.train.step_losses import StepInputs, compute_losses
+from selfpose_ros.train.tb_logging import TrainLogger
+
+log = logging.getLogger(__name__)
+
+
+class TrainModule(nn.Module):
+    """What DDP wraps: the CSE forward plus the encoder/projector pass of a second view (VICReg)."""
+
+    def __init__(self, model: CSEModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, crops, masks, categories, K, crops2=None):
+        """Return (CSEOutput, second-view embedding or None)."""
+        out = self.model(crops, masks, categories, K)
+        z2 = None
+        if crops2 is not None:
+            _, g2 = self.model.encoder(crops2)
+            z2 = self.model.projector(g2)
+        return out, z2
+
+
+@dataclass
+class TrainResult:
+    """Summary of a finished (or stopped) run."""
+
+    steps: int
+    images_per_second: float
+    last_terms: dict = field(default_factory=dict)
+    checkpoint: Path | None = None
+    model: Path | None = None
+    stopped_early: bool = False
+    data_stats: dict = field(default_factory=dict)
+
+
+def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
+    """Linear warmup to 1, then cosine decay to ``min_ratio`` at ``total`` steps."""
+    if warmup > 0 and step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def _amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
+    if device.type != "cuda" or cfg.optim.amp == "off":
+        return None
+    if cfg.optim.amp == "fp16":
+        return torch.float16
+    if cfg.optim.amp == "bf16" or torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float16
+
+
+def _float_output(out: CSEOutput) -> CSEOutput:
+    changes = {f.name: getattr(out, f.name).float() for f in dataclasses.fields(out)
+               if isinstance(getattr(out, f.name), torch.Tensor) and getattr(out, f.name).is_floating_point()}
+    return dataclasses.replace(out, **changes)
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+class _Loop:
+    """State of one training run (kept small: the step itself is in ``step``)."""
+
+    def __init__(self, cfg: TrainConfig, command: str, info: DistInfo) -> None:
+        self.cfg, self.command, self.info = cfg, command, info
+        self.out_dir = Path(cfg.run.out_dir)
+        _seed_everything(cfg.run.seed)
+        self.data: TrainData = build_data(cfg, info.rank, info.world_size, self.out_dir, info.is_main,
+                                          lambda: barrier(info))
+        _seed_everything(cfg.run.seed)  # the model's initial weights do not depend on data loading
+        self.model = CSEModel(cfg.model, self.data.priors).to(info.device)
+        self.meshes = {c: (h.num_vertices, h.faces) for c, h in self.model.shape_heads.items()}
+        self.module: nn.Module = TrainModule(self.model)
+        if info.distributed:
+            ids = [info.device.index] if info.device.type == "cuda" else None
+            self.module = nn.parallel.DistributedDataParallel(self.module, device_ids=ids,
+                                                              find_unused_parameters=True)
+        w = cfg.losses
+        self.teacher = EMATeacher(self.model, cfg.loss_options.teacher_momentum) if w.cross_instance > 0 else None
+        mesh_ids = {id(p) for p in self.model.mean_mesh_parameters()}
+        o = cfg.optim
+        self.optimizer = torch.optim.AdamW(foreach=True, params=[
+            {"params": [p for p in self.model.parameters() if id(p) not in mesh_ids], "lr": o.lr,
+             "weight_decay": o.weight_decay},
+            {"params": self.model.mean_mesh_parameters(), "lr": o.lr * o.mean_mesh_lr_scale, "weight_decay": 0.0},
+        ])
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: lr_factor(s, o.warmup_steps, o.steps, o.min_lr_ratio))
+        self.amp = _amp_dtype(cfg, info.device)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == torch.float16)
+        self.step = 0
+
+    # ----------------------------------------------------------------------------------------- checkpoints
+    def train_state(self) -> dict:
+        """Optimizer, scheduler, scaler and teacher state for --resume."""
+        state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                 "scaler": self.scaler.state_dict(), "step": self.step, "torch_rng": torch.get_rng_state()}
+        if self.teacher is not None:
+            state["teacher"] = self.teacher.module.state_dict()
+        return state
+
+    def save(self, images_per_s: float) -> tuple[Path, Path]:
+        """Write last.pt (resumable) and model.pt (float16), and the export copy if configured."""
+        extra = {"data": self.data.stats, "images_per_second": images_per_s, "world_size": self.info.world_size,
+                 "typical_scale": self.data.stats.get("typical_scale", {})}
+        common = dict(train_config=self.cfg.to_dict(), command=self.command, step=self.step, extra=extra)
+        last, model = self.out_dir / "last.pt", self.out_dir / "model.pt"
+        save_checkpoint(last, self.model, self.data.priors, half=False, train_state=self.train_state(), **common)
+        save_checkpoint(model, self.model, self.data.priors, half=True, **common)
+        if self.cfg.run.export:
+            save_checkpoint(self.cfg.run.export, self.model, self.data.priors, half=True, **common)
+        return last, model
+
+    def resume(self, path: Path) -> None:
+        """Restore weights, optimizer, scheduler, scaler, teacher and step from a last.pt."""
+        ck = load_checkpoint(path, self.cfg.data.categories)
+        if ck.train_state is None:
+            raise ValueError(f"{path} has no training state (a float16 export?): resume from <out_dir>/last.pt")
+        if ck.categories != list(self.model.categories):
+            raise ValueError(f"{path} is for categories {ck.categories}, the config trains {self.model.categories}")
+        self.model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ck.weights.items()})
+        st = ck.train_state
+        self.optimizer.load_state_dict(st["optimizer"])
+        self.scheduler.load_state_dict(st["scheduler"])
+        self.scaler.load_state_dict(st["scaler"])
+        if self.teacher is not None and "teacher" in st:
+            self.teacher.module.load_state_dict(st["teacher"])
+        torch.set_rng_state(st["torch_rng"])
+        self.step = int(st["step"])
+
+    # ------------------------------------------------------------------------------------------------ step
+    def batches(self):
+        """Yield collated batches from the current step on (deterministic in (seed, epoch), resumable)."""
+        sampler, ds = self.data.sampler, self.data.dataset
+        per_epoch = len(sampler)
+        while True:
+            epoch, within = divmod(self.step, per_epoch)
+            mine = sampler.batches(epoch)[self.info.rank::self.info.world_size]
+            if self.cfg.run.num_workers > 0:
+                from torch.utils.data import DataLoader
+
+                loader = DataLoader(ds, batch_sampler=mine[within:], collate_fn=self.data.collate,
+                                    num_workers=self.cfg.run.num_workers)
+                yield from loader
+            else:
+                for idx in mine[within:]:
+                    yield self.data.collate([ds[i] for i in idx])
+
+    def train_step(self, batch: dict) -> tuple[dict, dict, CSEOutput, torch.Tensor]:
+        """One optimisation step; return (terms, lr info, output, augmented crops)."""
+        cfg, dev = self.cfg, self.info.device
+        gen = torch.Generator().manual_seed(cfg.run.seed * 1_000_003 + self.step * 7919 + self.info.rank)
+        rgb = batch["rgb"].to(dev)
+        mask = batch["mask"].to(dev)
+        K = batch["K"].to(dev)
+        crops = colour_jitter(rgb, cfg.augment, gen, 1.0)
+        w = cfg.losses.scheduled(min(1.0, self.step / max(1, cfg.optim.steps))) if cfg.loss_options.schedule \
+            else cfg.losses
+        crops2 = colour_jitter(rgb, cfg.augment, gen, cfg.augment.strong_scale) if w.vicreg > 0 else None
+        self.module.train()
+        amp_ctx = torch.autocast("cuda", dtype=self.amp) if self.amp is not None else contextlib.nullcontext()
+        with amp_ctx:
+            out, z2 = self.module(crops, mask[:, 0], batch["category"].to(dev), K, crops2)
+        out = _float_output(out)
+        teacher_pix = None
+        if self.teacher is not None:
+            with torch.no_grad(), amp_ctx:
+                feats, _ = self.teacher.module.encoder(crops)
+                teacher_pix = self.teacher.module.decoder(feats)[0].float()
+        labels = batch_labels(cfg, self.data, batch, dev)
+        inp = StepInputs(
+            rgb=rgb, depth=batch["depth"].to(dev), mask=mask, K=K, T_BA=batch["T_BA"].to(dev),
+            pairs=batch["pairs"].to(dev), triplets=batch["triplets"].to(dev), group=batch["group"].to(dev),
+            frame_index=batch["frame_index"].to(dev), videos=cfg.data.videos, frames=cfg.data.frames,
+            z2=None if z2 is None else z2.float(), teacher_pixels=teacher_pix,
+            **({} if labels is None else {"label_valid": labels["valid"], "label_scale": labels["scale"],
+                                          "label_rot": labels["R"], "label_trans": labels["t"]}))
+        total, terms, extras = compute_losses(out, inp, w, cfg.labels, cfg.loss_options, self.meshes, gen)
+        if not torch.isfinite(total):
+            raise FloatingPointError(f"step {self.step}: non-finite loss; terms {terms}")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(total).backward()
+        self.scaler.unscale_(self.optimizer)
+        grad_norm = float("nan")
+        if cfg.optim.grad_clip > 0:
+            grad_norm = float(nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip))
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        if self.teacher is not None:
+            self.teacher.update(self.model)
+        self.step += 1
+        terms["total"] = float(total.detach())
+        info = {"lr": self.optimizer.param_groups[0]["lr"], "grad_norm": grad_norm}
+        self._last_render = extras.get("render")
+        return terms, info, out, crops
+
+
+def run_training(cfg: TrainConfig, command: str = "", resume: str | Path | bool = False) -> TrainResult:
+    """Train according to ``cfg``; return a summary. Works as a single process or under torchrun."""
+    info = setup_distributed(cfg.run.device)
+    try:
+        return _run(cfg, command, resume, info)
+    finally:
+        cleanup(info)
+
+
+def _run(cfg: TrainConfig, command: str, resume, info: DistInfo) -> TrainResult:
+    if cfg.run.threads > 0:
+        torch.set_num_threads(cfg.run.threads)
+    loop = _Loop(cfg, command, info)
+    if resume:
+        path = Path(cfg.run.out_dir) / "last.pt" if resume is True else Path(resume)
+        loop.resume(path)
+        log.info("resumed from %s at step %d", path, loop.step)
+    logger = TrainLogger(loop.out_dir / "tb", info.is_main)
+    bar = None
+    if info.is_main and cfg.run.progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.optim.steps, initial=loop.step, desc=f"train {cfg.name}", dynamic_ncols=True)
+    batch_size = cfg.data.videos * cfg.data.frames * info.world_size
+    t_start, timed_steps, t_timed = time.perf_counter(), 0, 0.0
+    terms: dict = {}
+    stopped = False
+    last_ckpt: tuple[Path | None, Path | None] = (None, None)
+    images_per_s = float("nan")
+    batches = loop.batches()
+    first_step = loop.step
+    while loop.step < cfg.optim.steps:
+        t0 = time.perf_counter()
+        terms, lr_info, out, crops = loop.train_step(next(batches))
+        dt = time.perf_counter() - t0
+        if loop.step > 2:  # the first steps include one-off setup costs
+            timed_steps, t_timed = timed_steps + 1, t_timed + dt
+            images_per_s = batch_size * timed_steps / t_timed
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{terms['total']:.4f}", img_s=f"{images_per_s:.1f}")
+        if loop.step % cfg.run.log_every == 0:
+            logger.scalars(loop.step, terms, "loss/")
+            logger.scalars(loop.step, {**lr_info, "images_per_second": images_per_s}, "train/")
+        if cfg.run.image_every and loop.step % cfg.run.image_every == 0:
+            logger.images(loop.step, crops, out, loop._last_render)
+        over_time = cfg.run.max_minutes > 0 and (time.perf_counter() - t_start) / 60.0 > cfg.run.max_minutes
+        by_steps = bool(cfg.run.stop_after) and loop.step - first_step >= cfg.run.stop_after  # same on all ranks
+        by_time = False
+        if loop.step % cfg.run.log_every == 0 or loop.step == cfg.optim.steps:
+            by_time = any_rank(over_time, info)  # collective: every rank reaches it at the same steps
+        stopped = (by_steps or by_time) and loop.step < cfg.optim.steps
+        if loop.step % cfg.run.checkpoint_every == 0 or loop.step == cfg.optim.steps or stopped:
+            if info.is_main:
+                last_ckpt = loop.save(images_per_s)
+            barrier(info)
+        if stopped:
+            log.warning("stopping at step %d of %d (run.max_minutes or run.stop_after); continue with --resume",
+                        loop.step, cfg.optim.steps)
+            break
+    if bar is not None:
+        bar.close()
+    logger.close()
+    return TrainResult(loop.step, images_per_s, terms, last_ckpt[0], last_ckpt[1], stopped, loop.data.stats)

@@ -1,0 +1,137 @@
+"""The learned back-end: loading through make_estimator, batched estimation, and its geometric half
+(RANSAC-Umeyama from dense correspondences, keypoint PnP without depth) on a simulated frame."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from selfpose_ros.conventions import CATEGORIES
+from selfpose_ros.eval.errors import error_symmetry, rotation_error_deg
+from selfpose_ros.inference.cse_estimator import CSEEstimator, dense_correspondences
+from selfpose_ros.inference.estimator import SolverOptions, make_estimator
+from selfpose_ros.inference.frame import RGBDFrame
+from selfpose_ros.inference.instances import extract_instances
+from selfpose_ros.model.camera import downsample_mask, pixel_grid
+from selfpose_ros.model.cse_model import CSEConfig, CSEModel
+from selfpose_ros.sim.scene import SceneConfig
+from selfpose_ros.sim.simulator import SimConfig, SimScene
+from selfpose_ros.train.checkpoint import CheckpointError, save_checkpoint
+from selfpose_ros.train.crops import crop_instance
+from selfpose_ros.train.model_priors import model_priors
+
+CATS = ("mug", "bowl")
+S = 64
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    priors = model_priors(CATS, 40)
+    model = CSEModel(CSEConfig(image_size=S, width=8, projector_dims=(16, 16), num_keypoints=8), priors)
+    path = tmp_path_factory.mktemp("cse") / "tiny.pt"
+    save_checkpoint(path, model, priors)
+    return path
+
+
+@pytest.fixture(scope="module")
+def scene():
+    cfg = SimConfig(width=200, height=150, num_frames=1, trajectory="orbit",
+                    scene=SceneConfig(categories=CATS, min_objects=2, max_objects=2))
+    frame = SimScene(cfg, seed=4).render(0)
+    rgbd = RGBDFrame(frame.rgb, frame.depth_m, frame.segmentation, frame.K)
+    instances, _ = extract_instances(frame.segmentation, CATEGORIES, CATS, 40)
+    truth = {(o.category, o.instance_id): o for o in frame.objects}
+    assert instances
+    return rgbd, instances, truth
+
+
+def test_make_estimator_loads_a_checkpoint_and_answers_every_instance(checkpoint, scene):
+    frame, instances, _ = scene
+    est = make_estimator(str(checkpoint), list(CATS), SolverOptions(min_inliers=5, device="cpu"))
+    assert isinstance(est, CSEEstimator) and est.device.type == "cpu"
+    results = est.estimate(frame, instances)
+    assert [r.instance for r in results] == list(instances)
+    for r in results:  # random weights: a pose or a stated reason, never a silent default
+        assert (r.estimate is None) != (r.failure is None)
+        if r.estimate is not None:
+            assert np.isfinite(r.estimate.t).all() and (r.estimate.size > 0).all()
+
+
+def test_make_estimator_rejects_missing_files_uncovered_categories_and_absent_devices(checkpoint):
+    with pytest.raises(ValueError, match="neither 'prior_fit' nor an existing checkpoint"):
+        make_estimator("models/nope.pt", list(CATS), SolverOptions())
+    with pytest.raises(CheckpointError, match=r"\['laptop'\] were requested"):
+        make_estimator(str(checkpoint), ["mug", "laptop"], SolverOptions())
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            make_estimator(str(checkpoint), list(CATS), SolverOptions(device="cuda:0"))
+
+
+def _perfect_outputs(est: CSEEstimator, frame: RGBDFrame, inst, gt):
+    """Model outputs for one crop as a perfect model would give them: cells mapped through the true pose."""
+    crop = crop_instance(frame.rgb, frame.depth, inst.mask, frame.K, S, 0.1, inst.box)
+    fm = downsample_mask(torch.from_numpy(crop.mask[None].astype(np.float32)), 4)[0].numpy()
+    xy = pixel_grid(S // 4, S // 4, 4).numpy()
+    u, v = np.round(xy[:, 0]).astype(int), np.round(xy[:, 1]).astype(int)
+    d = crop.depth[v, u]
+    fm = fm.reshape(-1) * (d > 0)
+    K = crop.K
+    X = np.stack(((xy[:, 0] - K[0, 2]) / K[0, 0] * d, (xy[:, 1] - K[1, 2]) / K[1, 1] * d, d), 1)
+    q = (X - gt.translation) @ gt.rotation / gt.scale
+    verts = np.asarray(est.ckpt.priors[inst.category][0], dtype=np.float32)
+    kp = np.arange(8)
+    cam = gt.scale * verts[kp] @ gt.rotation.T + gt.translation
+    kp_px = (cam[:, :2] / cam[:, 2:]) * np.diag(K)[:2] + K[:2, 2]
+    out = {"points3d": (q * fm[:, None])[None].astype(np.float32), "cycle_confidence": fm[None].astype(np.float32),
+           "feature_mask": fm.reshape(1, S // 4, S // 4).astype(np.float32), "pixel_xy": xy,
+           "vertices": verts[None], "vertex_valid": np.ones((1, len(verts)), bool),
+           "keypoint_pixels": kp_px[None].astype(np.float32), "keypoint_indices": kp[None]}
+    return crop, out
+
+
+def test_perfect_correspondences_give_the_true_pose_with_depth_and_without(checkpoint, scene):
+    frame, instances, truth = scene
+    est = CSEEstimator(str(checkpoint), list(CATS), SolverOptions(min_inliers=10, icp=False, inlier_threshold=0.005))
+    checked = 0
+    for inst in instances:
+        gt = truth[(inst.category, inst.instance)]
+        if gt.visibility < 0.5:
+            continue
+        crop, out = _perfect_outputs(est, frame, inst, gt)
+        res = est._solve(frame, inst, crop, out, 0)
+        assert res.estimate is not None, res.failure
+        e = res.estimate
+        assert e.extras["method"] == "ransac_umeyama"
+        assert rotation_error_deg(e.R, gt.rotation, error_symmetry(inst.category)) < 3.0
+        assert abs(e.scale / gt.scale - 1.0) < 0.05
+        centre = 0.5 * (out["vertices"][0].min(0) + out["vertices"][0].max(0))
+        assert np.linalg.norm(e.t - gt.scale * gt.rotation @ centre - gt.translation) < 0.01
+        # no depth at all: the keypoint head's pixels through PnP at the (here: true) typical scale
+        no_depth = RGBDFrame(frame.rgb, np.full_like(frame.depth, np.nan), frame.labels, frame.K)
+        est._scales[inst.category] = gt.scale
+        crop_nd = crop_instance(no_depth.rgb, no_depth.depth, inst.mask, no_depth.K, S, 0.1, inst.box)
+        res = est._solve(no_depth, inst, crop_nd, out, 0)
+        assert res.estimate is not None, res.failure
+        assert res.estimate.extras["method"] == "keypoint_pnp"
+        assert rotation_error_deg(res.estimate.R, gt.rotation) < 2.0
+        assert np.linalg.norm(res.estimate.t - gt.scale * gt.rotation @ centre - gt.translation) < 0.01
+        checked += 1
+    assert checked >= 1
+
+
+def test_dense_correspondences_interpolate_confident_cells_without_mixing_in_others():
+    pts = np.zeros((4, 4, 3), np.float32)
+    pts[:, :2] = [0.1, 0.2, 0.3]
+    pts[:, 2:] = [9.0, 9.0, 9.0]  # confident-looking values outside the mask must never leak in
+    mask = np.zeros((4, 4), np.float32)
+    mask[:, :2] = 1.0
+    conf = np.ones((4, 4), np.float32)
+    q, keep = dense_correspondences(pts, mask, conf, 0.5, 16)
+    assert q.shape == (16, 16, 3) and keep.shape == (16, 16)
+    assert keep[:, :7].all() and not keep[:, 9:].any()
+    assert np.allclose(q[keep], [0.1, 0.2, 0.3], atol=1e-5)
+    conf[:, 0] = 0.0  # unconfident cells are left out too
+    _, keep = dense_correspondences(pts, mask, conf, 0.5, 16)
+    assert not keep[:, :2].any() and keep[:, 5].all()

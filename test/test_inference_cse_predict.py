@@ -1,0 +1,66 @@
+"""``selfpose predict``: every frame of a bag, never its ground truth, output scored by ``selfpose eval``."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from rosbags.rosbag2 import Reader
+
+from selfpose_ros.cli.main import main as selfpose_main
+from selfpose_ros.eval.io_jsonl import read_predictions
+from selfpose_ros.model.cse_model import CSEConfig, CSEModel
+from selfpose_ros.train.checkpoint import save_checkpoint
+from selfpose_ros.train.model_priors import model_priors
+
+FRAMES = 3
+
+
+@pytest.fixture(scope="module")
+def bag(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("predictbag") / "sim"
+    assert selfpose_main(["sim", "--out", str(out), "--frames", str(FRAMES), "--width", "200", "--height", "150",
+                          "--categories", "bowl,can", "--objects", "2", "--seed", "8", "--trajectory", "orbit",
+                          "--no-progress"]) == 0
+    return out
+
+
+def test_prior_fit_predictions_are_scored_by_eval_and_ground_truth_is_never_read(bag, tmp_path, monkeypatch, capsys):
+    topics: list[str] = []
+    original = Reader.messages
+
+    def recording(self, connections=(), *args, **kwargs):
+        topics.extend(c.topic for c in connections)
+        return original(self, connections, *args, **kwargs)
+
+    monkeypatch.setattr(Reader, "messages", recording)
+    preds = tmp_path / "preds.jsonl"
+    assert selfpose_main(["predict", "--model", "prior_fit", "--bag", str(bag), "--out", str(preds),
+                          "--categories", "bowl,can", "--min-mask-pixels", "30"]) == 0
+    assert "/camera/color/image_raw" in topics and "/ground_truth/objects" not in topics
+    records = read_predictions(preds)
+    assert records and {r.category for r in records} <= {"bowl", "can"}
+    assert len({r.frame for r in records}) == FRAMES
+    assert f"{FRAMES} frames" in capsys.readouterr().out
+    monkeypatch.setattr(Reader, "messages", original)
+    assert selfpose_main(["eval", "--pred", str(preds), "--gt", str(bag)]) == 0
+    table = capsys.readouterr().out
+    assert "mAP" in table and "bowl" in table
+
+
+def test_checkpoint_predictions_use_the_model_categories_and_bad_input_fails(bag, tmp_path, capsys):
+    torch.manual_seed(0)
+    priors = model_priors(("bowl", "can"), 40)
+    model = CSEModel(CSEConfig(image_size=64, width=8, projector_dims=(16, 16), num_keypoints=8), priors)
+    ckpt = tmp_path / "m.pt"
+    save_checkpoint(ckpt, model, priors)
+    preds = tmp_path / "cse.jsonl"
+    assert selfpose_main(["predict", "--model", str(ckpt), "--bag", str(bag), "--out", str(preds),
+                          "--min-inliers", "5", "--max-frames", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "cse (" in out and "2 frames" in out and preds.is_file()
+    assert all(r.category in ("bowl", "can") for r in read_predictions(preds))
+    assert selfpose_main(["predict", "--model", str(ckpt), "--bag", str(bag), "--out", str(preds),
+                          "--categories", "mug"]) == 2
+    assert "were requested" in capsys.readouterr().err
+    assert selfpose_main(["predict", "--model", "prior_fit", "--bag", str(tmp_path / "nobag"),
+                          "--out", str(preds)]) == 2
