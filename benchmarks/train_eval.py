@@ -90,7 +90,8 @@ def training_throughput(config: Path, bags: list[Path], steps: int) -> float:
 def main() -> int:
     """Run the benchmark and print the tables."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bags", type=Path, default=Path("/work/data/selfpose/eval"), help="held-out bags (dir)")
+    ap.add_argument("--bags", type=Path, default=REPO / "data" / "sim" / "heldout",
+                    help="held-out bags (dir; generated when absent)")
     ap.add_argument("--model", action="append", default=[], metavar="NAME=PATH",
                     help="extra checkpoint to score (supervised upper bound, ablations); repeatable")
     ap.add_argument("--no-shipped", action="store_true", help="do not score models/cse_*.pt")

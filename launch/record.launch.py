@@ -1,6 +1,6 @@
 """ros2 launch selfpose_ros record.launch.py [camera:=camera] [output_dir:=~/selfpose_bags] [autostart:=true]"""
 
-from pathlib import Path  # noqa: I001  (ruff takes launch/ for this repo's own package)
+from pathlib import Path
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription

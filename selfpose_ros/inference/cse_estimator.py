@@ -6,7 +6,10 @@ agreement). Cells that are confident (above ``min(mean confidence, conf_cap)``) 
 with their back-projected camera points; RANSAC-Umeyama fits canonical -> camera (s, R, t), optionally
 refined by bounded ICP of the predicted (deformed) mesh against the instance's depth points. Without enough
 depth, the keypoint head's pixels and the mesh's keypoint vertices go through PnP-RANSAC at the category's
-typical metric scale. Reported size = s * extents of the predicted mesh, and the translation is moved to
+typical metric scale. When the frame knows gravity (``RGBDFrame.up``) and the fit's canonical +Y is within
+``SolverOptions.upright_snap_deg`` of it, the object is taken to stand upright and the tilt is removed (the
+yaw and the box centre are kept), as in the depth-only baseline. Reported size = s * extents of the predicted
+mesh (square cross-section for solids of revolution, ``geometry.mesh_box``), and the translation is moved to
 the centre of that mesh's box (the canonical convention). Rotation-symmetric categories need nothing
 special here: any yaw that fits is equally right, and the evaluator scores them modulo the symmetry.
 """
@@ -18,10 +21,12 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from selfpose_ros.conventions import SYMMETRY
 from selfpose_ros.geometry.icp import refine_pose_icp
+from selfpose_ros.geometry.mesh_box import mesh_box
 from selfpose_ros.geometry.pnp import pnp_ransac
 from selfpose_ros.geometry.ransac import ransac_umeyama
-from selfpose_ros.inference.estimator import InstanceResult, SolverOptions, resolve_device
+from selfpose_ros.inference.estimator import InstanceResult, SolverOptions, resolve_device, snap_if_upright
 from selfpose_ros.inference.frame import RGBDFrame
 from selfpose_ros.inference.instances import Instance
 from selfpose_ros.inference.prior_fit_estimator import instance_points
@@ -140,12 +145,12 @@ class CSEEstimator:
             method = "keypoint_pnp"
         if not fit.success:
             return InstanceResult(inst, None, f"{method}: {fit.failure_reason}")
-        lo, hi = verts.min(0), verts.max(0)
-        centre = 0.5 * (lo + hi)
+        centre, extents = mesh_box(verts, SYMMETRY.get(inst.category, "none"))
+        R = snap_if_upright(fit.rotation, frame.up, self.options.upright_snap_deg)  # keeps yaw and box centre
         t = fit.translation + fit.scale * fit.rotation @ centre
         score = float(fit.inlier_ratio) * mean_conf
-        est = ObjectPoseEstimate(category=inst.category, instance=inst.instance, R=fit.rotation, t=t,
-                                 scale=fit.scale, size=fit.scale * (hi - lo), confidence=score,
+        est = ObjectPoseEstimate(category=inst.category, instance=inst.instance, R=R, t=t,
+                                 scale=fit.scale, size=fit.scale * extents, confidence=score,
                                  inlier_ratio=fit.inlier_ratio, num_correspondences=fit.num_correspondences,
                                  extras={"method": method})
         return InstanceResult(inst, est)

@@ -6,6 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
+
+from selfpose_ros.geometry.upright import snap_upright, tilt_deg
 from selfpose_ros.inference.frame import RGBDFrame
 from selfpose_ros.inference.instances import Instance
 from selfpose_ros.pose_types import ObjectPoseEstimate
@@ -29,6 +32,15 @@ class SolverOptions:
     inlier_threshold: float = 0.01
     icp: bool = True
     device: str = "cpu"
+    #: with a known gravity direction (RGBDFrame.up), fits within this tilt of upright are snapped upright; 0: off
+    upright_snap_deg: float = 30.0
+
+
+def snap_if_upright(R: np.ndarray, up: np.ndarray | None, max_tilt_deg: float) -> np.ndarray:
+    """R with the tilt removed when ``up`` is known and canonical +Y is within ``max_tilt_deg`` of it."""
+    if up is None or max_tilt_deg <= 0 or tilt_deg(R, up) > max_tilt_deg:
+        return R
+    return snap_upright(R, up)
 
 
 class Estimator(Protocol):

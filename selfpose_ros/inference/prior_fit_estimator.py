@@ -9,7 +9,7 @@ import numpy as np
 
 from selfpose_ros.geometry.pinhole import backproject_np
 from selfpose_ros.geometry.prior_fit import fit_prior_to_points
-from selfpose_ros.inference.estimator import InstanceResult, SolverOptions
+from selfpose_ros.inference.estimator import InstanceResult, SolverOptions, snap_if_upright
 from selfpose_ros.inference.frame import RGBDFrame
 from selfpose_ros.inference.instances import Instance
 from selfpose_ros.pose_types import ObjectPoseEstimate
@@ -62,7 +62,9 @@ class PriorFitEstimator:
         if fit.num_inliers < self.options.min_inliers:
             return InstanceResult(inst, None, f"{fit.num_inliers} inliers < min_inliers {self.options.min_inliers}")
         est = ObjectPoseEstimate(
-            category=inst.category, instance=inst.instance, R=fit.rotation, t=fit.translation, scale=fit.scale,
+            category=inst.category, instance=inst.instance,
+            R=snap_if_upright(fit.rotation, frame.up, self.options.upright_snap_deg), t=fit.translation,
+            scale=fit.scale,
             size=fit.scale * self.extents[inst.category], confidence=fit.confidence,
             inlier_ratio=fit.inlier_ratio, num_correspondences=fit.num_correspondences,
         )
