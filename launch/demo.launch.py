@@ -1,4 +1,4 @@
-"""ros2 launch selfpose_ros demo.launch.py [model:=prior_fit] [device:=auto] [rviz:=true]
+"""ros2 launch selfpose_ros demo.launch.py [model:=<checkpoint>|prior_fit] [device:=auto] [rviz:=true]
 
 Simulated RGB-D camera (sim_camera) -> pose_estimator -> RViz, all in the `camera` namespace.
 """
@@ -17,7 +17,11 @@ def generate_launch_description() -> LaunchDescription:
     """Start the simulated camera, the estimator and (optionally) RViz."""
     share = Path(get_package_share_directory("selfpose_ros"))
     args = [
-        DeclareLaunchArgument("model", default_value="prior_fit", description="'prior_fit' or a checkpoint"),
+        DeclareLaunchArgument("model", default_value=str(share / "models" / "cse_4cat_selfsup.pt"),
+                              description="a checkpoint (default: the shipped self-supervised model for bottle, "
+                                          "bowl, can, mug) or 'prior_fit' (depth-only baseline)"),
+        DeclareLaunchArgument("gravity_frame", default_value="map",
+                              description="TF frame whose +Z is up (map, odom, base_link); empty: unknown"),
         DeclareLaunchArgument("device", default_value="auto", description="cpu | cuda:0 | auto"),
         DeclareLaunchArgument("rviz", default_value="true", description="start RViz"),
     ]
@@ -25,7 +29,8 @@ def generate_launch_description() -> LaunchDescription:
         package="selfpose_ros",
         executable="sim_camera",
         namespace="camera",
-        parameters=[str(share / "config" / "sim_camera.yaml")],
+        # the categories of the shipped model (a checkpoint for more categories can draw more)
+        parameters=[str(share / "config" / "sim_camera.yaml"), {"categories": ["bottle", "bowl", "can", "mug"]}],
         output="screen",
     )
     estimator = Node(
@@ -33,7 +38,8 @@ def generate_launch_description() -> LaunchDescription:
         executable="pose_estimator",
         namespace="camera",
         parameters=[str(share / "config" / "pose.yaml"),
-                    {"model": LaunchConfiguration("model"), "device": LaunchConfiguration("device")}],
+                    {"model": LaunchConfiguration("model"), "device": LaunchConfiguration("device"),
+                     "gravity_frame": LaunchConfiguration("gravity_frame")}],
         output="screen",
     )
     rviz = Node(

@@ -1,4 +1,5 @@
-"""ros2 launch selfpose_ros pose.launch.py [camera:=camera] [model:=prior_fit] [device:=auto] [rviz:=false]"""
+"""ros2 launch selfpose_ros pose.launch.py [camera:=camera] [model:=<checkpoint>|prior_fit] [device:=auto]
+[gravity_frame:=base_link] [rviz:=false]"""
 
 from pathlib import Path
 
@@ -15,7 +16,11 @@ def generate_launch_description() -> LaunchDescription:
     share = Path(get_package_share_directory("selfpose_ros"))
     args = [
         DeclareLaunchArgument("camera", default_value="camera", description="camera namespace"),
-        DeclareLaunchArgument("model", default_value="prior_fit", description="'prior_fit' or a checkpoint"),
+        DeclareLaunchArgument("model", default_value=str(share / "models" / "cse_4cat_selfsup.pt"),
+                              description="a checkpoint (default: the shipped self-supervised model for bottle, "
+                                          "bowl, can, mug) or 'prior_fit' (depth-only baseline)"),
+        DeclareLaunchArgument("gravity_frame", default_value="",
+                              description="TF frame whose +Z is up (map, odom, base_link); empty: unknown"),
         DeclareLaunchArgument("device", default_value="auto", description="cpu | cuda:0 | auto"),
         DeclareLaunchArgument("params_file", default_value=str(share / "config" / "pose.yaml")),
         DeclareLaunchArgument("rviz", default_value="false", description="start RViz"),
@@ -25,7 +30,8 @@ def generate_launch_description() -> LaunchDescription:
         executable="pose_estimator",
         namespace=LaunchConfiguration("camera"),
         parameters=[LaunchConfiguration("params_file"),
-                    {"model": LaunchConfiguration("model"), "device": LaunchConfiguration("device")}],
+                    {"model": LaunchConfiguration("model"), "device": LaunchConfiguration("device"),
+                     "gravity_frame": LaunchConfiguration("gravity_frame")}],
         output="screen",
     )
     rviz = Node(

@@ -21,6 +21,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 NAMESPACE = "/camera"
+SHIPPED_MODEL = REPO / "models" / "cse_4cat_selfsup.pt"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,9 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=int, default=20, help="estimated frames to collect before stopping")
     parser.add_argument("--timeout", type=float, default=150.0, help="stop after this many seconds regardless")
     parser.add_argument("--out", type=Path, default=Path("demo_out"), help="directory for images, bag, logs")
-    parser.add_argument("--model", default="prior_fit", help="'prior_fit' or a checkpoint path")
+    parser.add_argument("--model", default=str(SHIPPED_MODEL),
+                        help="a checkpoint (default: the shipped self-supervised model) or 'prior_fit'")
     parser.add_argument("--seed", type=int, default=7, help="simulated scene seed")
-    parser.add_argument("--categories", default="bottle,bowl,can,mug,laptop,camera")
+    parser.add_argument("--categories", default="bottle,bowl,can,mug",
+                        help="categories the simulator draws (the shipped model knows bottle, bowl, can, mug)")
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--rate", type=float, default=3.0, help="simulated camera rate, Hz")
@@ -87,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
                                 "-p", f"width:={args.width}", "-p", f"height:={args.height}",
                                 "-p", f"categories:={cats}", "-p", "max_objects:=4"], env, out / "sim_camera.log")
     est = _start("pose_estimator", ["--params-file", str(REPO / "config" / "pose.yaml"),
-                                    "-p", f"model:={args.model}", "-p", "device:=auto"], env,
+                                    "-p", f"model:={args.model}", "-p", "device:=auto",
+                                    "-p", "gravity_frame:=map"], env,
                  out / "pose_estimator.log")
     print(f"[demo] ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']} (loopback only); sim_camera and pose_estimator started "
           f"(logs in {out}/); collecting {args.frames} frames")

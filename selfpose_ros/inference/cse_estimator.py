@@ -69,9 +69,11 @@ class CSEEstimator:
                  icp_distance: float = 0.015) -> None:
         self.options = options
         self.device = torch.device(resolve_device(options.device))
-        self.ckpt = load_checkpoint(checkpoint, categories)
+        self.ckpt = load_checkpoint(checkpoint)
         self.model = self.ckpt.build_model(self.device)
         self.categories = list(self.ckpt.categories)
+        #: requested categories the checkpoint does not cover: their instances get "not in the model"
+        self.missing_categories = [c for c in (categories or []) if c not in self.categories]
         self.size = self.model.config.image_size
         self.padding, self.conf_cap, self.min_cells = padding, conf_cap, min_cells
         self.ransac_threshold = ransac_threshold if ransac_threshold is not None else options.inlier_threshold

@@ -95,6 +95,10 @@ class PoseEstimatorParams:
     sync_slop: float = _param(0.02, "approximate-time sync tolerance, seconds")
     sync_queue: int = _param(10, "approximate-time sync queue size per topic")
     tf_prefix: str = _param("", "prefix of object TF frames: <prefix><category>_<instance>")
+    gravity_frame: str = _param("", "TF frame whose +Z points up (REP 103: map, odom, base_link); "
+                                    "empty: gravity unknown, no upright snapping")
+    upright_snap_deg: float = _param(30.0, "with gravity known, fits within this tilt of upright are snapped "
+                                           "upright (objects standing on a surface), degrees; 0: off")
     tracking: bool = _param(True, "associate objects across frames and smooth their poses on SE(3)")
     smoothing_alpha: float = _param(0.5, "weight of the newest estimate in (0, 1]; 1 = no smoothing")
     track_gate: float = _param(0.10, "association distance between frames, metres")
@@ -133,6 +137,8 @@ class PoseEstimatorParams:
             errors.append(f"sync_queue must be >= 1, got {self.sync_queue}")
         if not self.warn_period >= 0:
             errors.append(f"warn_period must be >= 0, got {self.warn_period}")
+        if not 0.0 <= self.upright_snap_deg <= 90.0:
+            errors.append(f"upright_snap_deg must be in [0, 90], got {self.upright_snap_deg}")
         if not 0.0 < self.smoothing_alpha <= 1.0:
             errors.append(f"smoothing_alpha must be in (0, 1], got {self.smoothing_alpha}")
         if min(self.track_gate, self.max_jump_m, self.max_jump_deg) <= 0:

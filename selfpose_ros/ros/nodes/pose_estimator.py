@@ -7,8 +7,10 @@ so a new frame replaces an unprocessed one and the callback thread never blocks.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
+import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from sensor_msgs.msg import Image
@@ -32,6 +34,7 @@ from selfpose_ros.ros.node_runner import run_node
 from selfpose_ros.ros.params import PoseEstimatorParams, load_params
 from selfpose_ros.ros.pose_messages import from_object_pose, to_object_pose_array, to_transform
 from selfpose_ros.ros.tf_broadcast import TfBroadcaster
+from selfpose_ros.ros.tf_listener import TfListener
 
 
 class PoseEstimator(Node):
@@ -41,7 +44,7 @@ class PoseEstimator(Node):
         super().__init__("pose_estimator")
         p = self.params = load_params(self, PoseEstimatorParams)
         options = SolverOptions(p.min_inliers, p.ransac_iterations, p.inlier_threshold, p.icp,
-                                resolve_device(p.device))
+                                resolve_device(p.device), p.upright_snap_deg)
         self.estimator = make_estimator(p.model, p.categories, options)
         self.warnings = ThrottledWarnings(self, p.warn_period)
         self.pub_objects = self.create_publisher(ObjectPoseArray, "objects", 10)
@@ -50,6 +53,7 @@ class PoseEstimator(Node):
         self.pub_debug = self.create_publisher(Image, "debug_image", 2) if p.publish_debug_image else None
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.tf = TfBroadcaster(self) if p.publish_tf else None
+        self.tf_in = TfListener(self, on_error=self.warnings.warn) if p.gravity_frame else None
         self.markers = MarkerTracker()
         self.tracker = PoseTracker(TrackerConfig(enabled=p.tracking, alpha=p.smoothing_alpha, gate=p.track_gate,
                                                  max_jump_m=p.max_jump_m, max_jump_deg=p.max_jump_deg))
@@ -61,6 +65,10 @@ class PoseEstimator(Node):
         if getattr(self.estimator, "wants_ground_truth", False):  # the oracle back-end of the tests
             self.create_subscription(ObjectPoseArray, "ground_truth/objects", self._on_ground_truth, 50)
         self.create_timer(1.0, self._diagnostics)
+        missing = [c for c in getattr(self.estimator, "missing_categories", []) if c in p.active_categories]
+        if missing:
+            self.get_logger().warning(f"model '{p.model}' does not cover {missing}: those instances are skipped "
+                                      "(set active_categories to silence this)")
         self.get_logger().info(
             f"model '{p.model}' ({self.estimator.name}) on {options.device}; categories {p.active_categories}; "
             f"sync via {self.inputs.sync.backend}; TF via {self.tf.backend if self.tf else 'off'}"
@@ -72,9 +80,20 @@ class PoseEstimator(Node):
     def _on_worker_error(self, exc: BaseException) -> None:
         self.warnings.warn(f"frame processing failed: {type(exc).__name__}: {exc}")
 
+    def _with_gravity(self, frame: RGBDFrame) -> RGBDFrame:
+        """The frame with ``up`` (gravity_frame's +Z in the camera frame) when TF has it at the image stamp."""
+        try:
+            T = self.tf_in.lookup(self.params.gravity_frame, frame.frame_id, frame.stamp_ns, timeout=0.05)
+        except LookupError as exc:
+            self.warnings.warn(f"no gravity for this frame ({self.params.gravity_frame} <- {frame.frame_id}): {exc}")
+            return frame
+        return dataclasses.replace(frame, up=T[:3, :3].T @ np.array([0.0, 0.0, 1.0]))
+
     def _process(self, frame: RGBDFrame) -> None:
         t0 = time.perf_counter()
         p = self.params
+        if self.tf_in is not None:
+            frame = self._with_gravity(frame)
         with self.timer.time("instances"):
             instances, skipped = extract_instances(frame.labels, p.categories, p.active_categories,
                                                    p.min_mask_pixels)
@@ -147,8 +166,9 @@ class PoseEstimator(Node):
                                               status=[status]))
 
     def destroy_node(self) -> None:
-        """Stop the worker before the node goes away."""
-        self.worker.stop()
+        """Stop the worker before the node goes away (also after a failed __init__)."""
+        if getattr(self, "worker", None) is not None:
+            self.worker.stop()
         super().destroy_node()
 
 
