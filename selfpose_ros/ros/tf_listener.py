@@ -10,6 +10,7 @@ older one answers lookups, and it is replaced when the younger one holds ``cache
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -48,6 +49,8 @@ class RollingTfBuffer:
         if not cache_s > 0:
             raise ValueError(f"cache_s must be > 0 seconds, got {cache_s}")
         self.cache_ns = int(cache_s * 1e9)
+        # the executor thread adds while worker threads look up: TfBuffer builds its sorted arrays lazily
+        self._lock = threading.RLock()
         self._static: dict[str, tuple[str, np.ndarray]] = {}
         self._buffers: list[TfBuffer] = [TfBuffer()]
         self._young_start_ns: int | None = None
@@ -61,6 +64,10 @@ class RollingTfBuffer:
 
     def add_static(self, parent: str, child: str, T: np.ndarray) -> None:
         """Add (or replace) a static edge ``parent -> child``."""
+        with self._lock:
+            self._add_static(parent, child, T)
+
+    def _add_static(self, parent: str, child: str, T: np.ndarray) -> None:
         for buf in self._buffers:
             buf.add_static(parent, child, T)
         self._static[child.lstrip("/")] = (parent.lstrip("/"), np.asarray(T, dtype=np.float64))
@@ -68,7 +75,11 @@ class RollingTfBuffer:
     def add_sample(self, parent: str, child: str, stamp_ns: int, translation: np.ndarray,
                    quaternion_xyzw: np.ndarray) -> None:
         """Add one sample of a dynamic edge; a stamp older than the cache resets the history (clock reset)."""
-        stamp_ns = int(stamp_ns)
+        with self._lock:
+            self._add_sample(parent, child, int(stamp_ns), translation, quaternion_xyzw)
+
+    def _add_sample(self, parent: str, child: str, stamp_ns: int, translation: np.ndarray,
+                    quaternion_xyzw: np.ndarray) -> None:
         if self._newest_ns is not None and stamp_ns < self._newest_ns - self.cache_ns:
             self._buffers, self._young_start_ns, self._newest_ns = [self._fresh()], None, None
         self._newest_ns = stamp_ns if self._newest_ns is None else max(self._newest_ns, stamp_ns)
@@ -100,7 +111,8 @@ class RollingTfBuffer:
         if target.lstrip("/") == source.lstrip("/"):
             return np.eye(4)
         try:
-            return self._buffers[0].lookup(target, source, int(stamp_ns))
+            with self._lock:
+                return self._buffers[0].lookup(target, source, int(stamp_ns))
         except ValueError as exc:  # TfLookupError and bad frame names
             raise TransformLookupError(str(exc)) from None
 

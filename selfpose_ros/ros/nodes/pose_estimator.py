@@ -81,11 +81,15 @@ class PoseEstimator(Node):
         self.warnings.warn(f"frame processing failed: {type(exc).__name__}: {exc}")
 
     def _with_gravity(self, frame: RGBDFrame) -> RGBDFrame:
-        """The frame with ``up`` (gravity_frame's +Z in the camera frame) when TF has it at the image stamp."""
+        """The frame with ``up`` (gravity_frame's +Z in the camera frame) when TF has it at the image stamp.
+
+        Runs on the worker thread, so waiting for TF that arrives after the image blocks no callback."""
         try:
-            T = self.tf_in.lookup(self.params.gravity_frame, frame.frame_id, frame.stamp_ns, timeout=0.05)
-        except LookupError as exc:
-            self.warnings.warn(f"no gravity for this frame ({self.params.gravity_frame} <- {frame.frame_id}): {exc}")
+            T = self.tf_in.lookup(self.params.gravity_frame, frame.frame_id, frame.stamp_ns, timeout=0.5)
+        except LookupError as exc:  # the text is kept free of stamps so that the warning throttles
+            self.warnings.warn(f"no gravity for this frame ({self.params.gravity_frame} <- {frame.frame_id}): "
+                               f"{str(exc).split(':')[0]}; processing it without")
+            self.get_logger().debug(f"gravity lookup failed: {exc}")
             return frame
         return dataclasses.replace(frame, up=T[:3, :3].T @ np.array([0.0, 0.0, 1.0]))
 
