@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from selfpose_ros.conventions import CATEGORIES
+from selfpose_ros.recording.keyframes import GateConfig
 
 P = TypeVar("P")
 
@@ -236,20 +237,16 @@ class TrajectoryRecorderParams:
         unknown = sorted(set(self.categories) - set(CATEGORIES))
         if unknown:
             errors.append(f"unknown categories {unknown}; known: {list(CATEGORIES)}")
-        for name in ("min_translation", "min_rotation_deg", "max_linear_speed", "max_angular_speed_deg", "blur_dt",
-                     "max_gap", "jump_translation", "jump_rotation_deg", "chunk_period_s", "metadata_period_s",
-                     "sync_slop", "tf_timeout", "tf_cache_s"):
+        try:  # the keyframe thresholds have one set of rules: the gate's own
+            GateConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(GateConfig)}).validate()
+        except ValueError as exc:
+            errors.append(str(exc))
+        for name in ("chunk_period_s", "metadata_period_s", "sync_slop", "tf_timeout", "tf_cache_s"):
             if not getattr(self, name) > 0:
                 errors.append(f"{name} must be > 0, got {getattr(self, name)}")
         for name in ("max_bag_size_mb", "max_bag_duration_s", "warn_period"):
             if not getattr(self, name) >= 0:
                 errors.append(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.jump_translation <= self.min_translation:
-            errors.append(f"jump_translation ({self.jump_translation}) must exceed min_translation "
-                          f"({self.min_translation})")
-        if self.jump_rotation_deg <= self.min_rotation_deg:
-            errors.append(f"jump_rotation_deg ({self.jump_rotation_deg}) must exceed min_rotation_deg "
-                          f"({self.min_rotation_deg})")
         if self.tf_cache_s <= self.blur_dt + self.tf_timeout:
             errors.append(f"tf_cache_s ({self.tf_cache_s}) must exceed blur_dt + tf_timeout")
         if self.compression not in ("none", "zstd"):
