@@ -27,6 +27,7 @@ setup(
         "pyyaml>=6",
         "rosbags>=0.10",
         "trimesh>=4",
+        "manifold3d>=3",
         "open3d>=0.18",
         "torch>=2.1",
         "tqdm>=4",
