@@ -128,6 +128,9 @@ def run(args: argparse.Namespace) -> int:
 
             cats = list(read_header(args.model)["categories"])
         estimator = make_estimator(args.model, cats or _all_categories(), options)
+        missing = getattr(estimator, "missing_categories", [])
+        if missing:  # asked for by name: an error here, unlike a node's label list
+            raise ValueError(f"{args.model} covers categories {estimator.categories}, but {missing} were requested")
         records, stats = predict_bag(estimator, args.bag, cats, min_mask_pixels=args.min_mask_pixels,
                                      use_up=not args.no_up, world_frame=args.world_frame,
                                      max_frames=args.max_frames, progress=sys.stderr.isatty())
