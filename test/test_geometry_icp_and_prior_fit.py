@@ -115,3 +115,15 @@ def test_prior_fit_partial_view_with_up_hint_and_failures():
     assert not few.success and few.rotation is None and "too few points" in few.failure_reason
     with pytest.raises(ValueError, match="up_hint"):
         fit_prior_to_points(MODEL, obs, up_hint=np.zeros(3))
+
+
+def test_icp_that_collapses_to_a_degenerate_transform_keeps_the_unrefined_pose(monkeypatch):
+    import selfpose_ros.geometry.icp as icp
+
+    s, R, t, obs = scene(4)
+    init = _perturbed(s, R, t)
+    collapsed = np.diag([0.0, 0.0, 0.0, 1.0])  # what Open3D's scaled ICP returned on a degenerate crop
+    monkeypatch.setattr(icp, "icp_similarity", lambda *args, **kw: (collapsed, 0.9, 0.001))
+    out = refine_pose_icp(init, MODEL, obs, max_correspondence_distance=0.05, refine_scale=True)
+    assert not out.refined and out.fit is init
+    assert "ICP result rejected" in out.rejected_reason and "determinant" in out.rejected_reason

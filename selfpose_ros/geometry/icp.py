@@ -106,7 +106,10 @@ def refine_pose_icp(
     if fitness <= 0.0:
         return keep(f"no observed point within {max_correspondence_distance} m of the placed model")
     # obs -> placed model is T; so model_cam = T^-1 (placed): new pose = T^-1 o (s0, R0, t0).
-    s_d, R_d, t_d = split_similarity_matrix(T)
+    try:
+        s_d, R_d, t_d = split_similarity_matrix(T)
+    except ValueError as exc:  # Open3D's scaled ICP can collapse (scale 0) on thin, degenerate point sets
+        return keep(f"ICP result rejected: {exc}", fitness, rmse)
     inv = invert_similarity_np(s_d, R_d, t_d)
     s1, R1, t1 = compose_similarity_np(inv, (s0, R0, t0))
     s1, R1, t1 = float(s1), project_to_rotation_np(R1), np.asarray(t1)
