@@ -17,6 +17,7 @@ import os
 import random
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,7 +29,7 @@ os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(1, 100)
 
 import rclpy  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
+from rclpy.qos import qos_profile_sensor_data  # noqa: E402
 from selfpose_ros.msg import ObjectPoseArray  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
@@ -151,18 +152,21 @@ def main() -> int:
     cases = {n: render_frames(n, args.frames, seed=100 + n) for n in (1, 3, 5)}
     rclpy.init()
     node = rclpy.create_node("bench_publisher")
-    qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+    qos = qos_profile_sensor_data  # what cameras (and sim_camera) publish with
     names = ["color/image_raw", "depth/image_raw", "segmentation", "color/camera_info"]
     pubs = {"camera": [node.create_publisher(t, f"{NS}/{n}", qos)
                        for t, n in zip([Image, Image, Image, CameraInfo], names)],
             "gt": node.create_publisher(ObjectPoseArray, f"{NS}/ground_truth/objects", 10)}
     rows = []
+    log_path = Path(tempfile.gettempdir()) / "selfpose_node_latency_estimator.log"
+    log = log_path.open("wb")
+    print(f"estimator log: {log_path}", flush=True)
     for n, frames in cases.items():
         proc = subprocess.Popen(
             [sys.executable, "-m", "selfpose_ros.ros.nodes.pose_estimator", "--ros-args", "-r", f"__ns:={NS}",
              "--params-file", str(REPO / "config" / "pose.yaml"), "-p", f"model:={args.model}",
              "-p", f"device:={args.device}", "-p", "publish_debug_image:=false", "-p", "tracking:=false"],
-            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
         try:
             end = time.monotonic() + 60
             while not all(p.get_subscription_count() for p in pubs["camera"]) and time.monotonic() < end:
