@@ -10,8 +10,8 @@ typical metric scale. When the frame knows gravity (``RGBDFrame.up``) and the fi
 ``SolverOptions.upright_snap_deg`` of it, the object is taken to stand upright and the tilt is removed (the
 yaw and the box centre are kept), as in the depth-only baseline. Reported size = s * extents of the predicted
 mesh (square cross-section for solids of revolution, ``geometry.mesh_box``), and the translation is moved to
-the centre of that mesh's box (the canonical convention). Rotation-symmetric categories need nothing
-special here: any yaw that fits is equally right, and the evaluator scores them modulo the symmetry.
+the centre of that mesh's box (the canonical convention). Beyond that box, rotation-symmetric categories
+need nothing special: any yaw that fits is equally right, and the evaluator scores them modulo the symmetry.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import torch
 from selfpose_ros.conventions import SYMMETRY
 from selfpose_ros.geometry.icp import refine_pose_icp
 from selfpose_ros.geometry.mesh_box import mesh_box
+from selfpose_ros.geometry.pinhole import backproject_np
 from selfpose_ros.geometry.pnp import pnp_ransac
 from selfpose_ros.geometry.ransac import ransac_umeyama
 from selfpose_ros.inference.estimator import InstanceResult, SolverOptions, resolve_device, snap_if_upright
@@ -130,11 +131,8 @@ class CSEEstimator:
                                         min(mean_conf, self.conf_cap), self.size)
         ok = keep & crop.mask & (crop.depth > 0)
         if int(ok.sum()) >= self.options.min_inliers:
-            v, u = np.nonzero(ok)
-            d = crop.depth[v, u].astype(np.float64)
-            Kc = crop.K
-            X = np.stack(((u - Kc[0, 2]) / Kc[0, 0] * d, (v - Kc[1, 2]) / Kc[1, 1] * d, d), 1)
-            fit = ransac_umeyama(q[v, u].astype(np.float64), X, self.ransac_threshold,
+            X = backproject_np(crop.depth, crop.K, ok)  # row-major over ``ok``, as q[ok] below
+            fit = ransac_umeyama(q[ok].astype(np.float64), X, self.ransac_threshold,
                                  max_iterations=self.options.ransac_iterations, min_inliers=self.options.min_inliers,
                                  seed=0)
             method = "ransac_umeyama"

@@ -222,6 +222,10 @@ class TrajectoryRecorderParams:
     tf_cache_s: float = _param(10.0, "TF history kept for lookups, s")
     warn_period: float = _param(5.0, "seconds between repeats of the same warning")
 
+    def gate_config(self) -> GateConfig:
+        """The keyframe gate's thresholds, taken from the parameters of the same names."""
+        return GateConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(GateConfig)})
+
     def validate(self) -> None:
         """Raise ValueError listing every bad parameter."""
         errors = []
@@ -238,7 +242,7 @@ class TrajectoryRecorderParams:
         if unknown:
             errors.append(f"unknown categories {unknown}; known: {list(CATEGORIES)}")
         try:  # the keyframe thresholds have one set of rules: the gate's own
-            GateConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(GateConfig)}).validate()
+            self.gate_config().validate()
         except ValueError as exc:
             errors.append(str(exc))
         for name in ("chunk_period_s", "metadata_period_s", "sync_slop", "tf_timeout", "tf_cache_s"):

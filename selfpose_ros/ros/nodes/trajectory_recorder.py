@@ -9,6 +9,7 @@ docs/recorder.md has the details.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import sys
@@ -37,9 +38,6 @@ from selfpose_ros.ros.sync_subscribers import SyncedSubscribers
 from selfpose_ros.ros.tf_broadcast import TF_QOS, TF_STATIC_QOS
 from selfpose_ros.ros.tf_listener import TfListener
 
-GATE_FIELDS = ("min_translation", "min_rotation_deg", "max_linear_speed", "max_angular_speed_deg", "blur_dt",
-               "max_gap", "jump_translation", "jump_rotation_deg")
-
 
 class TrajectoryRecorder(Node):
     """Keeps frames whose viewpoint changed enough and writes them, their poses and TF into split bags."""
@@ -47,7 +45,7 @@ class TrajectoryRecorder(Node):
     def __init__(self) -> None:
         super().__init__("trajectory_recorder")
         p = self.params = load_params(self, TrajectoryRecorderParams)
-        gate_config = GateConfig(**{name: getattr(p, name) for name in GATE_FIELDS})
+        gate_config = p.gate_config()
         self.gate = KeyframeGate(gate_config)
         self.image_topics = [self.resolve_topic_name(t) for t in p.image_topics]
         self.info_topic = self.resolve_topic_name(p.camera_info_topic)
@@ -85,7 +83,7 @@ class TrajectoryRecorder(Node):
         p = self.params
         return {"format": "selfpose_ros trajectory bag v1", "node": self.get_fully_qualified_name(),
                 "fixed_frame": p.fixed_frame, "image_topics": self.image_topics, "camera_info_topic": self.info_topic,
-                "categories": list(p.categories), "gate": {n: getattr(gate, n) for n in GATE_FIELDS},
+                "categories": list(p.categories), "gate": dataclasses.asdict(gate),
                 "max_bag_size_mb": p.max_bag_size_mb, "max_bag_duration_s": p.max_bag_duration_s}
 
     def _now_ns(self) -> int:
