@@ -50,6 +50,9 @@ def pipeline(tmp_path_factory):
         return sum(1 for m in got["objects"] if m.objects and stamp_to_ns(m.header.stamp) in got["gt"])
 
     ok = spin_until(node, lambda: matched() >= 12, 150.0, est)
+    # TF goes out after ObjectPoseArray: give the last frame's transforms time to arrive (checked below)
+    spin_until(node, lambda: {f"itest/{o.category}_{o.instance_id}" for m in got["objects"] for o in m.objects}
+               <= got["tf"], 10.0, est)
     yield got, ok, sim, est
     node.destroy_node()
     rclpy.shutdown()
