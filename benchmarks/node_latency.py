@@ -34,8 +34,9 @@ from selfpose_ros.msg import ObjectPoseArray  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
-from selfpose_ros.ros.approx_sync import ApproximateTimeSynchronizer, stamp_to_ns  # noqa: E402
-from selfpose_ros.ros.image_conversion import image_to_numpy, numpy_to_image  # noqa: E402
+from selfpose_ros.data.image_codec import image_to_numpy, numpy_to_image  # noqa: E402
+from selfpose_ros.data.stamps import stamp_to_ns  # noqa: E402
+from selfpose_ros.ros.approx_sync import ApproximateTimeSynchronizer  # noqa: E402
 from selfpose_ros.ros.sim_messages import camera_info_msg, ground_truth_msg  # noqa: E402
 from selfpose_ros.sim.scene import SceneConfig  # noqa: E402
 from selfpose_ros.sim.simulator import SimConfig, SimScene  # noqa: E402

@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from selfpose_ros.bags.typestore import get_typestore  # noqa: E402
+from selfpose_ros.data.typestore import get_typestore  # noqa: E402
 from selfpose_ros.sim.messages import MessageFactory  # noqa: E402
 from selfpose_ros.sim.scene import SceneConfig  # noqa: E402
 from selfpose_ros.sim.simulator import SimConfig, SimScene  # noqa: E402

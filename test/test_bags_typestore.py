@@ -3,7 +3,7 @@
 import numpy as np
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 
-from selfpose_ros.bags.typestore import OBJECT_POSE_ARRAY, get_typestore, msg_definition_dir
+from selfpose_ros.data.typestore import OBJECT_POSE_ARRAY, get_typestore, msg_definition_dir
 
 
 def test_definitions_are_the_package_messages():

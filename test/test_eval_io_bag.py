@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from rosbags.rosbag2 import StoragePlugin, Writer
 
-from selfpose_ros.bags.typestore import OBJECT_POSE_ARRAY, get_typestore
 from selfpose_ros.cli.main import main
+from selfpose_ros.data.typestore import OBJECT_POSE_ARRAY, get_typestore
 from selfpose_ros.eval.io_bag import GT_TOPIC, load_gt_from_bag
 from selfpose_ros.eval.io_jsonl import write_records
 from selfpose_ros.geometry.rotations import quaternion_to_matrix_np

@@ -8,17 +8,17 @@ import pytest
 import torch
 
 from selfpose_ros.conventions import CATEGORIES
+from selfpose_ros.data.crops import crop_instance
+from selfpose_ros.data.frame import RGBDFrame
+from selfpose_ros.data.instances import extract_instances
 from selfpose_ros.eval.errors import error_symmetry, rotation_error_deg
 from selfpose_ros.inference.cse_estimator import CSEEstimator, dense_correspondences
 from selfpose_ros.inference.estimator import SolverOptions, make_estimator
-from selfpose_ros.inference.frame import RGBDFrame
-from selfpose_ros.inference.instances import extract_instances
 from selfpose_ros.model.camera import downsample_mask, pixel_grid
+from selfpose_ros.model.checkpoint import save_checkpoint
 from selfpose_ros.model.cse_model import CSEConfig, CSEModel
 from selfpose_ros.sim.scene import SceneConfig
 from selfpose_ros.sim.simulator import SimConfig, SimScene
-from selfpose_ros.train.checkpoint import save_checkpoint
-from selfpose_ros.train.crops import crop_instance
 from selfpose_ros.train.model_priors import model_priors
 
 CATS = ("mug", "bowl")

@@ -8,8 +8,8 @@ from rosbags.rosbag2 import Reader
 
 from selfpose_ros.cli.main import main as selfpose_main
 from selfpose_ros.eval.io_jsonl import read_predictions
+from selfpose_ros.model.checkpoint import save_checkpoint
 from selfpose_ros.model.cse_model import CSEConfig, CSEModel
-from selfpose_ros.train.checkpoint import save_checkpoint
 from selfpose_ros.train.model_priors import model_priors
 
 FRAMES = 3

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from selfpose_ros.conventions import CATEGORIES, encode_label
-from selfpose_ros.inference.frame import FrameError, RGBDFrame, check_frame, depth_to_metres
-from selfpose_ros.inference.instances import extract_instances
+from selfpose_ros.data.frame import FrameError, RGBDFrame, check_frame, depth_to_metres
+from selfpose_ros.data.instances import extract_instances
 from selfpose_ros.inference.latest_worker import LatestWorker
 
 K = np.array([[500.0, 0, 320], [0, 500.0, 240], [0, 0, 1]])

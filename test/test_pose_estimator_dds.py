@@ -15,8 +15,8 @@ from tf2_msgs.msg import TFMessage  # noqa: E402
 from vision_msgs.msg import Detection3DArray  # noqa: E402
 from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
 
+from selfpose_ros.data.stamps import stamp_to_ns  # noqa: E402
 from selfpose_ros.eval.errors import error_symmetry, rotation_error_deg  # noqa: E402
-from selfpose_ros.ros.approx_sync import stamp_to_ns  # noqa: E402
 from selfpose_ros.ros.pose_messages import from_object_pose, pose_to_rt  # noqa: E402
 
 NS = "/itest"

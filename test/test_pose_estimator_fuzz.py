@@ -12,8 +12,8 @@ from selfpose_ros.msg import ObjectPoseArray  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
-from selfpose_ros.ros.approx_sync import stamp_to_ns  # noqa: E402
-from selfpose_ros.ros.image_conversion import numpy_to_image  # noqa: E402
+from selfpose_ros.data.image_codec import numpy_to_image  # noqa: E402
+from selfpose_ros.data.stamps import stamp_to_ns  # noqa: E402
 
 H, W = 24, 32
 K = [40.0, 0.0, 16.0, 0.0, 40.0, 12.0, 0.0, 0.0, 1.0]

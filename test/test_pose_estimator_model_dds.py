@@ -13,8 +13,8 @@ rclpy = require_rclpy()
 
 from selfpose_ros.msg import ObjectPoseArray  # noqa: E402
 
+from selfpose_ros.data.stamps import stamp_to_ns  # noqa: E402
 from selfpose_ros.eval.errors import error_symmetry, rotation_error_deg  # noqa: E402
-from selfpose_ros.ros.approx_sync import stamp_to_ns  # noqa: E402
 from selfpose_ros.ros.pose_messages import from_object_pose  # noqa: E402
 
 NS = "/mtest"

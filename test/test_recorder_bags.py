@@ -11,7 +11,7 @@ import yaml
 from rosbags.rosbag2 import Reader
 from rosbags.rosbag2.errors import ReaderError
 
-from selfpose_ros.bags.typestore import get_typestore
+from selfpose_ros.data.typestore import get_typestore
 from selfpose_ros.geometry.rotations import quaternion_to_matrix_np
 from selfpose_ros.recording.bag_metadata import INCOMPLETE_KEY, REPAIRED_KEY
 from selfpose_ros.recording.bag_writer import WRITE_ERROR_KEY, BagWriteError, CrashSafeBag

@@ -25,15 +25,16 @@ from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from std_msgs.msg import Header, String  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
-from selfpose_ros.bags.typestore import get_typestore  # noqa: E402
+from selfpose_ros.data.bag_reader import LABEL_CATEGORIES_KEY  # noqa: E402
+from selfpose_ros.data.image_codec import numpy_to_image  # noqa: E402
+from selfpose_ros.data.typestore import get_typestore  # noqa: E402
 from selfpose_ros.geometry.rotations import matrix_to_quaternion_np, quaternion_to_matrix_np  # noqa: E402
+from selfpose_ros.geometry.transforms import rigid  # noqa: E402
 from selfpose_ros.recording.bag_metadata import INCOMPLETE_KEY, REPAIRED_KEY  # noqa: E402
 from selfpose_ros.recording.recorder import RECORDING_KEY  # noqa: E402
 from selfpose_ros.recording.repair import repair_bag  # noqa: E402
-from selfpose_ros.ros.image_conversion import numpy_to_image  # noqa: E402
 from selfpose_ros.ros.tf_broadcast import StaticTfBroadcaster, TfBroadcaster  # noqa: E402
-from selfpose_ros.sim.tf_tree import OPTICAL_FRAME, base_poses, look_at, rigid, static_chain  # noqa: E402
-from selfpose_ros.train.dataset_bag import LABEL_CATEGORIES_KEY  # noqa: E402
+from selfpose_ros.sim.tf_tree import OPTICAL_FRAME, base_poses, look_at, static_chain  # noqa: E402
 
 NODE = "selfpose_ros.ros.nodes.trajectory_recorder"
 SEC = 1_000_000_000

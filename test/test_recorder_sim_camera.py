@@ -11,13 +11,14 @@ rclpy = require_rclpy()
 from rosbags.rosbag2 import Reader  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
-from selfpose_ros.bags.typestore import get_typestore  # noqa: E402
 from selfpose_ros.conventions import CATEGORIES  # noqa: E402
+from selfpose_ros.data.tf_buffer import TfBuffer  # noqa: E402
+from selfpose_ros.data.typestore import get_typestore  # noqa: E402
 from selfpose_ros.geometry.rotations import quaternion_to_matrix_np  # noqa: E402
+from selfpose_ros.geometry.transforms import rigid  # noqa: E402
 from selfpose_ros.recording.keyframes import relative_motion  # noqa: E402
-from selfpose_ros.sim.tf_tree import OPTICAL_FRAME, rigid  # noqa: E402
+from selfpose_ros.sim.tf_tree import OPTICAL_FRAME  # noqa: E402
 from selfpose_ros.train import dataset_bag  # noqa: E402
-from selfpose_ros.train.tf_interp import TfBuffer  # noqa: E402
 
 SEC = 1_000_000_000
 

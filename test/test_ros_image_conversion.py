@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from ros_testing import require_rclpy
 
-from selfpose_ros.ros.image_conversion import (
+from selfpose_ros.data.image_codec import (
     ENCODINGS,
     ImageConversionError,
     image_to_numpy,

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from rosbags.rosbag2 import Reader
 
-from selfpose_ros.bags.typestore import get_typestore
 from selfpose_ros.cli.main import main
+from selfpose_ros.data.typestore import get_typestore
 from selfpose_ros.sim.scene import SceneConfig
 from selfpose_ros.sim.simulator import SimConfig, SimScene
 

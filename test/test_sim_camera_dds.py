@@ -11,7 +11,7 @@ from selfpose_ros.msg import ObjectPoseArray  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from tf2_msgs.msg import TFMessage  # noqa: E402
 
-from selfpose_ros.ros.image_conversion import image_to_numpy  # noqa: E402
+from selfpose_ros.data.image_codec import image_to_numpy  # noqa: E402
 from selfpose_ros.ros.sync_subscribers import SyncedSubscribers  # noqa: E402
 from selfpose_ros.ros.tf_broadcast import TF_STATIC_QOS  # noqa: E402
 

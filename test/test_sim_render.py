@@ -8,6 +8,7 @@ import pytest
 import trimesh
 
 from selfpose_ros.conventions import decode_label, encode_label
+from selfpose_ros.geometry.transforms import rigid
 from selfpose_ros.shapes.registry import sample_instance
 from selfpose_ros.sim.appearance import object_materials, random_light
 from selfpose_ros.sim.depth_sensor import DepthSensorModel
@@ -17,7 +18,6 @@ from selfpose_ros.sim.scene import R_CANONICAL_UPRIGHT, EnvironmentPart, PlacedO
 from selfpose_ros.sim.shading import Shader
 from selfpose_ros.sim.simulator import SimConfig, SimScene, ground_truth
 from selfpose_ros.sim.textures import solid_material
-from selfpose_ros.sim.tf_tree import rigid
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from selfpose_ros.model.cse_model import CSEConfig, CSEModel
-from selfpose_ros.train.checkpoint import (
+from selfpose_ros.model.checkpoint import (
     VERSION,
     CheckpointError,
     load_checkpoint,
@@ -14,6 +13,7 @@ from selfpose_ros.train.checkpoint import (
     save_checkpoint,
     weights_digest,
 )
+from selfpose_ros.model.cse_model import CSEConfig, CSEModel
 from selfpose_ros.train.model_priors import model_priors
 
 CATS = ("mug", "bowl")

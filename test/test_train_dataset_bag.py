@@ -8,12 +8,12 @@ import torch
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from torch.utils.data import DataLoader
 
-from selfpose_ros.bags.typestore import get_typestore
 from selfpose_ros.cli.main import main as selfpose_main
+from selfpose_ros.data.bag_reader import BagTopics
+from selfpose_ros.data.typestore import get_typestore
 from selfpose_ros.sim.scene import SceneConfig
 from selfpose_ros.sim.simulator import SimConfig, SimScene
 from selfpose_ros.train.dataset import TrajectoryDataset
-from selfpose_ros.train.dataset_bag import BagTopics
 from selfpose_ros.train.dataset_collate import TrajectoryCollate
 from selfpose_ros.train.sampler import VideoBatchSampler
 

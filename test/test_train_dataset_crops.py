@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from selfpose_ros.train.crops import crop_instance, crop_intrinsics, mask_box, square_window
+from selfpose_ros.data.crops import crop_instance, crop_intrinsics, mask_box, square_window
 
 W, H = 200, 150
 K = np.array([[180.0, 0.0, 97.3], [0.0, 176.0, 71.8], [0.0, 0.0, 1.0]])  # fx != fy on purpose

@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
+from selfpose_ros.data.tf_buffer import TfBuffer, TfExtrapolationError, TfLookupError
 from selfpose_ros.geometry.rotations import matrix_to_quaternion_np
-from selfpose_ros.sim.tf_tree import R_LINK_OPTICAL, invert_rigid, rigid
-from selfpose_ros.train.tf_interp import TfBuffer, TfExtrapolationError, TfLookupError
+from selfpose_ros.geometry.transforms import invert_rigid, rigid
+from selfpose_ros.sim.tf_tree import R_LINK_OPTICAL
 
 T0 = 1_700_000_000 * 10**9  # realistic epoch stamps: interpolation must not lose precision on them
 OMEGA = 0.7  # rad/s about a fixed axis

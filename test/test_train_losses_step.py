@@ -6,19 +6,19 @@ import pytest
 import torch
 
 from selfpose_ros.geometry.rotations import random_rotations
-from selfpose_ros.losses.weights import LossWeights
-from selfpose_ros.model.cse_model import CSEConfig, CSEModel
-from selfpose_ros.train.augment import colour_jitter
-from selfpose_ros.train.config import AugmentConfig, LabelWeights, LossOptions
-from selfpose_ros.train.label_losses import (
+from selfpose_ros.losses.pose_labels import (
     cell_depth,
     label_canonical_points,
     label_coords_loss,
     label_pose_losses,
     yaw_rotations,
 )
+from selfpose_ros.losses.step import StepInputs, compute_losses
+from selfpose_ros.losses.weights import LossWeights
+from selfpose_ros.model.cse_model import CSEConfig, CSEModel
+from selfpose_ros.train.augment import colour_jitter
+from selfpose_ros.train.config import AugmentConfig, LabelWeights, LossOptions
 from selfpose_ros.train.model_priors import model_priors
-from selfpose_ros.train.step_losses import StepInputs, compute_losses
 from selfpose_ros.train.trainer import lr_factor
 
 

@@ -10,7 +10,7 @@ import torch
 import yaml
 
 from selfpose_ros.cli.main import main as selfpose_main
-from selfpose_ros.train.checkpoint import load_checkpoint
+from selfpose_ros.model.checkpoint import load_checkpoint
 from selfpose_ros.train.config import config_from_dict
 from selfpose_ros.train.trainer import run_training
 

@@ -80,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
     os.environ.update(env)
     import rclpy
 
+    from selfpose_ros.eval.io_jsonl import write_records
     from selfpose_ros.eval.nocs_metrics import evaluate
     from selfpose_ros.eval.report_table import format_table, report_to_json
     from selfpose_ros.ros.output_recorder import OutputRecorder
@@ -135,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(report))
     (out / "metrics.json").write_text(json.dumps(report_to_json(report), indent=1))
     for name, records in (("pred.jsonl", preds), ("gt.jsonl", gts)):
-        (out / name).write_text("".join(json.dumps(r.to_json()) + "\n" for r in records))
+        write_records(out / name, records)
     n_msgs = recorder.write_bag(out / "outputs_bag")
     n_frames = len(recorder.evaluated_frames())
     print(f"\n[demo] {n_frames} frames estimated in {elapsed:.0f} s ({n_frames / elapsed:.2f} frames/s end to end); "

@@ -10,8 +10,8 @@ import argparse
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-inliers", type=int, default=15)
     parser.add_argument("--no-icp", action="store_true", help="no ICP refinement")
     parser.add_argument("--no-up", action="store_true",
-                        help="do not pass the gravity direction (the world frame's +Z from the bag's TF)")
+                        help="do not take the gravity direction from the bag's TF (the world frame's +Z); "
+                             "the bag then needs no /tf")
     parser.add_argument("--world-frame", default="map", help="TF frame whose +Z is up")
     parser.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
@@ -37,68 +38,69 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 @dataclass
 class PredictStats:
-    """What a prediction run did."""
+    """What a prediction run did: frames, instances found and estimated, skip reasons by kind."""
 
     frames: int = 0
     instances: int = 0
     estimated: int = 0
     seconds: float = 0.0
-    failures: Counter | None = None
+    skips: Counter = field(default_factory=Counter)  #: Skip.kind -> count
+    examples: dict = field(default_factory=dict)  #: Skip.kind -> Counter of reason texts (for the summary)
+    label_values: set = field(default_factory=set)  #: non-zero segmentation values seen (at most 64 kept)
+
+    def add_skips(self, skipped: Sequence) -> None:
+        """Count the frame's skip reasons by kind and remember their texts."""
+        for reason in skipped:
+            self.skips[reason.kind] += 1
+            self.examples.setdefault(reason.kind, Counter())[_strip_instance(str(reason))] += 1
+
+    def summary_lines(self) -> list[str]:
+        """The run's summary: one line per skip kind with its count and most common reasons."""
+        lines = [f"frames {self.frames}, instances found {self.instances}, estimated {self.estimated}"]
+        for kind, n in self.skips.most_common():
+            common = "; ".join(f"{text} (x{k})" for text, k in self.examples[kind].most_common(2))
+            lines.append(f"  skipped {kind} x{n}: {common}")
+        return lines
 
 
-def _bag_frames(bag: Path, world_frame: str, use_up: bool) -> Iterator[tuple]:
-    """Yield (RGBDFrame, label categories) for every synchronised frame of ``bag`` (ground truth unread)."""
-    from rosbags.rosbag2 import Reader
-
-    from selfpose_ros.inference.frame import RGBDFrame
-    from selfpose_ros.train.dataset_bag import (
-        BagTopics,
-        iter_synced_frames,
-        label_categories,
-        nearest_info,
-        read_side_topics,
-    )
-
-    topics = BagTopics(world_frame=world_frame)
-    with Reader(bag) as reader:
-        cats = label_categories(reader, None)
-        side = read_side_topics(reader, topics, supervised=False, tf_tolerance_ns=0)
-        for f in iter_synced_frames(reader, topics):
-            K = nearest_info(side, f.stamp_ns, f.rgb.shape[1], f.rgb.shape[0])
-            up = None
-            if use_up:
-                T = side.tf.lookup(world_frame, f.frame_id, f.stamp_ns)
-                up = np.asarray(T[:3, :3]).T @ np.array([0.0, 0.0, 1.0])  # world +Z in the camera frame
-            yield RGBDFrame(f.rgb, f.depth_m, f.labels, K, f.frame_id, f.stamp_ns, up), cats
+def _strip_instance(text: str) -> str:
+    """A reason without the instance name in front ('mug_1: no pose (...)' -> 'no pose (...)')."""
+    head, sep, rest = text.partition(": ")
+    return rest if sep and " " not in head else text
 
 
 def predict_bag(estimator, bag: Path, categories: Sequence[str] | None, *, min_mask_pixels: int = 50,
                 use_up: bool = True, world_frame: str = "map", max_frames: int | None = None,
                 progress: bool = False) -> tuple[list, PredictStats]:
-    """Run ``estimator`` on every frame of ``bag``; return (ObjectRecords, stats)."""
+    """Run ``estimator`` through the frame pipeline on every frame of ``bag``; return (ObjectRecords, stats)."""
+    from selfpose_ros.data.bag_reader import BagTopics, read_rgbd_frames
+    from selfpose_ros.data.stamps import ns_to_sec_nanosec
     from selfpose_ros.eval.io_jsonl import ObjectRecord
-    from selfpose_ros.inference.instances import extract_instances
+    from selfpose_ros.inference.pipeline import FramePipeline, PipelineConfig
 
     records: list[ObjectRecord] = []
-    stats = PredictStats(failures=Counter())
+    stats = PredictStats()
+    pipeline = None
     t0 = time.perf_counter()
-    for frame, cats in _bag_frames(bag, world_frame, use_up):
+    frames = read_rgbd_frames(bag, BagTopics(world_frame=world_frame), world_frame if use_up else None)
+    for frame, cats in frames:
         if max_frames is not None and stats.frames >= max_frames:
             break
-        active = categories if categories is not None else cats
-        unknown = sorted(set(active) - set(cats))
-        if unknown:
-            raise ValueError(f"categories {unknown} are not among the bag's label categories {list(cats)}")
-        instances, _ = extract_instances(frame.labels, cats, active, min_mask_pixels)
+        if pipeline is None:
+            active = categories if categories is not None else cats
+            unknown = sorted(set(active) - set(cats))
+            if unknown:
+                raise ValueError(f"categories {unknown} are not among the bag's label categories {list(cats)}")
+            pipeline = FramePipeline(estimator, PipelineConfig(cats, active, min_mask_pixels))
+        result = pipeline.process(frame)
         stats.frames += 1
-        stats.instances += len(instances)
-        stamp = (frame.stamp_ns // 1_000_000_000, frame.stamp_ns % 1_000_000_000)
-        for res in estimator.estimate(frame, instances):
-            if res.estimate is None:
-                stats.failures[(res.failure or "unknown")[:60]] += 1
-                continue
-            e = res.estimate
-            stats.estimated += 1
+        stats.instances += result.instances
+        stats.estimated += len(result.estimates)
+        stats.add_skips(result.skipped)
+        if len(stats.label_values) < 64:
+            stats.label_values.update(int(v) for v in np.unique(frame.labels)[:64] if v != 0)
+        stamp = ns_to_sec_nanosec(frame.stamp_ns)
+        for e in result.estimates:
             records.append(ObjectRecord(stamp, e.category, e.instance, float(e.confidence), e.R, e.t, e.size))
         if progress:
             print(f"\rframe {stats.frames}: {stats.estimated}/{stats.instances} estimated", end="", file=sys.stderr)
@@ -108,8 +110,24 @@ def predict_bag(estimator, bag: Path, categories: Sequence[str] | None, *, min_m
     return records, stats
 
 
+def no_instance_error(stats: PredictStats, bag: Path) -> str | None:
+    """The error to report when no label of the whole bag matched the label convention, else None."""
+    if stats.frames == 0:
+        return f"bag {bag} has no frame with colour, depth and segmentation at matching stamps"
+    if stats.instances or stats.skips.get("small_mask"):
+        return None
+    from selfpose_ros.conventions import LABEL_DIVISOR
+
+    if not stats.label_values:
+        return f"the segmentation of all {stats.frames} frames is background (0) only: no object to estimate"
+    seen = ", ".join(str(v) for v in sorted(stats.label_values)[:12])
+    return (f"no segmentation value in {bag} matches the label convention category_index * {LABEL_DIVISOR} + "
+            f"instance (category_index 1..N over the label categories); values seen: {seen}. Remap them, or "
+            "set the bag's label categories (docs/dataset.md)")
+
+
 def run(args: argparse.Namespace) -> int:
-    """Predict and write JSON lines; return 0, or 2 on bad input."""
+    """Predict and write JSON lines; return 0, 2 on bad input, 3 when no label of the bag matched the convention."""
     from selfpose_ros.eval.io_jsonl import write_records
     from selfpose_ros.inference.estimator import SolverOptions, make_estimator
 
@@ -124,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
     options = SolverOptions(min_inliers=args.min_inliers, icp=not args.no_icp, device=args.device)
     try:
         if cats is None and args.model != "prior_fit":
-            from selfpose_ros.train.checkpoint import read_header
+            from selfpose_ros.model.checkpoint import read_header
 
             cats = list(read_header(args.model)["categories"])
         estimator = make_estimator(args.model, cats or _all_categories(), options)
@@ -142,8 +160,11 @@ def run(args: argparse.Namespace) -> int:
     rate = stats.frames / stats.seconds if stats.seconds > 0 else float("nan")
     print(f"{estimator.name}: {stats.frames} frames, {stats.estimated}/{stats.instances} instances estimated "
           f"({rate:.2f} frames/s); wrote {args.out}")
-    for reason, n in stats.failures.most_common(5):
-        print(f"  failed x{n}: {reason}")
+    print("\n".join(stats.summary_lines()))
+    problem = no_instance_error(stats, args.bag)
+    if problem:
+        print(f"selfpose predict: error: {problem}", file=sys.stderr)
+        return 3
     return 0
 
 

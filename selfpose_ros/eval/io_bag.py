@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 from rosbags.rosbag2 import Reader
 
-from selfpose_ros.bags.typestore import get_typestore
+from selfpose_ros.data.stamps import ns_to_sec_nanosec, stamp_to_ns
+from selfpose_ros.data.typestore import get_typestore
 from selfpose_ros.eval.io_jsonl import ObjectRecord
 from selfpose_ros.geometry.rotations import quaternion_to_matrix_np
 
@@ -39,7 +40,7 @@ def load_gt_from_bag(path: str | Path, topic: str = GT_TOPIC) -> list[ObjectReco
                 raise ValueError(f"{path}: topic {topic!r} has type {conn.msgtype}, expected {GT_TYPE}")
         for index, (conn, _, raw) in enumerate(reader.messages(connections=conns)):
             msg = store.deserialize_cdr(raw, conn.msgtype)
-            frame = (int(msg.header.stamp.sec), int(msg.header.stamp.nanosec))
+            frame = ns_to_sec_nanosec(stamp_to_ns(msg.header.stamp))
             for k, obj in enumerate(msg.objects):
                 records.append(_to_record(obj, frame, f"{path}: message {index}, object {k}"))
     return records

@@ -101,3 +101,22 @@ def compose_similarity_np(a: tuple, b: tuple) -> tuple[np.ndarray, ...]:
     """Numpy version of :func:`compose_similarity`."""
     out = compose_similarity(tuple(_t(x) for x in a), tuple(_t(x) for x in b))
     return tuple(x.numpy() for x in out)
+
+
+# ---- rigid transforms as homogeneous matrices ------------------------------------------------------------
+
+
+def rigid(R: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Stack rotations (..., 3, 3) and translations (..., 3) into homogeneous matrices (..., 4, 4)."""
+    R, t = np.asarray(R, dtype=float), np.asarray(t, dtype=float)
+    T = np.zeros(R.shape[:-2] + (4, 4))
+    T[..., :3, :3] = R
+    T[..., :3, 3] = t
+    T[..., 3, 3] = 1.0
+    return T
+
+
+def invert_rigid(T: np.ndarray) -> np.ndarray:
+    """Invert rigid transforms (..., 4, 4)."""
+    R = np.swapaxes(T[..., :3, :3], -1, -2)
+    return rigid(R, -np.einsum("...ij,...j->...i", R, T[..., :3, 3]))

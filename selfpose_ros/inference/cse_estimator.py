@@ -22,20 +22,20 @@ import numpy as np
 import torch
 
 from selfpose_ros.conventions import SYMMETRY
+from selfpose_ros.data.crops import crop_instance
+from selfpose_ros.data.frame import RGBDFrame
+from selfpose_ros.data.instances import Instance
 from selfpose_ros.geometry.icp import refine_pose_icp
 from selfpose_ros.geometry.mesh_box import mesh_box
 from selfpose_ros.geometry.pinhole import backproject_np
 from selfpose_ros.geometry.pnp import pnp_ransac
 from selfpose_ros.geometry.ransac import ransac_umeyama
 from selfpose_ros.inference.estimator import InstanceResult, SolverOptions, resolve_device, snap_if_upright
-from selfpose_ros.inference.frame import RGBDFrame
-from selfpose_ros.inference.instances import Instance
 from selfpose_ros.inference.prior_fit_estimator import instance_points
 from selfpose_ros.model.camera import downsample_mask
+from selfpose_ros.model.checkpoint import load_checkpoint
 from selfpose_ros.model.cse_model import FEATURE_STRIDE
 from selfpose_ros.pose_types import ObjectPoseEstimate
-from selfpose_ros.train.checkpoint import load_checkpoint
-from selfpose_ros.train.crops import crop_instance
 
 
 def _typical_scale(category: str) -> float:

@@ -8,9 +8,9 @@ from typing import Protocol
 
 import numpy as np
 
+from selfpose_ros.data.frame import RGBDFrame
+from selfpose_ros.data.instances import Instance
 from selfpose_ros.geometry.upright import snap_upright, tilt_deg
-from selfpose_ros.inference.frame import RGBDFrame
-from selfpose_ros.inference.instances import Instance
 from selfpose_ros.pose_types import ObjectPoseEstimate
 
 

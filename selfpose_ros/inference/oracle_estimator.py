@@ -12,10 +12,10 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 
+from selfpose_ros.data.frame import RGBDFrame
+from selfpose_ros.data.instances import Instance
 from selfpose_ros.geometry.ransac import ransac_umeyama
 from selfpose_ros.inference.estimator import InstanceResult, SolverOptions
-from selfpose_ros.inference.frame import RGBDFrame
-from selfpose_ros.inference.instances import Instance
 from selfpose_ros.inference.prior_fit_estimator import instance_points
 from selfpose_ros.pose_types import ObjectPoseEstimate
 

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from selfpose_ros.data.frame import RGBDFrame
+from selfpose_ros.data.instances import Instance
 from selfpose_ros.geometry.pinhole import backproject_np
 from selfpose_ros.geometry.prior_fit import fit_prior_to_points
 from selfpose_ros.inference.estimator import InstanceResult, SolverOptions, snap_if_upright
-from selfpose_ros.inference.frame import RGBDFrame
-from selfpose_ros.inference.instances import Instance
 from selfpose_ros.pose_types import ObjectPoseEstimate
 from selfpose_ros.shapes.priors import load_prior
 

@@ -23,7 +23,7 @@ from rosbags.rosbag2 import Writer
 from rosbags.rosbag2.enums import CompressionFormat, CompressionMode, StoragePlugin
 from rosbags.rosbag2.metadata import dump_qos_v9
 
-from selfpose_ros.bags.typestore import get_typestore
+from selfpose_ros.data.typestore import get_typestore
 from selfpose_ros.recording.bag_metadata import INCOMPLETE_KEY, TopicCount, build_metadata, write_metadata
 from selfpose_ros.recording.mcap_scan import finalize_unindexed
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
 
-from selfpose_ros.bags.typestore import get_typestore
+from selfpose_ros.data.stamps import ns_to_sec_nanosec
+from selfpose_ros.data.typestore import get_typestore
 from selfpose_ros.geometry.rotations import matrix_to_quaternion_np
 
 POSE_TOPIC = "/trajectory/camera_pose"  # geometry_msgs/PoseStamped: fixed_frame <- camera, stamp = image stamp
@@ -33,7 +34,7 @@ LATCHED_QOS = (Qos(QosHistory.KEEP_LAST, 1, QosReliability.RELIABLE, QosDurabili
 
 def _stamp(stamp_ns: int):
     Time = get_typestore().types["builtin_interfaces/msg/Time"]
-    sec, nanosec = divmod(int(stamp_ns), 1_000_000_000)
+    sec, nanosec = ns_to_sec_nanosec(stamp_ns)
     return Time(sec=sec, nanosec=nanosec)
 
 

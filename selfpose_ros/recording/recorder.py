@@ -21,6 +21,7 @@ from typing import Any, BinaryIO
 import numpy as np
 from rosbags.rosbag2 import WriterError
 
+from selfpose_ros.data.bag_reader import LABEL_CATEGORIES_KEY
 from selfpose_ros.recording.bag_writer import COMPRESSIONS, BagWriteError, CrashSafeBag
 from selfpose_ros.recording.messages import (
     CAMERA_INFO_TYPE,
@@ -37,7 +38,6 @@ from selfpose_ros.recording.messages import (
     pose_stamped_cdr,
     string_cdr,
 )
-from selfpose_ros.train.dataset_bag import LABEL_CATEGORIES_KEY
 
 #: custom_data key of every bag: the recording's description (JSON), also published on METADATA_TOPIC.
 RECORDING_KEY = "selfpose_ros.recording"

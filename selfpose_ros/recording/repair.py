@@ -54,7 +54,7 @@ def _type_hash(msgtype: str, old: dict[str, str]) -> str:
     if msgtype in old:
         return old[msgtype]
     try:
-        from selfpose_ros.bags.typestore import get_typestore
+        from selfpose_ros.data.typestore import get_typestore
 
         return get_typestore().hash_rihs01(msgtype)
     except Exception:  # a type unknown to our store: rosbag2 accepts an empty hash

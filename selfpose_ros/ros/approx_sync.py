@@ -65,8 +65,3 @@ class ApproximateTimeSynchronizer:
         """Return the number of queued messages per stream."""
         with self._lock:
             return [len(q) for q in self._queues]
-
-
-def stamp_to_ns(stamp: Any) -> int:
-    """Return a builtin_interfaces/Time (``sec``, ``nanosec``) as integer nanoseconds."""
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)

@@ -13,14 +13,11 @@ from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 
-from selfpose_ros.inference.frame import FrameError, RGBDFrame, check_frame, depth_to_metres
+from selfpose_ros.data.frame import FrameError, RGBDFrame, check_frame, decode_images
+from selfpose_ros.data.stamps import stamp_to_ns
+from selfpose_ros.data.topics import CAMERA_TOPICS
 from selfpose_ros.inference.stage_timer import StageTimer
-from selfpose_ros.ros.approx_sync import stamp_to_ns
-from selfpose_ros.ros.image_conversion import ImageConversionError, image_to_numpy
 from selfpose_ros.ros.sync_subscribers import SyncedSubscribers
-
-COLOUR_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8")
-LABEL_ENCODINGS = ("16UC1", "32SC1", "mono16", "8UC1", "mono8")
 
 
 class ThrottledWarnings:
@@ -42,28 +39,12 @@ class ThrottledWarnings:
 
 def frame_from_messages(rgb: Image, depth: Image, seg: Image, info: CameraInfo) -> RGBDFrame:
     """Return the checked RGBDFrame of one synchronised set of messages; raise FrameError naming the problem."""
-    frames = {rgb.header.frame_id, depth.header.frame_id, seg.header.frame_id}
-    if len(frames) != 1:
-        raise FrameError(f"colour, depth and segmentation are in different frames {sorted(frames)}")
-    if rgb.encoding not in COLOUR_ENCODINGS:
-        raise FrameError(f"colour encoding {rgb.encoding!r} is not one of {COLOUR_ENCODINGS}")
-    if seg.encoding not in LABEL_ENCODINGS:
-        raise FrameError(f"segmentation encoding {seg.encoding!r} is not one of {LABEL_ENCODINGS}")
     if (info.width, info.height) != (rgb.width, rgb.height) and info.width and info.height:
         raise FrameError(f"camera_info is {info.width}x{info.height} but colour is {rgb.width}x{rgb.height}")
-    try:
-        colour = image_to_numpy(rgb)
-        depth_raw = image_to_numpy(depth)
-        labels = image_to_numpy(seg)
-    except ImageConversionError as exc:
-        raise FrameError(str(exc)) from None
-    if rgb.encoding in ("bgr8", "bgra8"):
-        colour = colour[..., 2::-1]
-    elif rgb.encoding == "rgba8":
-        colour = colour[..., :3]
+    colour, depth_m, labels = decode_images(rgb, depth, seg)
     frame = RGBDFrame(
-        rgb=np.ascontiguousarray(colour),
-        depth=depth_to_metres(depth_raw, depth.encoding),
+        rgb=colour,
+        depth=depth_m,
         labels=labels,
         K=np.asarray(info.k, dtype=np.float64).reshape(3, 3),
         frame_id=rgb.header.frame_id,
@@ -77,7 +58,7 @@ class CameraInputs:
     """Subscribes to ``color/image_raw``, ``depth/image_raw``, ``segmentation``, ``color/camera_info``
     (relative, remappable), synchronises them and hands checked frames to ``on_frame``."""
 
-    TOPICS = ("color/image_raw", "depth/image_raw", "segmentation", "color/camera_info")
+    TOPICS = CAMERA_TOPICS
 
     def __init__(self, node: Node, on_frame: Callable[[RGBDFrame], None], *, slop: float, queue_size: int,
                  warnings: ThrottledWarnings, timer: StageTimer | None = None) -> None:

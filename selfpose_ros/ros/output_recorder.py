@@ -13,17 +13,17 @@ from rclpy.serialization import serialize_message
 from rosbags.rosbag2 import StoragePlugin, Writer
 from sensor_msgs.msg import Image
 
-from selfpose_ros.bags.typestore import get_typestore
+from selfpose_ros.data.image_codec import image_to_numpy
+from selfpose_ros.data.stamps import ns_to_sec_nanosec, stamp_to_ns
+from selfpose_ros.data.typestore import get_typestore
 from selfpose_ros.eval.io_jsonl import ObjectRecord
 from selfpose_ros.msg import ObjectPoseArray
-from selfpose_ros.ros.approx_sync import stamp_to_ns
-from selfpose_ros.ros.image_conversion import image_to_numpy
 from selfpose_ros.ros.pose_messages import from_object_pose
 
 
 def to_records(msg: ObjectPoseArray, ground_truth: bool) -> list[ObjectRecord]:
     """Return evaluation records of an ObjectPoseArray (for ground truth, confidence carries visibility)."""
-    frame = (int(msg.header.stamp.sec), int(msg.header.stamp.nanosec))
+    frame = ns_to_sec_nanosec(stamp_to_ns(msg.header.stamp))
     out = []
     for obj in msg.objects:
         e = from_object_pose(obj)

@@ -8,6 +8,7 @@ from geometry_msgs.msg import TransformStamped
 from sensor_msgs.msg import CameraInfo
 from std_msgs.msg import Header
 
+from selfpose_ros.data.stamps import ns_to_sec_nanosec
 from selfpose_ros.msg import ObjectPoseArray
 from selfpose_ros.pose_types import ObjectPoseEstimate
 from selfpose_ros.ros.pose_messages import pose_msg, to_object_pose_array
@@ -18,7 +19,7 @@ from selfpose_ros.sim.tf_tree import FrameTransform
 
 def time_msg(stamp_ns: int) -> Time:
     """Return builtin_interfaces/Time for integer nanoseconds."""
-    sec, nanosec = divmod(int(stamp_ns), 1_000_000_000)
+    sec, nanosec = ns_to_sec_nanosec(stamp_ns)
     return Time(sec=sec, nanosec=nanosec)
 
 

@@ -8,7 +8,8 @@ from typing import Any
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 
-from selfpose_ros.ros.approx_sync import ApproximateTimeSynchronizer, stamp_to_ns
+from selfpose_ros.data.stamps import stamp_to_ns
+from selfpose_ros.ros.approx_sync import ApproximateTimeSynchronizer
 
 try:  # the standard library on a real ROS 2 install
     import message_filters as _message_filters

@@ -3,7 +3,7 @@
 ``TfListener.lookup(target, source, stamp_ns)`` returns ``T_target_source`` (4x4: maps points in ``source``
 coordinates to ``target``), interpolated at the stamp, or raises :class:`TransformLookupError`
 (a LookupError) naming the problem. The fallback stores transforms in the offline
-:class:`selfpose_ros.train.tf_interp.TfBuffer` (linear translation, slerp rotation, static edges at all
+:class:`selfpose_ros.data.tf_buffer.TfBuffer` (linear translation, slerp rotation, static edges at all
 times), kept to the last ``cache_s`` seconds by rolling two buffers: every transform goes into both, the
 older one answers lookups, and it is replaced when the younger one holds ``cache_s`` of history.
 """
@@ -19,11 +19,11 @@ import numpy as np
 from rclpy.node import Node
 from tf2_msgs.msg import TFMessage
 
+from selfpose_ros.data.stamps import stamp_to_ns
+from selfpose_ros.data.tf_buffer import TfBuffer
 from selfpose_ros.geometry.rotations import quaternion_to_matrix_np
-from selfpose_ros.ros.approx_sync import stamp_to_ns
+from selfpose_ros.geometry.transforms import rigid
 from selfpose_ros.ros.tf_broadcast import TF_QOS, TF_STATIC_QOS
-from selfpose_ros.sim.tf_tree import rigid
-from selfpose_ros.train.tf_interp import TfBuffer
 
 try:
     import tf2_ros as _tf2_ros

@@ -7,7 +7,7 @@ import numpy as np
 from selfpose_ros.conventions import CATEGORIES
 from selfpose_ros.shapes.bottle import BOTTLE
 from selfpose_ros.shapes.bowl import BOWL
-from selfpose_ros.shapes.camera import CAMERA
+from selfpose_ros.shapes.camera_body import CAMERA
 from selfpose_ros.shapes.can import CAN
 from selfpose_ros.shapes.instance import RENDER_RESOLUTION, CategoryShape, ShapeInstance, make_instance
 from selfpose_ros.shapes.laptop import LAPTOP

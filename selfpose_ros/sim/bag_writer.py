@@ -9,7 +9,9 @@ from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, Qo
 from rosbags.rosbag2 import StoragePlugin, Writer
 from tqdm import tqdm
 
-from selfpose_ros.bags.typestore import get_typestore
+from selfpose_ros.data import topics as names
+from selfpose_ros.data.topics import DEFAULT_CAMERA_NAMESPACE, resolve_topic
+from selfpose_ros.data.typestore import OBJECT_POSE_ARRAY, get_typestore
 from selfpose_ros.sim.messages import (
     DEPTH_M_ENCODING,
     DEPTH_MM_ENCODING,
@@ -23,23 +25,22 @@ from selfpose_ros.sim.tf_tree import BASE_FRAME
 
 @dataclass(frozen=True)
 class SimTopics:
-    """Topic names of a simulated bag."""
+    """Topic names of a simulated bag (absolute; the camera topics under ``/camera``)."""
 
-    rgb: str = "/camera/color/image_raw"
-    depth: str = "/camera/depth/image_raw"
-    depth_m: str = "/camera/depth/image_m"
-    segmentation: str = "/camera/segmentation"
-    camera_info: str = "/camera/color/camera_info"
-    depth_camera_info: str = "/camera/depth/camera_info"
-    tf: str = "/tf"
-    tf_static: str = "/tf_static"
-    ground_truth: str = "/ground_truth/objects"
+    rgb: str = resolve_topic(DEFAULT_CAMERA_NAMESPACE, names.RGB)
+    depth: str = resolve_topic(DEFAULT_CAMERA_NAMESPACE, names.DEPTH)
+    depth_m: str = resolve_topic(DEFAULT_CAMERA_NAMESPACE, names.DEPTH_METRES)
+    segmentation: str = resolve_topic(DEFAULT_CAMERA_NAMESPACE, names.SEGMENTATION)
+    camera_info: str = resolve_topic(DEFAULT_CAMERA_NAMESPACE, names.CAMERA_INFO)
+    depth_camera_info: str = resolve_topic(DEFAULT_CAMERA_NAMESPACE, names.DEPTH_CAMERA_INFO)
+    tf: str = names.TF
+    tf_static: str = names.TF_STATIC
+    ground_truth: str = names.GROUND_TRUTH
 
 
 IMAGE = "sensor_msgs/msg/Image"
 CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
 TF_MESSAGE = "tf2_msgs/msg/TFMessage"
-OBJECT_POSE_ARRAY = "selfpose_ros/msg/ObjectPoseArray"
 
 #: QoS a /tf_static publisher offers: reliable, transient local, keep last 1 (late joiners get the chain).
 TF_STATIC_QOS = Qos(

@@ -6,8 +6,10 @@ from typing import Any
 
 import numpy as np
 from rosbags.typesys.store import Typestore
-from scipy.spatial.transform import Rotation
 
+from selfpose_ros.data.image_codec import image_fields
+from selfpose_ros.data.stamps import ns_to_sec_nanosec
+from selfpose_ros.geometry.rotations import matrix_to_quaternion_np
 from selfpose_ros.sim.pinhole import PinholeCamera
 from selfpose_ros.sim.simulator import ObjectTruth, SimFrame
 from selfpose_ros.sim.tf_tree import MAP_FRAME, OPTICAL_FRAME, FrameTransform
@@ -19,12 +21,6 @@ DEPTH_M_ENCODING = "32FC1"
 SEGMENTATION_ENCODING = "32SC1"
 
 
-def quaternion_xyzw(R: np.ndarray) -> np.ndarray:
-    """Unit quaternion (x, y, z, w) of a rotation matrix, with w >= 0."""
-    q = Rotation.from_matrix(np.asarray(R, dtype=float)).as_quat()
-    return -q if q[3] < 0 else q
-
-
 class MessageFactory:
     """Builds rosbags message objects from simulator data with one type store."""
 
@@ -34,18 +30,13 @@ class MessageFactory:
 
     def header(self, stamp_ns: int, frame_id: str) -> Any:
         """std_msgs/Header with the stamp split into sec / nanosec."""
-        sec, nsec = divmod(int(stamp_ns), 10**9)
+        sec, nsec = ns_to_sec_nanosec(stamp_ns)
         return self.t["std_msgs/msg/Header"](stamp=self.t["builtin_interfaces/msg/Time"](sec=sec, nanosec=nsec),
                                              frame_id=frame_id)
 
     def image(self, array: np.ndarray, encoding: str, stamp_ns: int, frame_id: str = OPTICAL_FRAME) -> Any:
         """sensor_msgs/Image of a (H, W) or (H, W, C) little-endian array."""
-        array = np.ascontiguousarray(array)
-        height, width = array.shape[:2]
-        return self.t["sensor_msgs/msg/Image"](
-            header=self.header(stamp_ns, frame_id), height=height, width=width, encoding=encoding,
-            is_bigendian=0, step=array.strides[0], data=array.view(np.uint8).reshape(-1),
-        )
+        return self.t["sensor_msgs/msg/Image"](header=self.header(stamp_ns, frame_id), **image_fields(array, encoding))
 
     def camera_info(self, camera: PinholeCamera, stamp_ns: int, frame_id: str = OPTICAL_FRAME) -> Any:
         """sensor_msgs/CameraInfo: plumb_bob with zero distortion, identity rectification."""
@@ -58,7 +49,7 @@ class MessageFactory:
 
     def pose(self, R: np.ndarray, t: np.ndarray) -> Any:
         """geometry_msgs/Pose from a rotation and a translation."""
-        q = quaternion_xyzw(R)
+        q = matrix_to_quaternion_np(R)
         return self.t["geometry_msgs/msg/Pose"](
             position=self.t["geometry_msgs/msg/Point"](x=float(t[0]), y=float(t[1]), z=float(t[2])),
             orientation=self.t["geometry_msgs/msg/Quaternion"](x=q[0], y=q[1], z=q[2], w=q[3]),
@@ -66,7 +57,7 @@ class MessageFactory:
 
     def transform_stamped(self, tf: FrameTransform, stamp_ns: int) -> Any:
         """geometry_msgs/TransformStamped of a parent <- child transform."""
-        q = quaternion_xyzw(tf.matrix[:3, :3])
+        q = matrix_to_quaternion_np(tf.matrix[:3, :3])
         x, y, z = (float(v) for v in tf.matrix[:3, 3])
         transform = self.t["geometry_msgs/msg/Transform"](
             translation=self.t["geometry_msgs/msg/Vector3"](x=x, y=y, z=z),

@@ -9,6 +9,7 @@ import numpy as np
 import trimesh
 
 from selfpose_ros.conventions import CATEGORIES, encode_label
+from selfpose_ros.geometry.transforms import rigid
 from selfpose_ros.shapes.instance import RENDER_RESOLUTION, ShapeInstance
 from selfpose_ros.shapes.registry import category_shape, sample_instance
 from selfpose_ros.sim.appearance import (
@@ -20,7 +21,6 @@ from selfpose_ros.sim.appearance import (
     surface_material,
 )
 from selfpose_ros.sim.textures import Material
-from selfpose_ros.sim.tf_tree import rigid
 
 #: Rotation taking the canonical frame (+Y up) to an upright pose in map (+Z up): canonical z -> map -y.
 R_CANONICAL_UPRIGHT = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])

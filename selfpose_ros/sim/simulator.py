@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from selfpose_ros.geometry.transforms import invert_rigid, rigid
 from selfpose_ros.sim.depth_sensor import DepthSensorModel, depth_to_millimetres
 from selfpose_ros.sim.pinhole import PinholeCamera
 from selfpose_ros.sim.raycaster import RayHits, SceneRaycaster
 from selfpose_ros.sim.scene import Scene, SceneConfig, generate_scene
 from selfpose_ros.sim.shading import Shader
-from selfpose_ros.sim.tf_tree import FrameTransform, base_poses, invert_rigid, rigid, static_chain
+from selfpose_ros.sim.tf_tree import FrameTransform, base_poses, static_chain
 from selfpose_ros.sim.trajectory import TRAJECTORY_KINDS, ViewRequest, generate_trajectory
 
 #: Stamp of frame 0 (nanoseconds): fixed, so that a seed always gives the same bag bytes.

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from selfpose_ros.geometry.transforms import invert_rigid, rigid
+
 MAP_FRAME = "map"
 BASE_FRAME = "base_link"
 CAMERA_LINK_FRAME = "camera_link"
@@ -22,22 +24,6 @@ class FrameTransform:
     parent: str
     child: str
     matrix: np.ndarray
-
-
-def rigid(R: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Stack rotations (..., 3, 3) and translations (..., 3) into homogeneous matrices (..., 4, 4)."""
-    R, t = np.asarray(R, dtype=float), np.asarray(t, dtype=float)
-    T = np.zeros(R.shape[:-2] + (4, 4))
-    T[..., :3, :3] = R
-    T[..., :3, 3] = t
-    T[..., 3, 3] = 1.0
-    return T
-
-
-def invert_rigid(T: np.ndarray) -> np.ndarray:
-    """Invert rigid transforms (..., 4, 4)."""
-    R = np.swapaxes(T[..., :3, :3], -1, -2)
-    return rigid(R, -np.einsum("...ij,...j->...i", R, T[..., :3, 3]))
 
 
 def look_at(eye: np.ndarray, target: np.ndarray, up: tuple[float, float, float] = (0.0, 0.0, 1.0)) -> np.ndarray:

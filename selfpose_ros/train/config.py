@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from selfpose_ros.conventions import CATEGORIES
+from selfpose_ros.losses.options import LabelWeights, LossOptions
 from selfpose_ros.losses.weights import LossWeights
 from selfpose_ros.model.cse_model import CSEConfig
 
@@ -65,30 +66,6 @@ class OptimConfig:
     grad_clip: float = 1.0
     mean_mesh_lr_scale: float = 0.1
     amp: str = "auto"  #: auto (bf16/fp16 on GPU, off on CPU) | off | bf16 | fp16
-
-
-@dataclass
-class LossOptions:
-    """Settings of the loss terms other than their weights."""
-
-    schedule: bool = True  #: reference schedule (regularisers decay, match terms ramp)
-    render_size: int = 32  #: soft-render resolution (square); 0 disables all rendering terms
-    render_samples: int = 0  #: render only the first N crops of a batch (0: all); rendering dominates CPU time
-    teacher_momentum: float = 0.99
-    cross_instance_k: int = 50
-    keypoint_sigma: float = 0.05  #: proxy heatmap sigma as a fraction of the crop
-    contrastive_near: float = 2.0
-    contrastive_far: float = 8.0
-    coords_symmetry_steps: int = 24  #: yaw hypotheses for continuous-symmetry categories in label_coords
-
-
-@dataclass
-class LabelWeights:
-    """Weights of the pose-label terms (pseudo-labels in self-supervised mode, ground truth if supervised)."""
-
-    label_coords: float = 1.0
-    label_rotation: float = 0.2
-    label_translation: float = 0.1
 
 
 @dataclass

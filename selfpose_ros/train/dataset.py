@@ -20,9 +20,7 @@ from rosbags.rosbag2 import Reader
 from torch.utils.data import Dataset
 
 from selfpose_ros.conventions import CATEGORIES
-from selfpose_ros.inference.instances import extract_instances
-from selfpose_ros.train.crops import crop_instance
-from selfpose_ros.train.dataset_bag import (
+from selfpose_ros.data.bag_reader import (
     BagTopics,
     SyncedFrame,
     iter_synced_frames,
@@ -30,6 +28,9 @@ from selfpose_ros.train.dataset_bag import (
     nearest_info,
     read_side_topics,
 )
+from selfpose_ros.data.crops import crop_instance
+from selfpose_ros.data.instances import extract_instances
+from selfpose_ros.data.tf_buffer import TfExtrapolationError
 from selfpose_ros.train.dataset_records import (
     CropRecord,
     FrameRecord,
@@ -37,7 +38,6 @@ from selfpose_ros.train.dataset_records import (
     build_groups,
     estimate_visibility,
 )
-from selfpose_ros.train.tf_interp import TfExtrapolationError
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ class TrajectoryDataset(Dataset):
     def _crop_frame(self, f: int, frame: SyncedFrame, K: np.ndarray, label_cats, side) -> None:
         instances, reasons = extract_instances(frame.labels, label_cats, self.categories, self.min_mask_pixels)
         for reason in reasons:
-            key = "instance: mask below min_mask_pixels" if "min_mask_pixels" in reason else \
+            key = "instance: mask below min_mask_pixels" if reason.kind == "small_mask" else \
                 "instance: label outside the label category list"
             self.skipped[key] += 1
         gt_frame = None

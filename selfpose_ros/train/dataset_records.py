@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from selfpose_ros.train.dataset_bag import GroundTruth
+from selfpose_ros.data.bag_reader import GroundTruth
 
 
 @dataclass

@@ -22,13 +22,13 @@ import torch
 from torch import nn
 
 from selfpose_ros.losses.cross_instance import EMATeacher
+from selfpose_ros.losses.step import StepInputs, compute_losses
+from selfpose_ros.model.checkpoint import load_checkpoint, save_checkpoint
 from selfpose_ros.model.cse_model import CSEModel, CSEOutput
 from selfpose_ros.train.augment import colour_jitter
-from selfpose_ros.train.checkpoint import load_checkpoint, save_checkpoint
 from selfpose_ros.train.config import TrainConfig
 from selfpose_ros.train.data_setup import TrainData, batch_labels, build_data
 from selfpose_ros.train.distributed import DistInfo, any_rank, barrier, cleanup, setup_distributed
-from selfpose_ros.train.step_losses import StepInputs, compute_losses
 from selfpose_ros.train.tb_logging import TrainLogger
 
 log = logging.getLogger(__name__)

@@ -18,18 +18,18 @@ from std_msgs.msg import Header
 from vision_msgs.msg import Detection3DArray
 from visualization_msgs.msg import MarkerArray
 
+from selfpose_ros.data.frame import RGBDFrame
+from selfpose_ros.data.image_codec import numpy_to_image
+from selfpose_ros.data.stamps import ns_to_sec_nanosec, stamp_to_ns
 from selfpose_ros.inference.debug_image import draw_overlay
 from selfpose_ros.inference.estimator import SolverOptions, make_estimator, resolve_device
-from selfpose_ros.inference.frame import RGBDFrame
-from selfpose_ros.inference.instances import extract_instances
 from selfpose_ros.inference.latest_worker import LatestWorker
+from selfpose_ros.inference.pipeline import FramePipeline, PipelineConfig
 from selfpose_ros.inference.stage_timer import StageTimer
-from selfpose_ros.inference.tracking import PoseTracker, TrackerConfig
+from selfpose_ros.inference.tracking import TrackerConfig
 from selfpose_ros.msg import ObjectPoseArray
-from selfpose_ros.ros.approx_sync import stamp_to_ns
 from selfpose_ros.ros.camera_inputs import CameraInputs, ThrottledWarnings
 from selfpose_ros.ros.detection_messages import MarkerTracker, to_detection_array
-from selfpose_ros.ros.image_conversion import numpy_to_image
 from selfpose_ros.ros.node_runner import run_node
 from selfpose_ros.ros.params import PoseEstimatorParams, load_params
 from selfpose_ros.ros.pose_messages import from_object_pose, to_object_pose_array, to_transform
@@ -55,10 +55,13 @@ class PoseEstimator(Node):
         self.tf = TfBroadcaster(self) if p.publish_tf else None
         self.tf_in = TfListener(self, on_error=self.warnings.warn) if p.gravity_frame else None
         self.markers = MarkerTracker()
-        self.tracker = PoseTracker(TrackerConfig(enabled=p.tracking, alpha=p.smoothing_alpha, gate=p.track_gate,
-                                                 max_jump_m=p.max_jump_m, max_jump_deg=p.max_jump_deg))
-        self.worker = LatestWorker(self._process, on_error=self._on_worker_error)
         self.timer = StageTimer()
+        tracking = TrackerConfig(enabled=p.tracking, alpha=p.smoothing_alpha, gate=p.track_gate,
+                                 max_jump_m=p.max_jump_m, max_jump_deg=p.max_jump_deg)
+        self.pipeline = FramePipeline(self.estimator, PipelineConfig(p.categories, p.active_categories,
+                                                                     p.min_mask_pixels, p.min_confidence, tracking),
+                                      self.timer)
+        self.worker = LatestWorker(self._process, on_error=self._on_worker_error)
         self.inputs = CameraInputs(self, self.worker.submit, slop=p.sync_slop, queue_size=p.sync_queue,
                                    warnings=self.warnings, timer=self.timer)
         self.stats = {"frames": 0, "objects": 0, "proc_s": 0.0, "latency_s": 0.0, "t0": time.monotonic()}
@@ -95,43 +98,23 @@ class PoseEstimator(Node):
 
     def _process(self, frame: RGBDFrame) -> None:
         t0 = time.perf_counter()
-        p = self.params
         if self.tf_in is not None:
             frame = self._with_gravity(frame)
-        with self.timer.time("instances"):
-            instances, skipped = extract_instances(frame.labels, p.categories, p.active_categories,
-                                                   p.min_mask_pixels)
-        for reason in skipped:
+        result = self.pipeline.process(frame)
+        for reason in result.skipped:
             self.warnings.warn(f"instance skipped: {reason}")
-        with self.timer.time("estimate"):
-            results = self.estimator.estimate(frame, instances) if instances else []
-        for stage, seconds in getattr(self.estimator, "last_timings", {}).items():
-            self.timer.add(stage, seconds)
-        estimates, masks = [], []
-        for r in results:
-            if r.estimate is None:
-                self.warnings.warn(f"{r.instance.category}_{r.instance.instance}: no pose ({r.failure})")
-            elif r.estimate.confidence < p.min_confidence:
-                self.warnings.warn(f"{r.estimate.frame_name}: confidence {r.estimate.confidence:.2f} "
-                                   f"< min_confidence {p.min_confidence}")
-            else:
-                estimates.append(r.estimate)
-                masks.append(r.instance.mask)
-        with self.timer.time("track"):
-            tracked = self.tracker.update(estimates, frame.stamp_ns)
         with self.timer.time("publish"):
-            self._publish(frame, [e for e, _ in tracked], masks, [i for _, i in tracked])
+            self._publish(frame, result.estimates, result.masks, result.track_ids)
         dt = time.perf_counter() - t0
         s = self.stats
         s["frames"] += 1
-        s["objects"] += len(estimates)
+        s["objects"] += len(result.estimates)
         s["proc_s"] += dt
         s["latency_s"] += self.get_clock().now().nanoseconds * 1e-9 - frame.stamp_ns * 1e-9
 
     def _publish(self, frame: RGBDFrame, estimates: list, masks: list, track_ids: list[str]) -> None:
-        sec, nsec = divmod(frame.stamp_ns, 1_000_000_000)
         header = Header(frame_id=frame.frame_id)
-        header.stamp.sec, header.stamp.nanosec = sec, nsec
+        header.stamp.sec, header.stamp.nanosec = ns_to_sec_nanosec(frame.stamp_ns)
         self.pub_objects.publish(to_object_pose_array(estimates, header))
         self.pub_detections.publish(to_detection_array(estimates, header, track_ids))
         if self.tf is not None and estimates:

@@ -12,8 +12,9 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
+from selfpose_ros.data import topics
+from selfpose_ros.data.image_codec import numpy_to_image
 from selfpose_ros.msg import ObjectPoseArray
-from selfpose_ros.ros.image_conversion import numpy_to_image
 from selfpose_ros.ros.node_runner import run_node
 from selfpose_ros.ros.params import SimCameraParams, load_params
 from selfpose_ros.ros.sim_messages import camera_info_msg, ground_truth_msg, transform_msg
@@ -35,11 +36,11 @@ class SimCamera(Node):
             scene=SceneConfig(categories=tuple(p.categories), min_objects=p.min_objects, max_objects=p.max_objects),
         )
         qos = qos_profile_sensor_data
-        self.pub_rgb = self.create_publisher(Image, "color/image_raw", qos)
-        self.pub_depth = self.create_publisher(Image, "depth/image_raw", qos)
-        self.pub_seg = self.create_publisher(Image, "segmentation", qos)
-        self.pub_info = self.create_publisher(CameraInfo, "color/camera_info", qos)
-        self.pub_depth_info = self.create_publisher(CameraInfo, "depth/camera_info", qos)
+        self.pub_rgb = self.create_publisher(Image, topics.RGB, qos)
+        self.pub_depth = self.create_publisher(Image, topics.DEPTH, qos)
+        self.pub_seg = self.create_publisher(Image, topics.SEGMENTATION, qos)
+        self.pub_info = self.create_publisher(CameraInfo, topics.CAMERA_INFO, qos)
+        self.pub_depth_info = self.create_publisher(CameraInfo, topics.DEPTH_CAMERA_INFO, qos)
         self.pub_gt = self.create_publisher(ObjectPoseArray, "ground_truth/objects", 10)
         self.tf = TfBroadcaster(self)
         self.static_tf = StaticTfBroadcaster(self)

@@ -26,11 +26,11 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from tf2_msgs.msg import TFMessage
 
+from selfpose_ros.data.stamps import stamp_to_ns
 from selfpose_ros.recording.bag_writer import BagWriteError
 from selfpose_ros.recording.keyframes import GateConfig, KeyframeGate
 from selfpose_ros.recording.recorder import BagRecorder, KeyframeRecord, RecorderConfig
 from selfpose_ros.recording.tf_wait import TfWaitQueue
-from selfpose_ros.ros.approx_sync import stamp_to_ns
 from selfpose_ros.ros.camera_inputs import ThrottledWarnings
 from selfpose_ros.ros.node_runner import run_node
 from selfpose_ros.ros.params import TrajectoryRecorderParams, load_params

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from selfpose_ros.data.stamps import header_stamp_ns
 from selfpose_ros.geometry.rotations import quaternion_to_matrix_np
-from selfpose_ros.sim.tf_tree import invert_rigid, rigid
+from selfpose_ros.geometry.transforms import invert_rigid, rigid
 
 
 class TfLookupError(ValueError):
@@ -132,13 +133,13 @@ class TfBuffer:
                 self.add_static(ts.header.frame_id, ts.child_frame_id,
                                 rigid(quaternion_to_matrix_np(np.array(q)), np.array(t)))
             else:
-                stamp = ts.header.stamp.sec * 1_000_000_000 + ts.header.stamp.nanosec
+                stamp = header_stamp_ns(ts.header)
                 self.add_sample(ts.header.frame_id, ts.child_frame_id, stamp, t, q)
 
     def add_pose_stamped(self, msg, child: str) -> None:
         """Add a geometry_msgs/PoseStamped as a sample of edge ``header.frame_id -> child``."""
         p, o = msg.pose.position, msg.pose.orientation
-        stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        stamp = header_stamp_ns(msg.header)
         self.add_sample(msg.header.frame_id, child, stamp, (p.x, p.y, p.z), (o.x, o.y, o.z, o.w))
 
     def time_range(self, child: str) -> tuple[int, int] | None:

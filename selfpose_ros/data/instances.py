@@ -10,6 +10,21 @@ import numpy as np
 from selfpose_ros.conventions import LABEL_DIVISOR
 
 
+class Skip(str):
+    """Why an instance (or a label) gives no estimate: the text names it; ``kind`` is stable, for counting.
+
+    Kinds: ``unknown_label``, ``small_mask`` (here), ``no_pose`` and ``low_confidence`` (the pipeline).
+    """
+
+    kind: str
+
+    def __new__(cls, kind: str, text: str) -> Skip:
+        """Return the reason ``text`` tagged with ``kind``."""
+        obj = super().__new__(cls, text)
+        obj.kind = kind
+        return obj
+
+
 @dataclass
 class Instance:
     """One segmented object: its label, category, instance id, boolean mask and mask box (x0, y0, x1, y1)."""
@@ -31,7 +46,7 @@ def extract_instances(
     categories: Sequence[str],
     active: Sequence[str] | None = None,
     min_pixels: int = 1,
-) -> tuple[list[Instance], list[str]]:
+) -> tuple[list[Instance], list[Skip]]:
     """Return the instances of the ``active`` categories and a list of skip reasons (unknown labels, small masks)."""
     active_set = set(categories if active is None else active)
     values, counts = np.unique(labels, return_counts=True)
@@ -41,13 +56,15 @@ def extract_instances(
             continue
         idx, inst = divmod(int(value), LABEL_DIVISOR)
         if idx < 1 or idx > len(categories):
-            skipped.append(f"label {value}: category index {idx} is not in 1..{len(categories)}")
+            text = f"label {value}: category index {idx} is not in 1..{len(categories)}"
+            skipped.append(Skip("unknown_label", text))
             continue
         category = categories[idx - 1]
         if category not in active_set:
             continue
         if count < min_pixels:
-            skipped.append(f"{category}_{inst}: mask has {count} pixels < min_mask_pixels {min_pixels}")
+            text = f"{category}_{inst}: mask has {count} pixels < min_mask_pixels {min_pixels}"
+            skipped.append(Skip("small_mask", text))
             continue
         mask = labels == value
         ys, xs = np.nonzero(mask)

@@ -18,14 +18,14 @@ from selfpose_ros.losses import cross_instance, ego_motion, instance_cycles, rec
 from selfpose_ros.losses.contrastive import relative_viewpoint_infonce
 from selfpose_ros.losses.keypoints import keypoint_heatmap_loss
 from selfpose_ros.losses.multiview_pose import pose_consistency_loss
+from selfpose_ros.losses.options import LabelWeights, LossOptions
+from selfpose_ros.losses.pose_labels import cell_depth, label_canonical_points, label_coords_loss, label_pose_losses
 from selfpose_ros.losses.trajectory import trajectory_loss, vicreg_loss
 from selfpose_ros.losses.weights import LossWeights
 from selfpose_ros.model.camera import scale_intrinsics
 from selfpose_ros.model.cse_model import FEATURE_STRIDE, CSEOutput
 from selfpose_ros.model.keypoint_head import proxy_keypoint_targets
 from selfpose_ros.model.soft_renderer import RenderResult, render_soft, transform_vertices
-from selfpose_ros.train.config import LabelWeights, LossOptions
-from selfpose_ros.train.label_losses import cell_depth, label_canonical_points, label_coords_loss, label_pose_losses
 
 #: At most this many ordered same-instance pairs per step enter the ego-motion terms.
 MAX_EGO_PAIRS = 32

@@ -9,48 +9,29 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from rosbags.rosbag2 import Reader
 
-from selfpose_ros.bags.typestore import OBJECT_POSE_ARRAY, get_typestore
 from selfpose_ros.conventions import CATEGORIES
+from selfpose_ros.data.frame import RGBDFrame, check_intrinsics, decode_images
+from selfpose_ros.data.stamps import header_stamp_ns
+from selfpose_ros.data.tf_buffer import TfBuffer
+from selfpose_ros.data.topics import CameraTopics
+from selfpose_ros.data.typestore import OBJECT_POSE_ARRAY, get_typestore
 from selfpose_ros.geometry.rotations import quaternion_to_matrix_np
-from selfpose_ros.inference.frame import check_intrinsics, depth_to_metres
-from selfpose_ros.train.tf_interp import TfBuffer
 
 #: Bag metadata (custom_data) key that overrides the label category list: comma-separated or a JSON list.
 LABEL_CATEGORIES_KEY = "selfpose_ros.label_categories"
 
-#: numpy dtype and channel count of the image encodings the reader accepts.
-_ENCODINGS: dict[str, tuple[str, int]] = {
-    "rgb8": ("u1", 3), "bgr8": ("u1", 3), "rgba8": ("u1", 4), "bgra8": ("u1", 4), "mono8": ("u1", 1),
-    "8UC1": ("u1", 1), "16UC1": ("u2", 1), "mono16": ("u2", 1), "32SC1": ("i4", 1), "32FC1": ("f4", 1),
-    "16SC1": ("i2", 1),
-}
-
-
 @dataclass(frozen=True)
-class BagTopics:
-    """Topic names: relative ones are joined to ``prefix``, absolute ones (leading '/') are used as given."""
+class BagTopics(CameraTopics):
+    """The camera topics of a bag, plus where camera poses come from (TF, or a PoseStamped topic)."""
 
-    prefix: str = "/camera"
-    rgb: str = "color/image_raw"
-    depth: str = "depth/image_raw"
-    segmentation: str = "segmentation"
-    camera_info: str = "color/camera_info"
-    tf: str = "/tf"
-    tf_static: str = "/tf_static"
-    ground_truth: str = "/ground_truth/objects"
     pose_topic: str | None = None  #: geometry_msgs/PoseStamped camera poses instead of /tf (then /tf is not read)
     pose_child_frame: str | None = None  #: frame the PoseStamped poses; default: the images' frame_id
     world_frame: str = "map"  #: T_map_cam is looked up from this frame
-
-    def full(self, name: str) -> str:
-        """Resolve one topic name against the prefix."""
-        if name.startswith("/"):
-            return name
-        return "/" + "/".join(p for p in (self.prefix.strip("/"), name.strip("/")) if p)
 
 
 @dataclass
@@ -97,41 +78,6 @@ class SyncedFrame:
     labels: np.ndarray
 
 
-def stamp_of(header) -> int:
-    """Header stamp in integer nanoseconds."""
-    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
-
-
-def image_to_array(msg) -> np.ndarray:
-    """Pixels of a sensor_msgs/Image (rosbags object) as (H, W) or (H, W, C), honouring step and endianness."""
-    if msg.encoding not in _ENCODINGS:
-        raise ValueError(f"image encoding {msg.encoding!r} is not supported; use one of {sorted(_ENCODINGS)}")
-    kind, channels = _ENCODINGS[msg.encoding]
-    dtype = np.dtype(kind).newbyteorder(">" if msg.is_bigendian else "<")
-    h, w, step = int(msg.height), int(msg.width), int(msg.step)
-    row = w * channels * dtype.itemsize
-    data = np.asarray(msg.data, dtype=np.uint8)
-    if h == 0 or w == 0 or step < row or data.size < h * step:
-        raise ValueError(f"{msg.encoding} image {w}x{h} with step {step} does not fit its {data.size} data bytes")
-    rows = data[: h * step].reshape(h, step)[:, :row]
-    pixels = np.ascontiguousarray(rows).view(dtype).reshape((h, w, channels) if channels > 1 else (h, w))
-    return pixels.astype(dtype.newbyteorder("="), copy=False)
-
-
-def to_rgb(image: np.ndarray, encoding: str) -> np.ndarray:
-    """Colour pixels as (H, W, 3) uint8 RGB from rgb8 / bgr8 / rgba8 / bgra8 / mono8."""
-    if encoding == "rgb8":
-        return image
-    if encoding == "bgr8":
-        return np.ascontiguousarray(image[..., ::-1])
-    if encoding in ("rgba8", "bgra8"):
-        rgb = image[..., :3]
-        return np.ascontiguousarray(rgb if encoding == "rgba8" else rgb[..., ::-1])
-    if encoding == "mono8":
-        return np.repeat(image[..., None], 3, axis=2)
-    raise ValueError(f"colour image encoding {encoding!r} is not supported (rgb8, bgr8, rgba8, bgra8, mono8)")
-
-
 def label_categories(reader: Reader, default: Sequence[str] | None) -> tuple[str, ...]:
     """Category list of the panoptic labels: the argument, else the bag's custom_data, else CATEGORIES."""
     if default is not None:
@@ -170,8 +116,12 @@ def _ground_truth_entries(msg) -> dict[tuple[str, int], GroundTruth]:
     return out
 
 
-def read_side_topics(reader: Reader, topics: BagTopics, supervised: bool, tf_tolerance_ns: int) -> SideData:
-    """First pass: TF (or the pose topic), camera_info and, only if ``supervised``, the ground truth."""
+def read_side_topics(reader: Reader, topics: BagTopics, supervised: bool, tf_tolerance_ns: int,
+                     require_tf: bool = True) -> SideData:
+    """First pass: TF (or the pose topic), camera_info and, only if ``supervised``, the ground truth.
+
+    Without ``require_tf`` a bag with no /tf (a camera recorded alone) is read; its TF buffer stays empty.
+    """
     store = get_typestore()
     tf = TfBuffer(tolerance_ns=tf_tolerance_ns)
     want = {}
@@ -180,7 +130,7 @@ def read_side_topics(reader: Reader, topics: BagTopics, supervised: bool, tf_tol
     for conn in connections_by_topic(reader, topics.tf_static, "tf2_msgs/msg/TFMessage", False):
         want[conn.id] = "tf_static"
     if topics.pose_topic is None:
-        for conn in connections_by_topic(reader, topics.tf, "tf2_msgs/msg/TFMessage", True):
+        for conn in connections_by_topic(reader, topics.tf, "tf2_msgs/msg/TFMessage", require_tf):
             want[conn.id] = "tf"
     else:
         for conn in connections_by_topic(reader, topics.full(topics.pose_topic), "geometry_msgs/msg/PoseStamped",
@@ -199,13 +149,13 @@ def read_side_topics(reader: Reader, topics: BagTopics, supervised: bool, tf_tol
         if kind == "info":
             K = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
             check_intrinsics(K, int(msg.width), int(msg.height))
-            infos.append((stamp_of(msg.header), K, int(msg.width), int(msg.height)))
+            infos.append((header_stamp_ns(msg.header), K, int(msg.width), int(msg.height)))
         elif kind in ("tf", "tf_static"):
             tf.add_tf_message(msg, static=kind == "tf_static")
         elif kind == "pose":
             poses.append(msg)
         else:
-            gt.setdefault(stamp_of(msg.header), {}).update(_ground_truth_entries(msg))
+            gt.setdefault(header_stamp_ns(msg.header), {}).update(_ground_truth_entries(msg))
     if not infos:
         raise ValueError(f"bag {reader.path} has no camera_info messages on {topics.full(topics.camera_info)!r}")
     infos.sort(key=lambda x: x[0])
@@ -237,7 +187,7 @@ def iter_synced_frames(reader: Reader, topics: BagTopics, sync_tolerance_ns: int
     for conn, _, raw in reader.messages(connections=conns):
         kind = kinds[conn.id]
         msg = store.deserialize_cdr(raw, conn.msgtype)
-        stamp = stamp_of(msg.header)
+        stamp = header_stamp_ns(msg.header)
         key = next((s for s in pending if abs(s - stamp) <= sync_tolerance_ns and kind not in pending[s]), stamp)
         parts = pending.setdefault(key, {})
         parts[kind] = msg
@@ -252,18 +202,25 @@ def iter_synced_frames(reader: Reader, topics: BagTopics, sync_tolerance_ns: int
 
 
 def _decode(parts: dict, stamp: int) -> SyncedFrame:
-    rgb_msg, depth_msg, seg_msg = parts["rgb"], parts["depth"], parts["segmentation"]
-    frame_id = rgb_msg.header.frame_id.lstrip("/")
-    for name, msg in (("depth", depth_msg), ("segmentation", seg_msg)):
-        if msg.header.frame_id.lstrip("/") != frame_id:
-            raise ValueError(f"{name} image is in frame {msg.header.frame_id!r} but colour is in {frame_id!r}: "
-                             "depth and segmentation must be registered to the colour camera")
-    rgb = to_rgb(image_to_array(rgb_msg), rgb_msg.encoding)
-    depth = depth_to_metres(image_to_array(depth_msg), depth_msg.encoding)
-    labels = image_to_array(seg_msg)
-    if labels.ndim != 2 or labels.dtype.kind not in "iu":
-        raise ValueError(f"segmentation must be a one-channel integer image, got encoding {seg_msg.encoding!r}")
-    if depth.shape != rgb.shape[:2] or labels.shape != rgb.shape[:2]:
-        raise ValueError(f"image sizes differ at stamp {stamp}: colour {rgb.shape[:2]}, depth {depth.shape}, "
-                         f"segmentation {labels.shape}")
-    return SyncedFrame(stamp, frame_id, rgb, depth, labels)
+    rgb_msg = parts["rgb"]
+    rgb, depth, labels = decode_images(rgb_msg, parts["depth"], parts["segmentation"])
+    return SyncedFrame(stamp, rgb_msg.header.frame_id.lstrip("/"), rgb, depth, labels)
+
+
+def read_rgbd_frames(bag: Path, topics: BagTopics, up_frame: str | None = None,
+                     label_cats: Sequence[str] | None = None) -> Iterator[tuple[RGBDFrame, tuple[str, ...]]]:
+    """Yield (RGBDFrame, label categories) for every synchronised frame of ``bag``; the ground truth is never read.
+
+    With ``up_frame``, each frame's ``up`` is that TF frame's +Z in the camera frame at the image stamp (the bag
+    must then have /tf); without it, /tf is optional and ``up`` stays None.
+    """
+    with Reader(bag) as reader:
+        cats = label_categories(reader, label_cats)
+        side = read_side_topics(reader, topics, supervised=False, tf_tolerance_ns=0, require_tf=up_frame is not None)
+        for f in iter_synced_frames(reader, topics):
+            K = nearest_info(side, f.stamp_ns, f.rgb.shape[1], f.rgb.shape[0])
+            up = None
+            if up_frame is not None:
+                T = side.tf.lookup(up_frame, f.frame_id, f.stamp_ns)
+                up = np.asarray(T[:3, :3]).T @ np.array([0.0, 0.0, 1.0])  # up_frame's +Z in the camera frame
+            yield RGBDFrame(f.rgb, f.depth_m, f.labels, K, f.frame_id, f.stamp_ns, up), cats

@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+
+from selfpose_ros.data.image_codec import (
+    COLOUR_ENCODINGS,
+    LABEL_ENCODINGS,
+    ImageConversionError,
+    image_to_numpy,
+    to_rgb,
+)
 
 
 class FrameError(ValueError):
@@ -67,3 +76,30 @@ def check_frame(frame: RGBDFrame) -> None:
     if labels.dtype.kind not in "iu":
         raise FrameError(f"segmentation must hold integer labels, got {labels.dtype}")
     check_intrinsics(frame.K, w, h)
+
+
+def decode_images(rgb_msg: Any, depth_msg: Any, seg_msg: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return (rgb (H, W, 3) uint8, depth (H, W) float32 metres with NaN holes, labels (H, W) int) of three
+    sensor_msgs/Image messages (rclpy or rosbags objects); raise FrameError naming the problem.
+
+    Depth and segmentation must be registered to the colour camera: same frame_id (a leading '/' is ignored).
+    """
+    frames = {m.header.frame_id.lstrip("/") for m in (rgb_msg, depth_msg, seg_msg)}
+    if len(frames) != 1:
+        raise FrameError(f"colour, depth and segmentation are in different frames {sorted(frames)}: "
+                         "depth and segmentation must be registered to the colour camera")
+    if rgb_msg.encoding not in COLOUR_ENCODINGS:
+        raise FrameError(f"colour encoding {rgb_msg.encoding!r} is not one of {COLOUR_ENCODINGS}")
+    if seg_msg.encoding not in LABEL_ENCODINGS:
+        raise FrameError(f"segmentation encoding {seg_msg.encoding!r} is not one of {LABEL_ENCODINGS}")
+    try:
+        rgb = to_rgb(image_to_numpy(rgb_msg), rgb_msg.encoding)
+        depth = depth_to_metres(image_to_numpy(depth_msg), depth_msg.encoding)
+        labels = image_to_numpy(seg_msg)
+    except ImageConversionError as exc:
+        raise FrameError(str(exc)) from None
+    h, w = rgb.shape[:2]
+    for name, img in (("depth", depth), ("segmentation", labels)):
+        if img.shape[:2] != (h, w):
+            raise FrameError(f"{name} image is {img.shape[1]}x{img.shape[0]} but colour is {w}x{h}")
+    return np.ascontiguousarray(rgb), depth, labels

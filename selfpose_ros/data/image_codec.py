@@ -1,8 +1,10 @@
-"""sensor_msgs/Image <-> numpy without cv_bridge: zero-copy decoding where the layout allows.
+"""sensor_msgs/Image <-> numpy without cv_bridge: the one image codec of the package, with one encoding table.
 
 The PyPI cv-bridge is a ROS 1 copy that breaks on OpenCV 5, and ROS 2's cv_bridge is not on PyPI, so
-this small module is the one conversion path on every machine. It has no rclpy dependency: decoding
-accepts any object with the Image fields, encoding builds a ``sensor_msgs.msg.Image``.
+this small module is the one conversion path on every machine: the node's camera inputs (rclpy messages),
+the bag reader and the simulator (rosbags messages) all use it. It has no rclpy dependency: decoding
+accepts any object with the Image fields; encoding returns the fields (``image_fields``), from which
+``numpy_to_image`` builds a ``sensor_msgs.msg.Image`` and the simulator a rosbags message.
 """
 
 from __future__ import annotations
@@ -33,8 +35,14 @@ ENCODINGS: dict[str, Encoding] = {
     "8UC1": Encoding(np.dtype(np.uint8), 1),
     "16UC1": Encoding(np.dtype(np.uint16), 1),
     "32FC1": Encoding(np.dtype(np.float32), 1),
+    "16SC1": Encoding(np.dtype(np.int16), 1),
     "32SC1": Encoding(np.dtype(np.int32), 1),
 }
+
+#: Colour encodings ``to_rgb`` turns into (H, W, 3) RGB.
+COLOUR_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8")
+#: Integer encodings a segmentation (label) image may use.
+LABEL_ENCODINGS = ("16UC1", "32SC1", "16SC1", "mono16", "8UC1", "mono8")
 
 
 class ImageConversionError(ValueError):
@@ -83,10 +91,25 @@ def image_to_numpy(msg: Any) -> np.ndarray:
     return pixels
 
 
-def numpy_to_image(array: np.ndarray, encoding: str, header: Any = None) -> Any:
-    """Return a sensor_msgs/Image holding ``array`` (one copy into the message buffer, no row padding)."""
-    from sensor_msgs.msg import Image
+def to_rgb(pixels: np.ndarray, encoding: str) -> np.ndarray:
+    """Return colour pixels decoded in ``encoding`` (rgb8, bgr8, rgba8, bgra8, mono8) as (H, W, 3) uint8 RGB."""
+    if encoding == "rgb8":
+        return pixels
+    if encoding == "bgr8":
+        return np.ascontiguousarray(pixels[..., ::-1])
+    if encoding in ("rgba8", "bgra8"):
+        rgb = pixels[..., :3]
+        return np.ascontiguousarray(rgb if encoding == "rgba8" else rgb[..., ::-1])
+    if encoding == "mono8":
+        return np.repeat(pixels[..., None], 3, axis=2)
+    raise ImageConversionError(f"colour encoding {encoding!r} is not one of {COLOUR_ENCODINGS}")
 
+
+def image_fields(array: np.ndarray, encoding: str) -> dict[str, Any]:
+    """Return the sensor_msgs/Image fields (no header) of ``array`` in ``encoding``: little-endian, no row padding.
+
+    ``data`` is a flat uint8 view of a contiguous copy (or of ``array`` itself when already contiguous).
+    """
     info = encoding_info(encoding)
     array = np.asarray(array)
     expected_ndim = 2 if info.channels == 1 else 3
@@ -99,14 +122,27 @@ def numpy_to_image(array: np.ndarray, encoding: str, header: Any = None) -> Any:
     if array.dtype != info.dtype:
         raise ImageConversionError(f"array dtype {array.dtype} does not match {encoding!r} ({info.dtype})")
     array = np.ascontiguousarray(array, dtype=info.dtype.newbyteorder("<"))
+    return {
+        "height": int(array.shape[0]),
+        "width": int(array.shape[1]),
+        "encoding": encoding,
+        "is_bigendian": 0,
+        "step": int(array.shape[1]) * info.channels * info.dtype.itemsize,
+        "data": array.reshape(-1).view(np.uint8),
+    }
+
+
+def numpy_to_image(array: np.ndarray, encoding: str, header: Any = None) -> Any:
+    """Return a sensor_msgs/Image holding ``array`` (one copy into the message buffer, no row padding)."""
+    from sensor_msgs.msg import Image
+
+    fields = image_fields(array, encoding)
     msg = Image()
     if header is not None:
         msg.header = header
-    msg.height, msg.width = int(array.shape[0]), int(array.shape[1])
-    msg.encoding = encoding
-    msg.is_bigendian = 0
-    msg.step = msg.width * info.channels * info.dtype.itemsize
+    msg.height, msg.width, msg.step = fields["height"], fields["width"], fields["step"]
+    msg.encoding, msg.is_bigendian = encoding, 0
     data = Array("B")
-    data.frombytes(memoryview(array).cast("B"))  # one memcpy; the setter keeps an array('B') as is
+    data.frombytes(memoryview(fields["data"]))  # one memcpy; the setter keeps an array('B') as is
     msg.data = data
     return msg

@@ -1,1 +1,0 @@
-"""selfpose_ros.bags."""
