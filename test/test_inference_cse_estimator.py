@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from builders import tiny_checkpoint
 
 from selfpose_ros.conventions import CATEGORIES
 from selfpose_ros.data.crops import crop_instance
@@ -15,11 +16,8 @@ from selfpose_ros.eval.errors import error_symmetry, rotation_error_deg
 from selfpose_ros.inference.cse_estimator import CSEEstimator, dense_correspondences
 from selfpose_ros.inference.estimator import SolverOptions, make_estimator
 from selfpose_ros.model.camera import downsample_mask, pixel_grid
-from selfpose_ros.model.checkpoint import save_checkpoint
-from selfpose_ros.model.cse_model import CSEConfig, CSEModel
 from selfpose_ros.sim.scene import SceneConfig
 from selfpose_ros.sim.simulator import SimConfig, SimScene
-from selfpose_ros.train.model_priors import model_priors
 
 CATS = ("mug", "bowl")
 S = 64
@@ -27,12 +25,7 @@ S = 64
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    priors = model_priors(CATS, 40)
-    model = CSEModel(CSEConfig(image_size=S, width=8, projector_dims=(16, 16), num_keypoints=8), priors)
-    path = tmp_path_factory.mktemp("cse") / "tiny.pt"
-    save_checkpoint(path, model, priors)
-    return path
+    return tiny_checkpoint(tmp_path_factory.mktemp("cse") / "tiny.pt", CATS, image_size=S)[2]
 
 
 @pytest.fixture(scope="module")

@@ -3,25 +3,19 @@
 from pathlib import Path
 
 import pytest
-import torch
+from builders import simulated_bag, tiny_checkpoint
 from rosbags.rosbag2 import Reader
 
 from selfpose_ros.cli.main import main as selfpose_main
 from selfpose_ros.eval.io_jsonl import read_predictions
-from selfpose_ros.model.checkpoint import save_checkpoint
-from selfpose_ros.model.cse_model import CSEConfig, CSEModel
-from selfpose_ros.train.model_priors import model_priors
 
 FRAMES = 3
 
 
 @pytest.fixture(scope="module")
 def bag(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("predictbag") / "sim"
-    assert selfpose_main(["sim", "--out", str(out), "--frames", str(FRAMES), "--width", "200", "--height", "150",
-                          "--categories", "bowl,can", "--objects", "2", "--seed", "8", "--trajectory", "orbit",
-                          "--no-progress"]) == 0
-    return out
+    return simulated_bag(tmp_path_factory.mktemp("predictbag") / "sim", ("bowl", "can"), frames=FRAMES, seed=8,
+                         extra=("--objects", "2"))
 
 
 def test_prior_fit_predictions_are_scored_by_eval_and_ground_truth_is_never_read(bag, tmp_path, monkeypatch, capsys):
@@ -48,11 +42,7 @@ def test_prior_fit_predictions_are_scored_by_eval_and_ground_truth_is_never_read
 
 
 def test_checkpoint_predictions_use_the_model_categories_and_bad_input_fails(bag, tmp_path, capsys):
-    torch.manual_seed(0)
-    priors = model_priors(("bowl", "can"), 40)
-    model = CSEModel(CSEConfig(image_size=64, width=8, projector_dims=(16, 16), num_keypoints=8), priors)
-    ckpt = tmp_path / "m.pt"
-    save_checkpoint(ckpt, model, priors)
+    ckpt = tiny_checkpoint(tmp_path / "m.pt", ("bowl", "can"))[2]
     preds = tmp_path / "cse.jsonl"
     assert selfpose_main(["predict", "--model", str(ckpt), "--bag", str(bag), "--out", str(preds),
                           "--min-inliers", "5", "--max-frames", "2"]) == 0

@@ -6,9 +6,10 @@ also checks TF frames, Detection3DArray fields, and that markers of vanished obj
 
 import numpy as np
 import pytest
-from ros_testing import REPO, NodeProcess, require_rclpy, spin_until
+from ros_testing import REPO, NodeProcess, require_rclpy, ros_node, spin_until
 
 rclpy = require_rclpy()
+pytestmark = pytest.mark.dds
 
 from selfpose_ros.msg import ObjectPoseArray  # noqa: E402
 from tf2_msgs.msg import TFMessage  # noqa: E402
@@ -37,25 +38,24 @@ def pipeline(tmp_path_factory):
         "-p", "model:=oracle", "-p", "min_mask_pixels:=40", "-p", "min_inliers:=15", "-p", "tracking:=false",
         "-p", "tf_prefix:=itest/", "-p", "device:=cpu", log_dir=logs,
     )
-    rclpy.init()
-    node = rclpy.create_node("itest_listener")
-    got = {"objects": [], "gt": {}, "det": [], "markers": [], "tf": set()}
-    node.create_subscription(ObjectPoseArray, f"{NS}/objects", got["objects"].append, 50)
-    node.create_subscription(ObjectPoseArray, f"{NS}/ground_truth/objects",
-                             lambda m: got["gt"].__setitem__(stamp_to_ns(m.header.stamp), m), 50)
-    node.create_subscription(Detection3DArray, f"{NS}/detections", got["det"].append, 50)
-    node.create_subscription(MarkerArray, f"{NS}/markers", got["markers"].append, 50)
-    node.create_subscription(TFMessage, "/tf", lambda m: got["tf"].update(t.child_frame_id for t in m.transforms), 100)
-    def matched() -> int:  # estimates whose ground truth this listener received too (it may join late)
-        return sum(1 for m in got["objects"] if m.objects and stamp_to_ns(m.header.stamp) in got["gt"])
+    with ros_node("itest_listener") as node:
+        got = {"objects": [], "gt": {}, "det": [], "markers": [], "tf": set()}
+        node.create_subscription(ObjectPoseArray, f"{NS}/objects", got["objects"].append, 50)
+        node.create_subscription(ObjectPoseArray, f"{NS}/ground_truth/objects",
+                                 lambda m: got["gt"].__setitem__(stamp_to_ns(m.header.stamp), m), 50)
+        node.create_subscription(Detection3DArray, f"{NS}/detections", got["det"].append, 50)
+        node.create_subscription(MarkerArray, f"{NS}/markers", got["markers"].append, 50)
+        node.create_subscription(TFMessage, "/tf",
+                                 lambda m: got["tf"].update(t.child_frame_id for t in m.transforms), 100)
 
-    ok = spin_until(node, lambda: matched() >= 12, 150.0, est)
-    # TF goes out after ObjectPoseArray: give the last frame's transforms time to arrive (checked below)
-    spin_until(node, lambda: {f"itest/{o.category}_{o.instance_id}" for m in got["objects"] for o in m.objects}
-               <= got["tf"], 10.0, est)
-    yield got, ok, sim, est
-    node.destroy_node()
-    rclpy.shutdown()
+        def matched() -> int:  # estimates whose ground truth this listener received too (it may join late)
+            return sum(1 for m in got["objects"] if m.objects and stamp_to_ns(m.header.stamp) in got["gt"])
+
+        ok = spin_until(node, lambda: matched() >= 12, 150.0, est)
+        # TF goes out after ObjectPoseArray: give the last frame's transforms time to arrive (checked below)
+        spin_until(node, lambda: {f"itest/{o.category}_{o.instance_id}" for m in got["objects"] for o in m.objects}
+                   <= got["tf"], 10.0, est)
+        yield got, ok, sim, est
     assert est.stop() == 0, est.output()
     assert sim.stop() == 0, sim.output()
 

@@ -1,9 +1,11 @@
 """Fuzz over DDS: 1,000 malformed or mismatched input sets; pose_estimator stays alive, warns, and still works."""
 
 import numpy as np
+import pytest
 from ros_testing import REPO, NodeProcess, require_rclpy, spin_until
 
 rclpy = require_rclpy()
+pytestmark = pytest.mark.dds
 
 from builtin_interfaces.msg import Time  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402

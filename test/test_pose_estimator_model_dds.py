@@ -10,6 +10,7 @@ import pytest
 from ros_testing import REPO, NodeProcess, require_rclpy, spin_until
 
 rclpy = require_rclpy()
+pytestmark = pytest.mark.dds
 
 from selfpose_ros.msg import ObjectPoseArray  # noqa: E402
 

@@ -16,6 +16,7 @@ import yaml
 from ros_testing import NodeProcess, require_rclpy, spin_until
 
 rclpy = require_rclpy()
+pytestmark = pytest.mark.dds
 
 from geometry_msgs.msg import TransformStamped  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402

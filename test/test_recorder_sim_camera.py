@@ -4,21 +4,23 @@ import json
 import signal
 
 import numpy as np
+import pytest
 from ros_testing import REPO, NodeProcess, require_rclpy, spin_until
 
 rclpy = require_rclpy()
+pytestmark = pytest.mark.dds
 
 from rosbags.rosbag2 import Reader  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
 from selfpose_ros.conventions import CATEGORIES  # noqa: E402
+from selfpose_ros.data import bag_reader  # noqa: E402
 from selfpose_ros.data.tf_buffer import TfBuffer  # noqa: E402
 from selfpose_ros.data.typestore import get_typestore  # noqa: E402
 from selfpose_ros.geometry.rotations import quaternion_to_matrix_np  # noqa: E402
 from selfpose_ros.geometry.transforms import rigid  # noqa: E402
 from selfpose_ros.recording.keyframes import relative_motion  # noqa: E402
 from selfpose_ros.sim.tf_tree import OPTICAL_FRAME  # noqa: E402
-from selfpose_ros.train import dataset_bag  # noqa: E402
 
 SEC = 1_000_000_000
 
@@ -76,9 +78,9 @@ def test_recording_the_simulated_camera(tmp_path):
     assert np.all(((d > 0.03) | (r > 3.0))[same_segment])
     # the trainer's bag reader takes it as is: label categories, synchronised frames, the pose topic
     with Reader(state["bag"]) as reader:
-        assert dataset_bag.label_categories(reader, None) == CATEGORIES  # config/record.yaml's list
-        topics = dataset_bag.BagTopics(prefix="/simcam", pose_topic="/trajectory/camera_pose")
-        side = dataset_bag.read_side_topics(reader, topics, supervised=False, tf_tolerance_ns=0)
-        frames = list(dataset_bag.iter_synced_frames(reader, topics))
+        assert bag_reader.label_categories(reader, None) == CATEGORIES  # config/record.yaml's list
+        topics = bag_reader.BagTopics(prefix="/simcam", pose_topic="/trajectory/camera_pose")
+        side = bag_reader.read_side_topics(reader, topics, supervised=False, tf_tolerance_ns=0)
+        frames = list(bag_reader.iter_synced_frames(reader, topics))
     assert [f.stamp_ns for f in frames] == stamps and len(side.poses) == len(stamps)
     assert frames[0].rgb.shape == (72, 96, 3) and np.isfinite(frames[0].depth_m).any()

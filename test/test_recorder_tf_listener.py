@@ -7,6 +7,7 @@ import pytest
 from ros_testing import require_rclpy, spin_until
 
 rclpy = require_rclpy()
+pytestmark = pytest.mark.dds
 
 from geometry_msgs.msg import TransformStamped  # noqa: E402
 from tf2_msgs.msg import TFMessage  # noqa: E402

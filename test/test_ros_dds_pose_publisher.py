@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from ros_testing import REPO, NodeProcess, require_rclpy, spin_until
+from ros_testing import REPO, NodeProcess, require_rclpy, ros_node, spin_until
 
 rclpy = require_rclpy()
+pytestmark = pytest.mark.dds
 
 from rcl_interfaces.srv import GetParameters  # noqa: E402
 from selfpose_ros.msg import ObjectPoseArray  # noqa: E402
@@ -41,11 +42,8 @@ def publisher(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def listener():
-    rclpy.init()
-    node = rclpy.create_node("test_listener")
-    yield node
-    node.destroy_node()
-    rclpy.shutdown()
+    with ros_node("test_listener") as node:
+        yield node
 
 
 def test_object_pose_array_fields_match_the_params_file(publisher, listener, expected):

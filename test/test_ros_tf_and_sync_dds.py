@@ -5,6 +5,7 @@ import pytest
 from ros_testing import require_rclpy
 
 rclpy = require_rclpy()
+pytestmark = pytest.mark.dds
 
 from geometry_msgs.msg import TransformStamped  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402

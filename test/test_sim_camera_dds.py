@@ -5,6 +5,7 @@ import pytest
 from ros_testing import REPO, NodeProcess, require_rclpy, spin_until
 
 rclpy = require_rclpy()
+pytestmark = pytest.mark.dds
 
 from rclpy.qos import qos_profile_sensor_data  # noqa: E402
 from selfpose_ros.msg import ObjectPoseArray  # noqa: E402

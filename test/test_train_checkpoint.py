@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from builders import tiny_checkpoint
 
 from selfpose_ros.model.checkpoint import (
     VERSION,
@@ -13,21 +14,16 @@ from selfpose_ros.model.checkpoint import (
     save_checkpoint,
     weights_digest,
 )
-from selfpose_ros.model.cse_model import CSEConfig, CSEModel
-from selfpose_ros.train.model_priors import model_priors
+from selfpose_ros.model.cse_model import CSEModel
 
 CATS = ("mug", "bowl")
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> tuple[CSEModel, dict, Path]:
-    torch.manual_seed(0)
-    priors = model_priors(CATS, 40)
-    model = CSEModel(CSEConfig(image_size=64, width=8, projector_dims=(16, 16), num_keypoints=8), priors)
-    path = tmp_path_factory.mktemp("ckpt") / "m.pt"
-    save_checkpoint(path, model, priors, train_config={"name": "tiny", "optim": {"lr": 0.001}},
-                    command="selfpose train --config x.yaml", step=7, extra={"typical_scale": {"mug": 0.1}})
-    return model, priors, path
+    return tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "m.pt", CATS,
+                           train_config={"name": "tiny", "optim": {"lr": 0.001}},
+                           command="selfpose train --config x.yaml", step=7, extra={"typical_scale": {"mug": 0.1}})
 
 
 def test_round_trip_restores_fp16_weights_config_and_metadata(tiny):

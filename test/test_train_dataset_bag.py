@@ -5,10 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from builders import simulated_bag
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from torch.utils.data import DataLoader
 
-from selfpose_ros.cli.main import main as selfpose_main
 from selfpose_ros.data.bag_reader import BagTopics
 from selfpose_ros.data.typestore import get_typestore
 from selfpose_ros.sim.scene import SceneConfig
@@ -27,10 +27,8 @@ GT_TOPIC = "/ground_truth/objects"
 @pytest.fixture(scope="module")
 def sim_bag(tmp_path_factory) -> tuple[Path, SimScene]:
     """A 12-frame 160x120 simulator bag written by `selfpose sim`, and the same scene for ground truth."""
-    out = tmp_path_factory.mktemp("bags") / "sim"
-    assert selfpose_main(["sim", "--out", str(out), "--frames", str(FRAMES), "--width", str(WIDTH), "--height",
-                          str(HEIGHT), "--categories", ",".join(CATS), "--seed", str(SEED), "--trajectory", "orbit",
-                          "--rate", str(RATE), "--no-progress"]) == 0
+    out = simulated_bag(tmp_path_factory.mktemp("bags") / "sim", CATS, frames=FRAMES, seed=SEED, width=WIDTH,
+                        height=HEIGHT, extra=("--rate", str(RATE)))
     config = SimConfig(width=WIDTH, height=HEIGHT, num_frames=FRAMES, rate_hz=RATE, trajectory="orbit",
                        scene=SceneConfig(categories=CATS))
     return out, SimScene(config, seed=SEED)

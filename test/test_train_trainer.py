@@ -93,6 +93,7 @@ def test_cli_reports_config_errors_and_trains(bag, tmp_path, capsys):
     assert load_checkpoint(tmp_path / "run" / "model.pt").command.startswith("selfpose train --config")
 
 
+@pytest.mark.slow
 def test_two_process_gloo_ddp_trains_a_few_steps(bag, tmp_path):
     path = tmp_path / "ddp.yaml"
     path.write_text(yaml.safe_dump(tiny_config(bag, tmp_path / "ddp", optim__steps=3, data__videos=1,

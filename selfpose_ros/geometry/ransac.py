@@ -80,26 +80,9 @@ def _hypothesis_coefficients(s: torch.Tensor, R: torch.Tensor, t: torch.Tensor) 
                      dim=-1)
 
 
-def ransac_umeyama(
-    src,
-    dst,
-    threshold: float,
-    *,
-    weights=None,
-    sample_size: int = 3,
-    confidence: float = 0.999,
-    max_iterations: int = 2000,
-    chunk_size: int = 256,
-    first_chunk: int = 64,
-    min_inliers: int = 6,
-    min_inlier_ratio: float = 0.0,
-    refine_iterations: int = 3,
-    with_scale: bool = True,
-    method: RotationSolver = "svd",
-    seed: int | None = None,
-    generator: torch.Generator | None = None,
-) -> PoseFit:
-    """Fit ``dst ~ s R src + t`` robustly; src/dst (N, 3) torch or numpy, threshold in metres (dst units)."""
+def _checked_inputs(src, dst, threshold: float, weights, sample_size: int, confidence: float,
+                    max_iterations: int, chunk_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Validate the arguments of :func:`ransac_umeyama`; return src, dst (N, 3) and weights (N,) as tensors."""
     src_t = _as_tensor(src, "src")
     dst_t = _as_tensor(dst, "dst", like=src_t)
     if src_t.ndim != 2 or src_t.shape[-1] != 3 or dst_t.shape != src_t.shape:
@@ -118,27 +101,18 @@ def ransac_umeyama(
             raise ValueError(f"weights must be (N,) = {tuple(src_t.shape[:1])}, got {tuple(w_t.shape)}")
         if bool((w_t < 0).any()):
             raise ValueError("weights must be non-negative")
+    return src_t, dst_t, w_t
 
-    n_input = src_t.shape[0]
-    usable = torch.isfinite(src_t).all(-1) & torch.isfinite(dst_t).all(-1)
-    if w_t is not None:
-        usable &= torch.isfinite(w_t)
-    usable_idx = torch.nonzero(usable).squeeze(-1)
-    n = int(usable_idx.numel())
-    need = max(sample_size, min_inliers)
-    if n < need:
-        return failed_fit(f"too few usable correspondences: {n} finite of {n_input}, need {need}", n_input, n)
-    x = src_t[usable_idx]
-    y = dst_t[usable_idx]
-    wv = w_t[usable_idx] if w_t is not None else None
-    if generator is None and seed is not None:
-        generator = torch.Generator(device=x.device).manual_seed(seed)
 
-    # Centre both clouds: the pose is estimated between centred clouds and converted back at the end,
-    # which keeps the expanded squared residuals below well conditioned in float32.
-    cx, cy = x.mean(0), y.mean(0)
-    x, y = x - cx, y - cy
-    thr2 = float(threshold) ** 2
+def _search_hypotheses(x: torch.Tensor, y: torch.Tensor, thr2: float, *, sample_size: int, confidence: float,
+                       max_iterations: int, chunk_size: int, first_chunk: int, with_scale: bool,
+                       method: RotationSolver, generator: torch.Generator | None) -> tuple[tuple | None, int]:
+    """Score minimal-sample hypotheses in chunks until the adaptive iteration bound; return (best, iterations).
+
+    x, y (n, 3) are centred clouds. Inliers are counted for a whole chunk at once through the expanded
+    squared residual ``F @ h < thr^2 - ||y||^2`` (one matrix product, no per-hypothesis transform).
+    """
+    n = x.shape[0]
     feats = _point_features(x, y)
     bound = thr2 - (y * y).sum(-1)  # inlier iff F @ h < thr^2 - ||y||^2
     min_area = 1e-6 * float((x * x).sum(-1).mean())
@@ -159,14 +133,14 @@ def ransac_umeyama(
         done += batch
         needed = required_iterations(best_count / n, sample_size, confidence)
         batch = int(min(chunk_size, max_iterations - done, max(needed - done, 16)))
-    best_mask = None if best_hyp is None else _inlier_mask(*best_hyp, x, y, thr2)[0]
-    best_count = 0 if best_mask is None else int(best_mask.sum())
-    if best_mask is None or best_count == 0:
-        return failed_fit("no non-degenerate sample produced any inlier", n_input, n, done)
-    if best_count < need:
-        return failed_fit(f"too few inliers: {best_count} of {n}, need {need}", n_input, n, done)
+    return best_hyp, done
 
-    pose, mask, count = None, best_mask, best_count
+
+def _refit_on_inliers(x: torch.Tensor, y: torch.Tensor, wv: torch.Tensor | None, mask: torch.Tensor, count: int,
+                      thr2: float, refine_iterations: int, with_scale: bool,
+                      method: RotationSolver) -> tuple[tuple | None, torch.Tensor, int]:
+    """Refit on the inliers until they stop changing (or would shrink); return (pose or None, mask, count)."""
+    pose = None
     for _ in range(max(1, refine_iterations)):
         sel = torch.nonzero(mask).squeeze(-1)
         s, R, t = umeyama_unchecked(x[sel][None], y[sel][None], None if wv is None else wv[sel][None],
@@ -181,6 +155,69 @@ def ransac_umeyama(
         pose, mask, count = (s[0], R[0], t[0]), new_mask, new_count
         if same:
             break
+    return pose, mask, count
+
+
+def ransac_umeyama(
+    src,
+    dst,
+    threshold: float,
+    *,
+    weights=None,
+    sample_size: int = 3,
+    confidence: float = 0.999,
+    max_iterations: int = 2000,
+    chunk_size: int = 256,
+    first_chunk: int = 64,
+    min_inliers: int = 6,
+    min_inlier_ratio: float = 0.0,
+    refine_iterations: int = 3,
+    with_scale: bool = True,
+    method: RotationSolver = "svd",
+    seed: int | None = None,
+    generator: torch.Generator | None = None,
+) -> PoseFit:
+    """Fit ``dst ~ s R src + t`` robustly; src/dst (N, 3) torch or numpy, threshold in metres (dst units).
+
+    Steps: drop non-finite pairs; centre both clouds; score minimal samples in chunks with an adaptive
+    iteration bound (``_search_hypotheses``); refit on the inliers (``_refit_on_inliers``, weighted when
+    ``weights`` are given); undo the centring. Failures return ``PoseFit(success=False)`` with a reason.
+    """
+    src_t, dst_t, w_t = _checked_inputs(src, dst, threshold, weights, sample_size, confidence, max_iterations,
+                                        chunk_size)
+    n_input = src_t.shape[0]
+    usable = torch.isfinite(src_t).all(-1) & torch.isfinite(dst_t).all(-1)
+    if w_t is not None:
+        usable &= torch.isfinite(w_t)
+    usable_idx = torch.nonzero(usable).squeeze(-1)
+    n = int(usable_idx.numel())
+    need = max(sample_size, min_inliers)
+    if n < need:
+        return failed_fit(f"too few usable correspondences: {n} finite of {n_input}, need {need}", n_input, n)
+    x = src_t[usable_idx]
+    y = dst_t[usable_idx]
+    wv = w_t[usable_idx] if w_t is not None else None
+    if generator is None and seed is not None:
+        generator = torch.Generator(device=x.device).manual_seed(seed)
+
+    # Centre both clouds: the pose is estimated between centred clouds and converted back at the end,
+    # which keeps the expanded squared residuals below well conditioned in float32.
+    cx, cy = x.mean(0), y.mean(0)
+    x, y = x - cx, y - cy
+    thr2 = float(threshold) ** 2
+    best_hyp, done = _search_hypotheses(x, y, thr2, sample_size=sample_size, confidence=confidence,
+                                        max_iterations=max_iterations, chunk_size=chunk_size,
+                                        first_chunk=first_chunk, with_scale=with_scale, method=method,
+                                        generator=generator)
+    best_mask = None if best_hyp is None else _inlier_mask(*best_hyp, x, y, thr2)[0]
+    best_count = 0 if best_mask is None else int(best_mask.sum())
+    if best_mask is None or best_count == 0:
+        return failed_fit("no non-degenerate sample produced any inlier", n_input, n, done)
+    if best_count < need:
+        return failed_fit(f"too few inliers: {best_count} of {n}, need {need}", n_input, n, done)
+
+    pose, mask, count = _refit_on_inliers(x, y, wv, best_mask, best_count, thr2, refine_iterations, with_scale,
+                                          method)
     if pose is None:
         return failed_fit("refit on the inliers was degenerate", n_input, n, done)
 

@@ -141,72 +141,61 @@ def _cross_instance(out: CSEOutput, inp: StepInputs, k: int) -> torch.Tensor | N
                                                     valid, float(inp.rgb.shape[-1]))
 
 
-def compute_losses(
-    out: CSEOutput,
-    inp: StepInputs,
-    w: LossWeights,
-    lw: LabelWeights,
-    opt: LossOptions,
-    meshes: Mapping[str, tuple[int, torch.Tensor]],
-    gen: torch.Generator | None = None,
-) -> tuple[torch.Tensor, dict[str, float], dict]:
-    """Return (weighted total, unweighted terms as floats, extras for images: render result)."""
+def _label_terms(out: CSEOutput, inp: StepInputs, lw: LabelWeights, opt: LossOptions, depth_cells: torch.Tensor,
+                 terms: dict, weights: dict) -> torch.Tensor | None:
+    """Add the pose-label terms (when the batch has labels); return the labels' metric scale per sample."""
+    if inp.label_valid is None or not inp.label_valid.any():
+        return None
+    lv = inp.label_valid
+    target = label_canonical_points(out.pixel_xy, depth_cells, inp.K, inp.label_scale, inp.label_rot,
+                                    inp.label_trans)
+    cw = out.feature_mask.flatten(1) * (depth_cells.flatten(1) > 0) * lv.unsqueeze(1)
+    if lw.label_coords > 0:
+        terms["label_coords"] = label_coords_loss(out.points3d, target, cw.to(target), out.categories,
+                                                  opt.coords_symmetry_steps)
+    rot, trans = label_pose_losses(out.rotation, out.translation, inp.label_rot,
+                                   inp.label_trans / inp.label_scale.unsqueeze(1), lv, out.categories)
+    terms["label_rotation"], terms["label_translation"] = rot, trans
+    weights.update(label_coords=lw.label_coords, label_rotation=lw.label_rotation,
+                   label_translation=lw.label_translation)
+    return torch.where(lv, inp.label_scale, torch.zeros_like(inp.label_scale))
+
+
+def _render_terms(out: CSEOutput, inp: StepInputs, w: LossWeights, opt: LossOptions, terms: dict, extras: dict,
+                  metric_scale: torch.Tensor | None) -> torch.Tensor | None:
+    """Add the reconstruction terms (mask, depth, texture) and the 3D->2D cycle of the soft render.
+
+    Returns the metric scale per sample: the labels' when known, else the rendered/observed depth ratio.
+    """
+    rs, S = opt.render_size, inp.rgb.shape[-1]
+    if not rs or max(w.mask, w.depth, w.texture, w.imatch) <= 0:
+        return metric_scale
+    n = opt.render_samples or inp.rgb.shape[0]
+    r, Kr = _render(out, inp, rs, w.texture > 0, n)
+    extras["render"] = r
+    tmask = _down(inp.mask[:n], rs, "area").squeeze(1)
+    tdepth = _down(inp.depth[:n], rs, "nearest").squeeze(1)
+    if w.mask > 0:
+        terms["mask"] = reconstruction.mask_loss(r.mask, tmask, "l1", (1, 2))
+    if w.depth > 0:
+        terms["depth"] = reconstruction.depth_loss(r.depth, r.mask, tdepth, tmask)
+    if w.texture > 0:
+        img = _down(inp.rgb[:n], rs, "area")
+        terms["texture"] = reconstruction.texture_loss(r.colour, r.mask, img, tmask)
+    if metric_scale is None:
+        valid = reconstruction.depth_valid_mask(r.mask, tdepth, tmask)
+        ratio = reconstruction.mean_depth_ratio(r.depth, tdepth, valid).detach()
+        metric_scale = torch.cat((ratio, ratio.new_zeros(inp.rgb.shape[0] - n)))  # 0: unknown, unused
+    if w.imatch > 0:
+        vc = transform_vertices(out.vertices[:n], out.rotation[:n], out.translation[:n])
+        vis = instance_cycles.visibility_weights(vc, r.depth, Kr) * out.vertex_valid[:n]
+        terms["imatch"] = instance_cycles.cycle_3d2d_loss(out.vertex_pixels[:n], vc, inp.K[:n], vis, float(S))
+    return metric_scale
+
+
+def _embedding_terms(out: CSEOutput, inp: StepInputs, w: LossWeights, opt: LossOptions, terms: dict) -> None:
+    """Add the global-embedding terms (trajectory, VICReg, relative-viewpoint contrastive) and keypoints."""
     S = inp.rgb.shape[-1]
-    terms: dict[str, torch.Tensor] = {}
-    weights: dict[str, float] = {}
-    depth_cells = cell_depth(inp.depth, inp.mask, FEATURE_STRIDE)
-    extras: dict = {}
-
-    metric_scale = None
-    if inp.label_valid is not None and inp.label_valid.any():
-        lv = inp.label_valid
-        target = label_canonical_points(out.pixel_xy, depth_cells, inp.K, inp.label_scale, inp.label_rot,
-                                        inp.label_trans)
-        cw = out.feature_mask.flatten(1) * (depth_cells.flatten(1) > 0) * lv.unsqueeze(1)
-        if lw.label_coords > 0:
-            terms["label_coords"] = label_coords_loss(out.points3d, target, cw.to(target), out.categories,
-                                                      opt.coords_symmetry_steps)
-        rot, trans = label_pose_losses(out.rotation, out.translation, inp.label_rot,
-                                       inp.label_trans / inp.label_scale.unsqueeze(1), lv, out.categories)
-        terms["label_rotation"], terms["label_translation"] = rot, trans
-        weights.update(label_coords=lw.label_coords, label_rotation=lw.label_rotation,
-                       label_translation=lw.label_translation)
-        metric_scale = torch.where(lv, inp.label_scale, torch.zeros_like(inp.label_scale))
-
-    rs = opt.render_size
-    if rs and max(w.mask, w.depth, w.texture, w.imatch) > 0:
-        n = opt.render_samples or inp.rgb.shape[0]
-        r, Kr = _render(out, inp, rs, w.texture > 0, n)
-        extras["render"] = r
-        tmask = _down(inp.mask[:n], rs, "area").squeeze(1)
-        tdepth = _down(inp.depth[:n], rs, "nearest").squeeze(1)
-        if w.mask > 0:
-            terms["mask"] = reconstruction.mask_loss(r.mask, tmask, "l1", (1, 2))
-        if w.depth > 0:
-            terms["depth"] = reconstruction.depth_loss(r.depth, r.mask, tdepth, tmask)
-        if w.texture > 0:
-            img = _down(inp.rgb[:n], rs, "area")
-            terms["texture"] = reconstruction.texture_loss(r.colour, r.mask, img, tmask)
-        if metric_scale is None:
-            valid = reconstruction.depth_valid_mask(r.mask, tdepth, tmask)
-            ratio = reconstruction.mean_depth_ratio(r.depth, tdepth, valid).detach()
-            metric_scale = torch.cat((ratio, ratio.new_zeros(inp.rgb.shape[0] - n)))  # 0: unknown, unused
-        if w.imatch > 0:
-            vc = transform_vertices(out.vertices[:n], out.rotation[:n], out.translation[:n])
-            vis = instance_cycles.visibility_weights(vc, r.depth, Kr) * out.vertex_valid[:n]
-            terms["imatch"] = instance_cycles.cycle_3d2d_loss(out.vertex_pixels[:n], vc, inp.K[:n], vis, float(S))
-    if w.match > 0:
-        terms["match"] = instance_cycles.cycle_2d3d_loss(out.points3d, out.pixel_xy, out.feature_mask.flatten(1),
-                                                         out.rotation, out.translation, inp.K, float(S))
-    if w.keep_in_front > 0:
-        terms["keep_in_front"] = regularisers.keep_in_front_loss(out.translation)
-    reg = _regularisers(out, w, meshes)
-    terms.update(reg)
-    terms.update(_ego_terms(out, inp, w, depth_cells, metric_scale, gen))
-    if w.cross_instance > 0:
-        ci = _cross_instance(out, inp, opt.cross_instance_k)
-        if ci is not None:
-            terms["cross_instance"] = ci
     z = out.global_embedding
     if w.traj > 0 and inp.triplets.shape[0] > 0:
         L, C, R = inp.triplets.unbind(1)
@@ -225,6 +214,41 @@ def compute_losses(
         tgt = proxy_keypoint_targets(out.vertex_pixels, out.keypoint_indices, out.pixel_xy, (h, wd),
                                      opt.keypoint_sigma * S)
         terms["keypoints"] = keypoint_heatmap_loss(out.keypoint_logits, tgt)
+
+
+def compute_losses(
+    out: CSEOutput,
+    inp: StepInputs,
+    w: LossWeights,
+    lw: LabelWeights,
+    opt: LossOptions,
+    meshes: Mapping[str, tuple[int, torch.Tensor]],
+    gen: torch.Generator | None = None,
+) -> tuple[torch.Tensor, dict[str, float], dict]:
+    """Return (weighted total, unweighted terms as floats, extras for images: render result).
+
+    Steps, in this order: pose-label terms, rendering terms, 2D->3D cycle, regularisers, ego-motion terms,
+    cross-instance cycle, embedding terms; then the weighted sum.
+    """
+    S = inp.rgb.shape[-1]
+    terms: dict[str, torch.Tensor] = {}
+    weights: dict[str, float] = {}
+    depth_cells = cell_depth(inp.depth, inp.mask, FEATURE_STRIDE)
+    extras: dict = {}
+    metric_scale = _label_terms(out, inp, lw, opt, depth_cells, terms, weights)
+    metric_scale = _render_terms(out, inp, w, opt, terms, extras, metric_scale)
+    if w.match > 0:
+        terms["match"] = instance_cycles.cycle_2d3d_loss(out.points3d, out.pixel_xy, out.feature_mask.flatten(1),
+                                                         out.rotation, out.translation, inp.K, float(S))
+    if w.keep_in_front > 0:
+        terms["keep_in_front"] = regularisers.keep_in_front_loss(out.translation)
+    terms.update(_regularisers(out, w, meshes))
+    terms.update(_ego_terms(out, inp, w, depth_cells, metric_scale, gen))
+    if w.cross_instance > 0:
+        ci = _cross_instance(out, inp, opt.cross_instance_k)
+        if ci is not None:
+            terms["cross_instance"] = ci
+    _embedding_terms(out, inp, w, opt, terms)
 
     for name in terms:
         if name not in weights:

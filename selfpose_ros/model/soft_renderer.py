@@ -115,6 +115,48 @@ def _pairs(tri_xy: torch.Tensor, valid: torch.Tensor, size: tuple[int, int], rad
 _MIN_AREA = 1e-6  # px^2: thinner projected faces are dropped
 
 
+def _checked_mesh(vertices: torch.Tensor, faces: torch.Tensor, K: torch.Tensor, colours: torch.Tensor | None,
+                  face_valid: torch.Tensor | None, sigma: float, gamma: float,
+                  cutoff: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Validate render_soft's inputs; return faces (B,F,3), K (B,3,3) and the face validity (B,F)."""
+    if vertices.dim() != 3 or vertices.shape[-1] != 3:
+        raise ValueError(f"vertices must be (B,N,3), got {tuple(vertices.shape)}")
+    if sigma <= 0 or gamma <= 0 or cutoff <= 0:
+        raise ValueError(f"sigma, gamma and cutoff must be positive, got {sigma}, {gamma}, {cutoff}")
+    B, N = vertices.shape[:2]
+    if faces.dim() == 2:
+        faces = faces.unsqueeze(0).expand(B, -1, -1)
+    if faces.dim() != 3 or faces.shape[0] != B or faces.shape[2] != 3:
+        raise ValueError(f"faces must be (F,3) or ({B},F,3), got {tuple(faces.shape)}")
+    if faces.numel() and (faces.min() < 0 or faces.max() >= N):
+        raise ValueError("faces index vertices outside the mesh")
+    if colours is not None and colours.shape[:2] != (B, N):
+        raise ValueError(f"colours must be ({B},{N},C), got {tuple(colours.shape)}")
+    Fn = faces.shape[1]
+    valid = torch.ones(B, Fn, dtype=torch.bool, device=vertices.device)
+    if face_valid is not None:
+        if face_valid.shape != (B, Fn):
+            raise ValueError(f"face_valid must be ({B},{Fn}), got {tuple(face_valid.shape)}")
+        valid = face_valid.bool()
+    return faces, check_intrinsics(K, B).to(vertices), valid
+
+
+def _project_faces(tri: torch.Tensor, K: torch.Tensor, valid: torch.Tensor,
+                   near: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Project face corners (B,F,3,3) with K (B,3,3): pixel corners (B,F,3,2), depths (B,F,3), validity (B,F).
+
+    Faces with a corner nearer than ``near`` or a (near-)zero image area become invalid."""
+    z = tri[..., 2]
+    valid = valid & (z > near).all(dim=-1)
+    z = torch.where(valid.unsqueeze(-1), z, torch.ones_like(z))
+    k = K[:, None, None]
+    u = k[..., 0, 0] * tri[..., 0] / z + k[..., 0, 1] * tri[..., 1] / z + k[..., 0, 2]
+    v = k[..., 1, 1] * tri[..., 1] / z + k[..., 1, 2]
+    tri_xy = torch.stack((u, v), dim=-1)
+    area = _cross2(tri_xy[:, :, 1] - tri_xy[:, :, 0], tri_xy[:, :, 2] - tri_xy[:, :, 0])
+    return tri_xy, z, valid & (area.abs() > _MIN_AREA)
+
+
 def render_soft(
     vertices: torch.Tensor,
     faces: torch.Tensor,
@@ -138,38 +180,15 @@ def render_soft(
     faces with a vertex nearer than ``near`` are dropped. A face only touches pixels within
     sqrt(cutoff * sigma) pixels of its box (coverage there < sigmoid(-cutoff)); pairs are processed in
     chunks of ``max_pairs`` (checkpointed when gradients are on).
+
+    Steps: project the faces; list (face, pixel) pairs near each face; one no-grad pass for the per-pixel
+    max logit (numerical stability); one pass accumulating coverage, softmax weights, depth and colour.
     """
-    if vertices.dim() != 3 or vertices.shape[-1] != 3:
-        raise ValueError(f"vertices must be (B,N,3), got {tuple(vertices.shape)}")
-    if sigma <= 0 or gamma <= 0 or cutoff <= 0:
-        raise ValueError(f"sigma, gamma and cutoff must be positive, got {sigma}, {gamma}, {cutoff}")
-    B, N = vertices.shape[:2]
-    if faces.dim() == 2:
-        faces = faces.unsqueeze(0).expand(B, -1, -1)
-    if faces.dim() != 3 or faces.shape[0] != B or faces.shape[2] != 3:
-        raise ValueError(f"faces must be (F,3) or ({B},F,3), got {tuple(faces.shape)}")
-    if faces.numel() and (faces.min() < 0 or faces.max() >= N):
-        raise ValueError("faces index vertices outside the mesh")
-    if colours is not None and colours.shape[:2] != (B, N):
-        raise ValueError(f"colours must be ({B},{N},C), got {tuple(colours.shape)}")
-    K = check_intrinsics(K, B).to(vertices)
+    faces, K, valid = _checked_mesh(vertices, faces, K, colours, face_valid, sigma, gamma, cutoff)
+    B = vertices.shape[0]
     h, w = image_size
     Fn = faces.shape[1]
-    valid = torch.ones(B, Fn, dtype=torch.bool, device=vertices.device)
-    if face_valid is not None:
-        if face_valid.shape != (B, Fn):
-            raise ValueError(f"face_valid must be ({B},{Fn}), got {tuple(face_valid.shape)}")
-        valid = face_valid.bool()
-    tri = _gather_faces(vertices, faces)  # (B,F,3,3)
-    z = tri[..., 2]
-    valid = valid & (z > near).all(dim=-1)
-    z = torch.where(valid.unsqueeze(-1), z, torch.ones_like(z))
-    k = K[:, None, None]
-    u = k[..., 0, 0] * tri[..., 0] / z + k[..., 0, 1] * tri[..., 1] / z + k[..., 0, 2]
-    v = k[..., 1, 1] * tri[..., 1] / z + k[..., 1, 2]
-    tri_xy = torch.stack((u, v), dim=-1)
-    area = _cross2(tri_xy[:, :, 1] - tri_xy[:, :, 0], tri_xy[:, :, 2] - tri_xy[:, :, 0])
-    valid = valid & (area.abs() > _MIN_AREA)
+    tri_xy, z, valid = _project_faces(_gather_faces(vertices, faces), K, valid, near)
     tri_col = _gather_faces(colours, faces).reshape(B * Fn, 3, -1) if colours is not None else None
     face, target, pix = _pairs(tri_xy, valid, (h, w), (cutoff * sigma) ** 0.5)
     tri_xy, z = tri_xy.reshape(B * Fn, 3, 2), z.reshape(B * Fn, 3)

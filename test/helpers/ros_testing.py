@@ -6,7 +6,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -66,3 +67,16 @@ def spin_until(node: Any, done: Callable[[], bool], timeout: float, proc: NodePr
             pytest.fail(f"node process exited with {proc.proc.returncode}:\n{proc.output()}")
         rclpy.spin_once(node, timeout_sec=0.05)
     return done()
+
+
+@contextmanager
+def ros_node(name: str) -> Iterator[Any]:
+    """An rclpy context with one node named ``name``: init, yield the node, then destroy it and shut down."""
+    rclpy = require_rclpy()
+    rclpy.init()
+    node = rclpy.create_node(name)
+    try:
+        yield node
+    finally:
+        node.destroy_node()
+        rclpy.shutdown()

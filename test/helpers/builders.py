@@ -1,0 +1,35 @@
+"""Builders the tests share: a tiny CSE checkpoint and a simulated bag written by `selfpose sim`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+
+def tiny_checkpoint(path: Path, categories: Sequence[str], *, image_size: int = 64, seed: int = 0,
+                    prior_vertices: int = 40, **save_kwargs: Any) -> tuple[Any, dict, Path]:
+    """Save an untrained width-8 CSE model of ``categories`` at ``path``; return (model, priors, path)."""
+    import torch
+
+    from selfpose_ros.model.checkpoint import save_checkpoint
+    from selfpose_ros.model.cse_model import CSEConfig, CSEModel
+    from selfpose_ros.train.model_priors import model_priors
+
+    torch.manual_seed(seed)
+    priors = model_priors(tuple(categories), prior_vertices)
+    model = CSEModel(CSEConfig(image_size=image_size, width=8, projector_dims=(16, 16), num_keypoints=8), priors)
+    save_checkpoint(path, model, priors, **save_kwargs)
+    return model, priors, path
+
+
+def simulated_bag(out: Path, categories: Sequence[str], *, frames: int, seed: int, width: int = 200,
+                  height: int = 150, trajectory: str = "orbit", extra: Sequence[str] = ()) -> Path:
+    """Write a simulated trajectory bag with `selfpose sim` (the real CLI) and return its directory."""
+    from selfpose_ros.cli.main import main as selfpose_main
+
+    args = ["sim", "--out", str(out), "--frames", str(frames), "--width", str(width), "--height", str(height),
+            "--categories", ",".join(categories), "--seed", str(seed), "--trajectory", trajectory,
+            "--no-progress", *extra]
+    assert selfpose_main(args) == 0, f"selfpose {' '.join(args)} failed"
+    return out
