@@ -81,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         sim = SimScene(config, seed=args.seed + k)
         counts = write_sim_bag(sim, path, depth_float=args.depth_float, progress=not args.no_progress)
         kinds = ", ".join(o.category for o in sim.scene.objects)
-        print(f"{path}: {args.frames} frames, {sim.trajectory_kind} trajectory, realism {args.realism}, objects: {kinds}; "
+        print(f"{path}: {args.frames} frames, {sim.trajectory_kind} trajectory, realism {args.realism}, "
+              f"objects: {kinds}; "
               f"{sum(counts.values())} messages")
     return 0

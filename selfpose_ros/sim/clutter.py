@@ -26,8 +26,9 @@ def clutter_mesh(kind: str, rng: np.random.Generator, max_height: float) -> trim
         mesh.apply_scale(rng.uniform(0.025, 0.05, size=3))
     elif kind == "tape":
         r = rng.uniform(0.03, 0.06)
-        mesh = trimesh.creation.torus(major_radius=r, minor_radius=rng.uniform(0.25, 0.45) * r, major_sections=24,
-                                      minor_sections=8)
+        mesh = trimesh.creation.torus(
+            major_radius=r, minor_radius=rng.uniform(0.25, 0.45) * r, major_sections=24, minor_sections=8
+        )
         mesh.apply_scale((1.0, 1.0, rng.uniform(0.5, 1.0)))
     elif kind == "stone":
         pts = rng.standard_normal((24, 3)) * rng.uniform(0.015, 0.05, size=3)
@@ -49,9 +50,15 @@ def clutter_mesh(kind: str, rng: np.random.Generator, max_height: float) -> trim
     return mesh
 
 
-def place_clutter(meshes: list[trimesh.Trimesh], busy: list[tuple[float, float, float]], table_xy: np.ndarray,
-                  near: tuple[float, float, float], top_z: float, rng: np.random.Generator,
-                  gap: float = 0.01) -> list[trimesh.Trimesh]:
+def place_clutter(
+    meshes: list[trimesh.Trimesh],
+    busy: list[tuple[float, float, float]],
+    table_xy: np.ndarray,
+    near: tuple[float, float, float],
+    top_z: float,
+    rng: np.random.Generator,
+    gap: float = 0.01,
+) -> list[trimesh.Trimesh]:
     """Place meshes on the table top (``table_xy`` = [[xmin, ymin], [xmax, ymax]]) clear of the ``busy``
     discs (x, y, radius) and of each other, preferably within ``near`` (x, y, radius); drop those that do not fit."""
     placed, discs = [], list(busy)

@@ -66,8 +66,9 @@ def flying_pixels(depth: np.ndarray, probability: float, rng: np.random.Generato
     return out, picked
 
 
-def before_sensor(depth: np.ndarray, config: DepthArtefacts, calib: DepthCalibration,
-                  rng: np.random.Generator) -> np.ndarray:
+def before_sensor(
+    depth: np.ndarray, config: DepthArtefacts, calib: DepthCalibration, rng: np.random.Generator
+) -> np.ndarray:
     """Scale error and bias, correlated noise and flying pixels on the true depth (H, W; 0 = no surface)."""
     surface = depth > 0
     out = depth.astype(np.float32, copy=True)
@@ -88,8 +89,9 @@ def projector_shadow(depth: np.ndarray, focal_px: float, baseline: float) -> np.
     a pixel further right lands on the same or a smaller projector column (it is nearer and hides it).
     """
     h, w = depth.shape
-    disparity = np.where(depth > 0, np.float32(focal_px * baseline) / np.maximum(depth, np.float32(1e-3)),
-                         np.float32(0.0))
+    disparity = np.where(
+        depth > 0, np.float32(focal_px * baseline) / np.maximum(depth, np.float32(1e-3)), np.float32(0.0)
+    )
     proj = np.arange(w, dtype=np.float32)[None, :] - disparity
     # Minimum projector column over the pixels strictly to the right of each pixel.
     right_min = np.minimum.accumulate(proj[:, ::-1], axis=1)[:, ::-1]
@@ -120,13 +122,21 @@ def shift_image(image: np.ndarray, shift: tuple[int, int], fill: float) -> np.nd
     out = np.full_like(image, fill)
     if abs(dx) >= w or abs(dy) >= h:
         return out
-    out[max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = \
-        image[max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)]
+    out[max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = image[
+        max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
+    ]
     return out
 
 
-def after_sensor(measured: np.ndarray, true_depth: np.ndarray, cues: SurfaceCues | None, config: DepthArtefacts,
-                 calib: DepthCalibration, focal_px: float, rng: np.random.Generator) -> np.ndarray:
+def after_sensor(
+    measured: np.ndarray,
+    true_depth: np.ndarray,
+    cues: SurfaceCues | None,
+    config: DepthArtefacts,
+    calib: DepthCalibration,
+    focal_px: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """Shadows, edge and material dropout (NaN) and the registration shift of the measured depth (NaN = none)."""
     lost = np.zeros(measured.shape, bool)
     if config.shadow_baseline > 0:

@@ -42,10 +42,18 @@ def _finish(material: Material, glossy: bool, rng: np.random.Generator) -> Mater
 def _part_material(style: str, rng: np.random.Generator) -> Material:
     if style == "texture":
         kind = _pick(OBJECT_KINDS, rng)
-        return Material(make_real_texture(kind, rng, size=128), tile=rng.uniform(0.3, 1.0), mapping="cylinder",
-                        repeats_around=int(rng.integers(1, 4)))
-    colours = {"solid": lambda: random_colour(rng), "dark": lambda: _grey(rng, 0.03, 0.2),
-               "metal": lambda: _grey(rng, 0.45, 0.85), "light": lambda: _grey(rng, 0.75, 0.95)}
+        return Material(
+            make_real_texture(kind, rng, size=128),
+            tile=rng.uniform(0.3, 1.0),
+            mapping="cylinder",
+            repeats_around=int(rng.integers(1, 4)),
+        )
+    colours = {
+        "solid": lambda: random_colour(rng),
+        "dark": lambda: _grey(rng, 0.03, 0.2),
+        "metal": lambda: _grey(rng, 0.45, 0.85),
+        "light": lambda: _grey(rng, 0.75, 0.95),
+    }
     return solid_material(colours[style]())
 
 
@@ -61,11 +69,17 @@ def dress_objects(objects: list[PlacedObject], config: SceneDressing, rng: np.ra
             if style.startswith("same:"):
                 continue
             if clear and name in CLEAR_PARTS[obj.category]:
-                chosen[name] = Material(np.broadcast_to(tint, (1, 1, 3)).copy(), tile=1.0, specular=0.9,
-                                        shininess=float(rng.uniform(60, 150)), transparent=True)
+                chosen[name] = Material(
+                    np.broadcast_to(tint, (1, 1, 3)).copy(),
+                    tile=1.0,
+                    specular=0.9,
+                    shininess=float(rng.uniform(60, 150)),
+                    transparent=True,
+                )
                 continue
             material = _part_material(style if config.rich_textures else "solid", rng)
-            glossy = rng.uniform() < (min(1.0, 2 * config.glossy_fraction) if style == "metal" else config.glossy_fraction)
+            gloss = min(1.0, 2 * config.glossy_fraction) if style == "metal" else config.glossy_fraction
+            glossy = rng.uniform() < gloss
             chosen[name] = _finish(material, glossy, rng)
         for name in obj.shape.part_names:
             if styles[name].startswith("same:"):
@@ -90,14 +104,21 @@ def add_clutter(scene: Scene, count: int, rng: np.random.Generator) -> int:
         return 0
     max_h = max(0.03, 0.9 * scene.max_object_height)
     meshes = [clutter_mesh(_pick(CLUTTER_KINDS, rng), rng, max_h) for _ in range(count)]
-    busy = [(float(o.T_map_object[0, 3]), float(o.T_map_object[1, 3]),
-             0.5 * o.scale * float(np.hypot(o.shape.extents[0], o.shape.extents[2]))) for o in scene.objects]
+    busy = [
+        (
+            float(o.T_map_object[0, 3]),
+            float(o.T_map_object[1, 3]),
+            0.5 * o.scale * float(np.hypot(o.shape.extents[0], o.shape.extents[2])),
+        )
+        for o in scene.objects
+    ]
     lo, hi = table.mesh.bounds
     near = (float(scene.target[0]), float(scene.target[1]), 1.6 * scene.region_radius + 0.1)
     placed = place_clutter(meshes, busy, np.array([lo[:2], hi[:2]]), near, scene.table_top_z, rng)
     for mesh in placed:
-        material = Material(make_real_texture(_pick(CLUTTER_TEXTURES, rng), rng), tile=rng.uniform(0.05, 0.3),
-                            mapping="box")
+        material = Material(
+            make_real_texture(_pick(CLUTTER_TEXTURES, rng), rng), tile=rng.uniform(0.05, 0.3), mapping="box"
+        )
         scene.environment.append(EnvironmentPart("clutter", mesh, material))
     return len(placed)
 

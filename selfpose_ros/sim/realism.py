@@ -55,8 +55,9 @@ class DepthArtefacts:
 
     def __post_init__(self) -> None:
         _check_non_negative(self)
-        _check_probabilities(self, ("flying_pixels", "edge_band_dropout", "dark_holes", "specular_holes",
-                                    "transparent_holes"))
+        _check_probabilities(
+            self, ("flying_pixels", "edge_band_dropout", "dark_holes", "specular_holes", "transparent_holes")
+        )
         if self.correlated_cells < 2:
             raise ValueError(f"correlated_cells must be >= 2, got {self.correlated_cells}")
 
@@ -92,8 +93,16 @@ class SegmenterNoise:
     @property
     def enabled(self) -> bool:
         """True when any effect is on."""
-        return bool(self.bleed_px[1] or self.erode_px[1] or self.jag_px or self.holes or self.spurious_blobs
-                    or self.occluder_cut or self.merge or self.split)
+        return bool(
+            self.bleed_px[1]
+            or self.erode_px[1]
+            or self.jag_px
+            or self.holes
+            or self.spurious_blobs
+            or self.occluder_cut
+            or self.merge
+            or self.split
+        )
 
 
 @dataclass(frozen=True)
@@ -115,8 +124,13 @@ class SceneDressing:
     @property
     def enabled(self) -> bool:
         """True when any effect is on."""
-        return bool(self.rich_textures or self.glossy_fraction or self.transparent_fraction or self.clutter[1]
-                    or self.extra_lights[1])
+        return bool(
+            self.rich_textures
+            or self.glossy_fraction
+            or self.transparent_fraction
+            or self.clutter[1]
+            or self.extra_lights[1]
+        )
 
 
 @dataclass(frozen=True)
@@ -143,8 +157,15 @@ class ImagePipeline:
     @property
     def enabled(self) -> bool:
         """True when any effect is on."""
-        return bool(self.exposure_stops or self.white_balance or self.exposure_time_s[1] or self.read_noise
-                    or self.shot_noise or self.jpeg_quality[1] or self.vignetting)
+        return bool(
+            self.exposure_stops
+            or self.white_balance
+            or self.exposure_time_s[1]
+            or self.read_noise
+            or self.shot_noise
+            or self.jpeg_quality[1]
+            or self.vignetting
+        )
 
 
 @dataclass(frozen=True)
@@ -166,35 +187,82 @@ class RealismConfig:
 _DEFAULT = RealismConfig(
     level="default",
     depth=DepthArtefacts(
-        scale_error=0.004, bias=0.003, correlated_noise=0.0015, flying_pixels=0.5, shadow_baseline=0.05,
-        edge_band=2, edge_band_dropout=0.3, dark_holes=0.6, specular_holes=0.7, transparent_holes=0.6,
+        scale_error=0.004,
+        bias=0.003,
+        correlated_noise=0.0015,
+        flying_pixels=0.5,
+        shadow_baseline=0.05,
+        edge_band=2,
+        edge_band_dropout=0.3,
+        dark_holes=0.6,
+        specular_holes=0.7,
+        transparent_holes=0.6,
         registration_px=2.0,
     ),
     segmenter=SegmenterNoise(
-        bleed_px=(0.5, 5.0), bleed_fraction=0.7, erode_px=(0.5, 2.5), jag_px=1.5, holes=0.3, spurious_blobs=0.3,
-        occluder_cut=0.05, merge=0.03, split=0.02,
+        bleed_px=(0.5, 5.0),
+        bleed_fraction=0.7,
+        erode_px=(0.5, 2.5),
+        jag_px=1.5,
+        holes=0.3,
+        spurious_blobs=0.3,
+        occluder_cut=0.05,
+        merge=0.03,
+        split=0.02,
     ),
-    dressing=SceneDressing(rich_textures=True, glossy_fraction=0.4, transparent_fraction=0.15, clutter=(1, 4),
-                           extra_lights=(1, 2)),
-    image=ImagePipeline(exposure_stops=0.35, white_balance=0.08, exposure_time_s=(0.004, 0.02), read_noise=1.5,
-                        shot_noise=3.0, jpeg_quality=(75, 95), vignetting=0.15),
+    dressing=SceneDressing(
+        rich_textures=True, glossy_fraction=0.4, transparent_fraction=0.15, clutter=(1, 4), extra_lights=(1, 2)
+    ),
+    image=ImagePipeline(
+        exposure_stops=0.35,
+        white_balance=0.08,
+        exposure_time_s=(0.004, 0.02),
+        read_noise=1.5,
+        shot_noise=3.0,
+        jpeg_quality=(75, 95),
+        vignetting=0.15,
+    ),
 )
 
 _HEAVY = RealismConfig(
     level="heavy",
     depth=DepthArtefacts(
-        scale_error=0.01, bias=0.008, correlated_noise=0.004, flying_pixels=0.9, shadow_baseline=0.075,
-        edge_band=4, edge_band_dropout=0.5, dark_holes=0.9, specular_holes=0.9, transparent_holes=0.9,
+        scale_error=0.01,
+        bias=0.008,
+        correlated_noise=0.004,
+        flying_pixels=0.9,
+        shadow_baseline=0.075,
+        edge_band=4,
+        edge_band_dropout=0.5,
+        dark_holes=0.9,
+        specular_holes=0.9,
+        transparent_holes=0.9,
         registration_px=4.0,
     ),
     segmenter=SegmenterNoise(
-        bleed_px=(2.0, 12.0), bleed_fraction=0.8, erode_px=(1.0, 5.0), jag_px=3.0, holes=1.0, spurious_blobs=1.0,
-        occluder_cut=0.15, cut_fraction=(0.15, 0.45), merge=0.1, split=0.06,
+        bleed_px=(2.0, 12.0),
+        bleed_fraction=0.8,
+        erode_px=(1.0, 5.0),
+        jag_px=3.0,
+        holes=1.0,
+        spurious_blobs=1.0,
+        occluder_cut=0.15,
+        cut_fraction=(0.15, 0.45),
+        merge=0.1,
+        split=0.06,
     ),
-    dressing=SceneDressing(rich_textures=True, glossy_fraction=0.6, transparent_fraction=0.3, clutter=(3, 8),
-                           extra_lights=(1, 3)),
-    image=ImagePipeline(exposure_stops=0.7, white_balance=0.15, exposure_time_s=(0.01, 0.04), read_noise=3.0,
-                        shot_noise=6.0, jpeg_quality=(40, 80), vignetting=0.3),
+    dressing=SceneDressing(
+        rich_textures=True, glossy_fraction=0.6, transparent_fraction=0.3, clutter=(3, 8), extra_lights=(1, 3)
+    ),
+    image=ImagePipeline(
+        exposure_stops=0.7,
+        white_balance=0.15,
+        exposure_time_s=(0.01, 0.04),
+        read_noise=3.0,
+        shot_noise=6.0,
+        jpeg_quality=(40, 80),
+        vignetting=0.3,
+    ),
 )
 
 _PRESETS: dict[str, RealismConfig] = {"none": RealismConfig(), "default": _DEFAULT, "heavy": _HEAVY}

@@ -56,7 +56,9 @@ def erode(mask: np.ndarray, width: np.ndarray) -> np.ndarray:
     return mask & (depth_in > width)
 
 
-def _ellipse(shape: tuple[int, int], centre: tuple[float, float], radius: float, rng: np.random.Generator) -> np.ndarray:
+def _ellipse(
+    shape: tuple[int, int], centre: tuple[float, float], radius: float, rng: np.random.Generator
+) -> np.ndarray:
     out = np.zeros(shape, np.uint8)
     axes = (max(1, int(round(radius * rng.uniform(0.6, 1.4)))), max(1, int(round(radius * rng.uniform(0.6, 1.4)))))
     cv2.ellipse(out, (int(centre[0]), int(centre[1])), axes, float(rng.uniform(0, 180)), 0, 360, 1, -1)
@@ -101,12 +103,20 @@ def split_line(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def _box(mask: np.ndarray, pad: int) -> tuple[slice, slice]:
     ys, xs = np.nonzero(mask)
     h, w = mask.shape
-    return (slice(max(0, ys.min() - pad), min(h, ys.max() + pad + 1)),
-            slice(max(0, xs.min() - pad), min(w, xs.max() + pad + 1)))
+    return (
+        slice(max(0, ys.min() - pad), min(h, ys.max() + pad + 1)),
+        slice(max(0, xs.min() - pad), min(w, xs.max() + pad + 1)),
+    )
 
 
-def _instance_mask(label: int, sev: InstanceSeverity, config: SegmenterNoise, crop: np.ndarray, allowed: np.ndarray,
-                   rng: np.random.Generator) -> np.ndarray:
+def _instance_mask(
+    label: int,
+    sev: InstanceSeverity,
+    config: SegmenterNoise,
+    crop: np.ndarray,
+    allowed: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """The degraded mask of one instance inside its crop of the exact label image."""
     mask = crop == label
     shape = mask.shape
@@ -124,8 +134,13 @@ def _instance_mask(label: int, sev: InstanceSeverity, config: SegmenterNoise, cr
     return mask
 
 
-def degrade_segmentation(labels: np.ndarray, depth: np.ndarray, severities: dict[int, InstanceSeverity],
-                         config: SegmenterNoise, rng: np.random.Generator) -> np.ndarray:
+def degrade_segmentation(
+    labels: np.ndarray,
+    depth: np.ndarray,
+    severities: dict[int, InstanceSeverity],
+    config: SegmenterNoise,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """The segmentation a real segmenter would publish for the exact ``labels`` (H, W int32, 0 = background).
 
     ``depth`` (true, 0 = none) orders the instances: nearer ones are drawn last and may bleed over farther
@@ -160,16 +175,24 @@ def degrade_segmentation(labels: np.ndarray, depth: np.ndarray, severities: dict
     return out
 
 
-def _add_blobs(out: np.ndarray, label: int, count: int, radius: tuple[float, float], box: tuple[slice, slice],
-               rng: np.random.Generator) -> None:
+def _add_blobs(
+    out: np.ndarray,
+    label: int,
+    count: int,
+    radius: tuple[float, float],
+    box: tuple[slice, slice],
+    rng: np.random.Generator,
+) -> None:
     """Small blobs of ``label`` on background pixels near the instance's box."""
     ys, xs = box
     h, w = out.shape
     cy, cx = 0.5 * (ys.start + ys.stop), 0.5 * (xs.start + xs.stop)
     sy, sx = ys.stop - ys.start, xs.stop - xs.start
     for _ in range(count):
-        centre = (float(np.clip(cx + rng.uniform(-1.5, 1.5) * sx, 0, w - 1)),
-                  float(np.clip(cy + rng.uniform(-1.5, 1.5) * sy, 0, h - 1)))
+        centre = (
+            float(np.clip(cx + rng.uniform(-1.5, 1.5) * sx, 0, w - 1)),
+            float(np.clip(cy + rng.uniform(-1.5, 1.5) * sy, 0, h - 1)),
+        )
         blob = _ellipse(out.shape, centre, rng.uniform(*radius), rng) & (out == 0)
         out[blob] = label
 

@@ -8,7 +8,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from selfpose_ros.sim.depth_artefacts import DepthCalibration, SurfaceCues, after_sensor, before_sensor, draw_calibration
+from selfpose_ros.sim.depth_artefacts import (
+    DepthCalibration,
+    SurfaceCues,
+    after_sensor,
+    before_sensor,
+    draw_calibration,
+)
 from selfpose_ros.sim.depth_sensor import DepthSensorModel, depth_to_millimetres
 from selfpose_ros.sim.dressing import dress_scene
 from selfpose_ros.sim.image_pipeline import ColourCamera, image_motion

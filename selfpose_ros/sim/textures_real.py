@@ -27,16 +27,25 @@ def _label(rng: np.random.Generator, size: int) -> np.ndarray:
         img[int(y0) : int(y1)] = c8(band)
     cx, cy = rng.uniform(0.25, 0.75) * size, rng.uniform(0.25, 0.75) * size
     axes = (int(rng.uniform(0.08, 0.2) * size), int(rng.uniform(0.05, 0.15) * size))
-    cv2.ellipse(img, (int(cx), int(cy)), axes, float(rng.uniform(0, 180)), 0, 360, c8(random_colour(rng)), -1,
-                cv2.LINE_AA)
+    cv2.ellipse(
+        img, (int(cx), int(cy)), axes, float(rng.uniform(0, 180)), 0, 360, c8(random_colour(rng)), -1, cv2.LINE_AA
+    )
     lines = int(rng.integers(2, 6))
     for i in range(lines):
         text = "".join(_LETTERS[j] for j in rng.integers(len(_LETTERS), size=int(rng.integers(3, 9))))
         scale = float(rng.uniform(0.35, 0.9)) * size / 256
         y = int((i + 1) * size / (lines + 1) + rng.uniform(-6, 6))
         x = int(rng.uniform(0.03, 0.35) * size)
-        cv2.putText(img, text, (x, y), int(rng.choice([0, 1, 2, 3, 4])), scale, c8(ink), max(1, int(round(2 * scale))),
-                    cv2.LINE_AA)
+        cv2.putText(
+            img,
+            text,
+            (x, y),
+            int(rng.choice([0, 1, 2, 3, 4])),
+            scale,
+            c8(ink),
+            max(1, int(round(2 * scale))),
+            cv2.LINE_AA,
+        )
     grain = periodic_noise(rng, size, feature=1.0)
     return np.clip(img.astype(np.float32) / 255.0 * (0.94 + 0.12 * grain[..., None]), 0.0, 1.0)
 
@@ -121,8 +130,15 @@ def _marble(rng: np.random.Generator, size: int) -> np.ndarray:
     return np.clip(vein[None, None, :] + (base - vein)[None, None, :] * t[..., None], 0.0, 1.0).astype(np.float32)
 
 
-_MAKERS = {"label": _label, "printed": _printed, "stripes_multi": _stripes_multi, "planks": _planks,
-           "fabric": _fabric, "stone": _stone, "marble": _marble}
+_MAKERS = {
+    "label": _label,
+    "printed": _printed,
+    "stripes_multi": _stripes_multi,
+    "planks": _planks,
+    "fabric": _fabric,
+    "stone": _stone,
+    "marble": _marble,
+}
 
 
 def make_real_texture(kind: str, rng: np.random.Generator, size: int = TEXTURE_SIZE) -> np.ndarray:
