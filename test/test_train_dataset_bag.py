@@ -30,7 +30,7 @@ def sim_bag(tmp_path_factory) -> tuple[Path, SimScene]:
     out = tmp_path_factory.mktemp("bags") / "sim"
     assert selfpose_main(["sim", "--out", str(out), "--frames", str(FRAMES), "--width", str(WIDTH), "--height",
                           str(HEIGHT), "--categories", ",".join(CATS), "--seed", str(SEED), "--trajectory", "orbit",
-                          "--rate", str(RATE), "--no-progress"]) == 0
+                          "--rate", str(RATE), "--realism", "none", "--no-progress"]) == 0  # exact geometry
     config = SimConfig(width=WIDTH, height=HEIGHT, num_frames=FRAMES, rate_hz=RATE, trajectory="orbit",
                        scene=SceneConfig(categories=CATS))
     return out, SimScene(config, seed=SEED)
