@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from selfpose_ros.sim.noise_fields import low_frequency_field, uniform_blobs
+from selfpose_ros.sim.noise_fields import low_frequency_field, smooth_normal_field
 from selfpose_ros.sim.realism import DepthArtefacts
 
 #: Relative depth jump inside a 3x3 window that marks a depth discontinuity.
@@ -59,10 +59,14 @@ def discontinuities(depth: np.ndarray, jump: float = EDGE_JUMP) -> tuple[np.ndar
 def flying_pixels(depth: np.ndarray, probability: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Replace a share of the pixels at depth discontinuities by a mixed depth; return (depth, mask of changed)."""
     edges, near, far = discontinuities(depth)
-    picked = edges & (far - near < 50.0) & (rng.random(depth.shape, dtype=np.float32) < probability)
-    t = rng.uniform(0.1, 0.9, size=int(picked.sum())).astype(np.float32)
+    idx = np.flatnonzero(edges & (far - near < 50.0))
+    idx = idx[rng.random(idx.size, dtype=np.float32) < probability]  # draws only for edge pixels
+    t = rng.uniform(0.1, 0.9, size=idx.size).astype(np.float32)
     out = depth.copy()
-    out[picked] = near[picked] + t * (far[picked] - near[picked])
+    lo, hi = near.ravel()[idx], far.ravel()[idx]
+    out.ravel()[idx] = lo + t * (hi - lo)
+    picked = np.zeros(depth.shape, bool)
+    picked.ravel()[idx] = True
     return out, picked
 
 
@@ -106,13 +110,26 @@ def edge_band(depth: np.ndarray, width: int) -> np.ndarray:
     return cv2.dilate(edges.view(np.uint8), np.ones((k, k), np.uint8)).view(bool)
 
 
-def material_holes(cues: SurfaceCues, config: DepthArtefacts, blobs: np.ndarray) -> np.ndarray:
-    """Blobby dropout (H, W) bool on dark, specular and transparent-looking surfaces."""
+def normal_quantile(p: np.ndarray | float) -> np.ndarray:
+    """Threshold on a standard-normal field below which a pixel falls with probability ``p`` (logistic approx.)."""
+    p = np.clip(np.asarray(p, np.float32), np.float32(1e-6), np.float32(1 - 1e-6))
+    return np.log(p / (1 - p)) / np.float32(1.702)
+
+
+def material_holes(cues: SurfaceCues, config: DepthArtefacts, field: np.ndarray) -> np.ndarray:
+    """Blobby dropout (H, W) bool on dark, specular and transparent-looking surfaces.
+
+    ``field`` is a smooth standard-normal field; a pixel with loss probability p is lost where the field lies
+    below the p-quantile, so the holes come in blobs while each pixel is lost with its own probability.
+    """
     p = np.float32(config.dark_holes) * np.clip((cues.darkness - np.float32(0.3)) / np.float32(0.7), 0.0, 1.0)
     p = np.maximum(p, np.float32(config.specular_holes) * np.clip(cues.specular * 2.0 - 0.6, 0.0, 1.0))
     if config.transparent_holes > 0:
         p = np.where(cues.transparent, np.maximum(p, np.float32(config.transparent_holes)), p)
-    return blobs < p
+    idx = np.flatnonzero(p > 0)  # only candidate pixels pay for the quantile
+    lost = np.zeros(p.shape, bool)
+    lost.ravel()[idx] = field.ravel()[idx] < normal_quantile(p.ravel()[idx])
+    return lost
 
 
 def shift_image(image: np.ndarray, shift: tuple[int, int], fill: float) -> np.ndarray:
@@ -142,10 +159,10 @@ def after_sensor(
     if config.shadow_baseline > 0:
         lost |= projector_shadow(true_depth, focal_px, config.shadow_baseline)
     if config.edge_band > 0 and config.edge_band_dropout > 0:
-        ragged = uniform_blobs(rng, measured.shape, 3.0) < np.float32(config.edge_band_dropout)
+        ragged = smooth_normal_field(rng, measured.shape, 3.0) < normal_quantile(config.edge_band_dropout)
         lost |= edge_band(true_depth, config.edge_band) & ragged
     if cues is not None and (config.dark_holes or config.specular_holes or config.transparent_holes):
-        lost |= material_holes(cues, config, uniform_blobs(rng, measured.shape, 6.0))
+        lost |= material_holes(cues, config, smooth_normal_field(rng, measured.shape, 6.0))
     out = np.where(lost, np.float32(np.nan), measured).astype(np.float32)
     if calib.shift != (0, 0):
         out = shift_image(out, calib.shift, np.nan)

@@ -15,7 +15,7 @@ from selfpose_ros.sim.textures_real import make_real_texture
 
 #: Texture kinds for object parts styled "texture" (labels and prints dominate, as on real products).
 OBJECT_KINDS = ("label", "label", "printed", "stripes_multi", "checker", "noise", "dots", "solid", "plaid")
-TABLE_KINDS = ("wood", "planks", "fabric", "stone", "marble", "noise", "plaid")
+TABLE_KINDS = ("wood", "planks", "fabric", "stone", "marble", "plaid")
 WALL_KINDS = ("solid", "noise", "stone", "fabric", "stripes", "solid")
 FLOOR_KINDS = ("planks", "wood", "stone", "fabric", "checker")
 CLUTTER_TEXTURES = ("label", "printed", "stripes_multi", "noise", "solid", "stone", "fabric")

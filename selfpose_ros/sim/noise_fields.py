@@ -32,9 +32,3 @@ def low_frequency_field(rng: np.random.Generator, shape: tuple[int, int], cells:
     oy, ox = h // ch, w // cw
     return np.ascontiguousarray(full[oy : oy + h, ox : ox + w])
 
-
-def uniform_blobs(rng: np.random.Generator, shape: tuple[int, int], scale_px: float) -> np.ndarray:
-    """A field (H, W) float32 in (0, 1), blob-structured, whose values are close to uniform at every pixel."""
-    n = smooth_normal_field(rng, shape, scale_px)
-    # Logistic approximation of the normal CDF (max error 0.01): cheaper than erf on every pixel.
-    return 1.0 / (1.0 + np.exp(np.float32(-1.702) * n))

@@ -151,6 +151,8 @@ class ImagePipeline:
             raise ValueError(f"jpeg_quality must lie in 1..100, got {self.jpeg_quality}")
         if self.jpeg_quality[1] and not self.jpeg_quality[0]:
             raise ValueError(f"jpeg_quality range must be within 1..100, got {self.jpeg_quality}")
+        if self.read_noise**2 + self.shot_noise**2 > 256:
+            raise ValueError("read_noise^2 + shot_noise^2 must stay <= 256 (a 16-level noise std at most)")
         if self.vignetting >= 1.0:
             raise ValueError(f"vignetting must be < 1, got {self.vignetting}")
 
@@ -194,7 +196,7 @@ _DEFAULT = RealismConfig(
         shadow_baseline=0.05,
         edge_band=2,
         edge_band_dropout=0.3,
-        dark_holes=0.6,
+        dark_holes=0.4,
         specular_holes=0.7,
         transparent_holes=0.6,
         registration_px=2.0,

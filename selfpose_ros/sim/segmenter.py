@@ -56,13 +56,19 @@ def erode(mask: np.ndarray, width: np.ndarray) -> np.ndarray:
     return mask & (depth_in > width)
 
 
-def _ellipse(
-    shape: tuple[int, int], centre: tuple[float, float], radius: float, rng: np.random.Generator
-) -> np.ndarray:
-    out = np.zeros(shape, np.uint8)
-    axes = (max(1, int(round(radius * rng.uniform(0.6, 1.4)))), max(1, int(round(radius * rng.uniform(0.6, 1.4)))))
-    cv2.ellipse(out, (int(centre[0]), int(centre[1])), axes, float(rng.uniform(0, 180)), 0, 360, 1, -1)
-    return out.view(bool)
+def _ellipse(shape: tuple[int, int], centre: tuple[float, float], radius: float,
+             rng: np.random.Generator) -> tuple[tuple[slice, slice], np.ndarray]:
+    """A filled random ellipse: (the window of ``shape`` it covers, its bool mask inside that window)."""
+    ax = (max(1, int(round(radius * rng.uniform(0.6, 1.4)))), max(1, int(round(radius * rng.uniform(0.6, 1.4)))))
+    angle = float(rng.uniform(0, 180))
+    r = max(ax) + 1
+    cx, cy = int(centre[0]), int(centre[1])
+    y0, x0 = max(0, cy - r), max(0, cx - r)
+    y1, x1 = min(shape[0], cy + r + 1), min(shape[1], cx + r + 1)
+    patch = np.zeros((max(0, y1 - y0), max(0, x1 - x0)), np.uint8)
+    if patch.size:
+        cv2.ellipse(patch, (cx - x0, cy - y0), ax, angle, 0, 360, 1, -1)
+    return (slice(y0, y1), slice(x0, x1)), patch.view(bool)
 
 
 def punch_holes(mask: np.ndarray, count: int, radius: tuple[float, float], rng: np.random.Generator) -> np.ndarray:
@@ -71,7 +77,8 @@ def punch_holes(mask: np.ndarray, count: int, radius: tuple[float, float], rng: 
     ys, xs = np.nonzero(mask)
     for _ in range(count if len(ys) else 0):
         i = rng.integers(len(ys))
-        out &= ~_ellipse(mask.shape, (xs[i], ys[i]), rng.uniform(*radius), rng)
+        window, hole = _ellipse(mask.shape, (xs[i], ys[i]), rng.uniform(*radius), rng)
+        out[window] &= ~hole
     return out
 
 
@@ -134,13 +141,35 @@ def _instance_mask(
     return mask
 
 
-def degrade_segmentation(
-    labels: np.ndarray,
-    depth: np.ndarray,
-    severities: dict[int, InstanceSeverity],
-    config: SegmenterNoise,
-    rng: np.random.Generator,
-) -> np.ndarray:
+def instance_boxes(labels: np.ndarray, depth: np.ndarray, known: list[int]) -> dict[int, tuple[int, ...]]:
+    """(row min, row max, col min, col max, mean depth) of every label of ``known`` present in ``labels``.
+
+    One pass over the labelled pixels (sorted by label with a searchsorted, reduced with reduceat) instead of
+    one full-image comparison per label.
+    """
+    keys = np.array(sorted(known), dtype=labels.dtype)
+    flat = labels.ravel()
+    idx = np.flatnonzero(flat)
+    if idx.size == 0 or keys.size == 0:
+        return {}
+    vals = flat[idx]
+    pos = np.minimum(np.searchsorted(keys, vals), keys.size - 1)
+    hit = keys[pos] == vals
+    idx, pos = idx[hit], pos[hit]
+    order = np.argsort(pos, kind="stable")
+    idx, pos = idx[order], pos[order]
+    present, starts, counts = np.unique(pos, return_index=True, return_counts=True)
+    rows, cols = np.divmod(idx, labels.shape[1])
+    depth_sum = np.add.reduceat(depth.ravel()[idx].astype(np.float64), starts)
+    out = {}
+    for k, start, count, s, c_lo, c_hi in zip(present, starts, counts, depth_sum, np.minimum.reduceat(cols, starts),
+                                               np.maximum.reduceat(cols, starts), strict=True):
+        out[int(keys[k])] = (int(rows[start]), int(rows[start + count - 1]), int(c_lo), int(c_hi), float(s / count))
+    return out
+
+
+def degrade_segmentation(labels: np.ndarray, depth: np.ndarray, severities: dict[int, InstanceSeverity],
+                         config: SegmenterNoise, rng: np.random.Generator) -> np.ndarray:
     """The segmentation a real segmenter would publish for the exact ``labels`` (H, W int32, 0 = background).
 
     ``depth`` (true, 0 = none) orders the instances: nearer ones are drawn last and may bleed over farther
@@ -148,19 +177,21 @@ def degrade_segmentation(
     """
     if labels.shape != depth.shape:
         raise ValueError(f"labels {labels.shape} and depth {depth.shape} differ in shape")
-    present = [int(x) for x in np.unique(labels) if x > 0 and int(x) in severities]
-    if not present:
-        return labels.copy()
-    mean_depth = {lab: float(depth[labels == lab].mean()) for lab in present}
-    order = sorted(present, key=lambda lab: -mean_depth[lab])  # far first
+    boxes = instance_boxes(labels, depth, list(severities))
     out = labels.copy()
+    if not boxes:
+        return out
+    order = sorted(boxes, key=lambda lab: -boxes[lab][4])  # far first
+    h, w = labels.shape
     pad = int(np.ceil(max(max(config.bleed_px), max(config.erode_px)) * 2.0 + 3 * config.jag_px)) + 2
-    rank = {lab: i for i, lab in enumerate(order)}
-    for lab in order:
-        ys, xs = _box(labels == lab, pad)
+    for i, lab in enumerate(order):
+        r0, r1, c0, c1, _ = boxes[lab]
+        ys, xs = slice(max(0, r0 - pad), min(h, r1 + pad + 1)), slice(max(0, c0 - pad), min(w, c1 + pad + 1))
         crop = labels[ys, xs]
         # Bleeding reaches the background and instances drawn before this one (farther away).
-        allowed = (crop == 0) | np.isin(crop, [x for x in order if rank[x] < rank[lab]])
+        allowed = crop == 0
+        for farther in order[:i]:
+            allowed |= crop == farther
         new = _instance_mask(lab, severities[lab], config, crop, allowed, rng)
         region = out[ys, xs]
         region[(crop == lab) & ~new & (region == lab)] = 0
@@ -168,10 +199,10 @@ def degrade_segmentation(
         if config.spurious_blobs > 0:
             _add_blobs(out, lab, int(rng.poisson(config.spurious_blobs)), config.blob_px, (ys, xs), rng)
         if rng.uniform() < config.split:
-            part = split_line(out == lab, rng)
-            out[part] = lab + SPLIT_OFFSET if lab % 1000 < SPLIT_OFFSET else lab
-    if len(present) >= 2 and rng.uniform() < config.merge:
-        _merge_touching(out, present, rng)
+            part = split_line(region == lab, rng)
+            region[part] = lab + SPLIT_OFFSET if lab % 1000 < SPLIT_OFFSET else lab
+    if len(boxes) >= 2 and rng.uniform() < config.merge:
+        _merge_touching(out, list(boxes), rng)
     return out
 
 
@@ -193,8 +224,9 @@ def _add_blobs(
             float(np.clip(cx + rng.uniform(-1.5, 1.5) * sx, 0, w - 1)),
             float(np.clip(cy + rng.uniform(-1.5, 1.5) * sy, 0, h - 1)),
         )
-        blob = _ellipse(out.shape, centre, rng.uniform(*radius), rng) & (out == 0)
-        out[blob] = label
+        window, blob = _ellipse(out.shape, centre, rng.uniform(*radius), rng)
+        region = out[window]
+        region[blob & (region == 0)] = label
 
 
 def _merge_touching(out: np.ndarray, labels: list[int], rng: np.random.Generator) -> None:
