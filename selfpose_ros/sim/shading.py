@@ -171,7 +171,7 @@ class Shader:
 
     def _see_through(self, hits: RayHits, radiance: np.ndarray, pix: np.ndarray, cos_view: np.ndarray) -> None:
         """Blend what lies behind into transparent-looking pixels (more at normal incidence, as Fresnel says)."""
-        behind = self.raycaster.cast_behind(hits, pix)
+        behind = self.raycaster.cast_behind(hits, pix, max_steps=2)  # through one wall; a far wall stays opaque
         back = self._radiance(behind, cues=False, see_through=False)[0]
         transmit = (np.float32(0.75) * np.sqrt(np.clip(cos_view, 0.0, 1.0)))[:, None].astype(np.float32)
         radiance[pix] = transmit * back + (1 - transmit) * radiance[pix]
