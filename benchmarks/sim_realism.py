@@ -49,8 +49,13 @@ def frame_rates(width: int, height: int, frames: int, seed: int) -> dict[str, di
     """Per level: median frame wall time, process CPU time per frame and median per-stage times (ms)."""
     out = {}
     for level in REALISM_LEVELS:
-        config = SimConfig(width=width, height=height, num_frames=frames + 1, realism=realism_preset(level),
-                           scene=SceneConfig(min_objects=5, max_objects=5))
+        config = SimConfig(
+            width=width,
+            height=height,
+            num_frames=frames + 1,
+            realism=realism_preset(level),
+            scene=SceneConfig(min_objects=5, max_objects=5),
+        )
         sim = SimScene(config, seed)
         sim.render(0)  # builds Embree's acceleration structure
         walls, stages = [], {}
@@ -78,8 +83,11 @@ def effect_costs(sim: SimScene, index: int, repeat: int) -> list[tuple[str, floa
     z, fx = frame.depth_true_m, sim.camera.fx
     rng = np.random.default_rng
     layers = sim.shader.shade_layers(hits, cues=True)
-    cues = da.SurfaceCues(np.clip(1 - layers.albedo_luminance.reshape(shape) / 0.25, 0, 1),
-                          layers.specular.reshape(shape), layers.transparent.reshape(shape))
+    cues = da.SurfaceCues(
+        np.clip(1 - layers.albedo_luminance.reshape(shape) / 0.25, 0, 1),
+        layers.specular.reshape(shape),
+        layers.transparent.reshape(shape),
+    )
     measured = sim.config.sensor.apply(z, layers.cos_incidence.reshape(shape), fx, rng(0))
     none, calib = da.DepthCalibration(), da.DepthCalibration(1.004, 0.002, (2, -1))
 
@@ -102,13 +110,19 @@ def effect_costs(sim: SimScene, index: int, repeat: int) -> list[tuple[str, floa
         ("depth: flying pixels", before(flying_pixels=d.flying_pixels)),
         ("depth: projector shadow", after(shadow_baseline=d.shadow_baseline)),
         ("depth: edge-band dropout", after(edge_band=d.edge_band, edge_band_dropout=d.edge_band_dropout)),
-        ("depth: dark/specular/clear holes", after(dark_holes=d.dark_holes, specular_holes=d.specular_holes,
-                                                   transparent_holes=d.transparent_holes)),
+        (
+            "depth: dark/specular/clear holes",
+            after(dark_holes=d.dark_holes, specular_holes=d.specular_holes, transparent_holes=d.transparent_holes),
+        ),
         ("depth: registration shift", after(registration_px=d.registration_px)),
-        ("segmenter: all effects, all instances", lambda: degrade_segmentation(frame.segmentation_true, z,
-                                                                               sim.severities, r.segmenter, rng(2))),
-        ("image: exposure + white balance (LUT)", camera(exposure_stops=im.exposure_stops,
-                                                         white_balance=im.white_balance)),
+        (
+            "segmenter: all effects, all instances",
+            lambda: degrade_segmentation(frame.segmentation_true, z, sim.severities, r.segmenter, rng(2)),
+        ),
+        (
+            "image: exposure + white balance (LUT)",
+            camera(exposure_stops=im.exposure_stops, white_balance=im.white_balance),
+        ),
         ("image: motion blur (4.3 px)", camera(exposure_time_s=im.exposure_time_s)),
         ("image: vignetting", camera(vignetting=im.vignetting)),
         ("image: shot and read noise", camera(read_noise=im.read_noise, shot_noise=im.shot_noise)),
@@ -133,36 +147,79 @@ def peers(shape: tuple[int, int], repeat: int) -> list[tuple[str, float, float]]
         if err > tol:
             raise RuntimeError(f"{what}: OpenCV and peer differ by {err}")
 
-    check(cv2.distanceTransform(1 - mask, cv2.DIST_L2, cv2.DIST_MASK_PRECISE), ndi.distance_transform_edt(1 - mask),
-          0.1, "distance transform")
-    out.append(("distance transform (bleed/erode)", best_ms(lambda: cv2.distanceTransform(1 - mask, cv2.DIST_L2,
-                                                                                          cv2.DIST_MASK_PRECISE),
-                                                            repeat),
-                best_ms(lambda: ndi.distance_transform_edt(1 - mask), max(3, repeat // 3))))
+    check(
+        cv2.distanceTransform(1 - mask, cv2.DIST_L2, cv2.DIST_MASK_PRECISE),
+        ndi.distance_transform_edt(1 - mask),
+        0.1,
+        "distance transform",
+    )
+    out.append(
+        (
+            "distance transform (bleed/erode)",
+            best_ms(lambda: cv2.distanceTransform(1 - mask, cv2.DIST_L2, cv2.DIST_MASK_PRECISE), repeat),
+            best_ms(lambda: ndi.distance_transform_edt(1 - mask), max(3, repeat // 3)),
+        )
+    )
     k3 = np.ones((3, 3), np.uint8)
     check(cv2.dilate(depth, k3), ndi.grey_dilation(depth, size=(3, 3)), 1e-6, "3x3 max")
-    out.append(("3x3 max filter (discontinuities)", best_ms(lambda: cv2.dilate(depth, k3), repeat),
-                best_ms(lambda: ndi.grey_dilation(depth, size=(3, 3)), repeat)))
+    out.append(
+        (
+            "3x3 max filter (discontinuities)",
+            best_ms(lambda: cv2.dilate(depth, k3), repeat),
+            best_ms(lambda: ndi.grey_dilation(depth, size=(3, 3)), repeat),
+        )
+    )
     edges = (mask ^ cv2.erode(mask, k3)).astype(bool)
     k5 = np.ones((5, 5), np.uint8)
-    check(cv2.dilate(edges.view(np.uint8), k5).view(bool), ndi.binary_dilation(edges, np.ones((5, 5), bool)), 0,
-          "binary dilation")
-    out.append(("5x5 binary dilation (edge band)", best_ms(lambda: cv2.dilate(edges.view(np.uint8), k5), repeat),
-                best_ms(lambda: ndi.binary_dilation(edges, np.ones((5, 5), bool)), repeat)))
+    check(
+        cv2.dilate(edges.view(np.uint8), k5).view(bool),
+        ndi.binary_dilation(edges, np.ones((5, 5), bool)),
+        0,
+        "binary dilation",
+    )
+    out.append(
+        (
+            "5x5 binary dilation (edge band)",
+            best_ms(lambda: cv2.dilate(edges.view(np.uint8), k5), repeat),
+            best_ms(lambda: ndi.binary_dilation(edges, np.ones((5, 5), bool)), repeat),
+        )
+    )
     kernel = blur_kernel(6.0, 2.0)
-    check(cv2.filter2D(rgb, cv2.CV_32F, kernel, borderType=cv2.BORDER_REFLECT_101),
-          ndi.correlate(rgb.astype(np.float32), kernel[..., None], mode="mirror"), 1e-2, "motion blur")
-    out.append(("motion blur 7x7 kernel, RGB", best_ms(lambda: cv2.filter2D(rgb, -1, kernel), repeat),
-                best_ms(lambda: ndi.correlate(rgb, kernel[..., None], mode="mirror"), max(3, repeat // 3))))
+    check(
+        cv2.filter2D(rgb, cv2.CV_32F, kernel, borderType=cv2.BORDER_REFLECT_101),
+        ndi.correlate(rgb.astype(np.float32), kernel[..., None], mode="mirror"),
+        1e-2,
+        "motion blur",
+    )
+    out.append(
+        (
+            "motion blur 7x7 kernel, RGB",
+            best_ms(lambda: cv2.filter2D(rgb, -1, kernel), repeat),
+            best_ms(lambda: ndi.correlate(rgb, kernel[..., None], mode="mirror"), max(3, repeat // 3)),
+        )
+    )
     white = rng.standard_normal((h // 2, w // 2)).astype(np.float32)
     g = cv2.getGaussianKernel(13, 2.0).ravel()
-    check(cv2.sepFilter2D(white, cv2.CV_32F, g, g, borderType=cv2.BORDER_REFLECT_101),
-          ndi.correlate1d(ndi.correlate1d(white, g, axis=0, mode="mirror"), g, axis=1, mode="mirror"), 1e-4,
-          "gaussian")
-    out.append(("Gaussian blur of the noise field", best_ms(lambda: cv2.sepFilter2D(white, cv2.CV_32F, g, g), repeat),
-                best_ms(lambda: ndi.gaussian_filter(white, 2.0, truncate=3.0), repeat)))
-    out.append(("bilinear 2x upsampling of the field", best_ms(lambda: cv2.resize(white, (w, h)), repeat),
-                best_ms(lambda: ndi.zoom(white, 2.0, order=1), repeat)))
+    check(
+        cv2.sepFilter2D(white, cv2.CV_32F, g, g, borderType=cv2.BORDER_REFLECT_101),
+        ndi.correlate1d(ndi.correlate1d(white, g, axis=0, mode="mirror"), g, axis=1, mode="mirror"),
+        1e-4,
+        "gaussian",
+    )
+    out.append(
+        (
+            "Gaussian blur of the noise field",
+            best_ms(lambda: cv2.sepFilter2D(white, cv2.CV_32F, g, g), repeat),
+            best_ms(lambda: ndi.gaussian_filter(white, 2.0, truncate=3.0), repeat),
+        )
+    )
+    out.append(
+        (
+            "bilinear 2x upsampling of the field",
+            best_ms(lambda: cv2.resize(white, (w, h)), repeat),
+            best_ms(lambda: ndi.zoom(white, 2.0, order=1), repeat),
+        )
+    )
     smooth_normal_field(rng, shape, 6.0)
     try:
         from PIL import Image
@@ -190,16 +247,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
-    print(f"{os.cpu_count()} CPUs, load average before: {os.getloadavg()[0]:.2f}; {args.width}x{args.height}, "
-          f"5 objects, {args.frames} frames per level")
+    print(
+        f"{os.cpu_count()} CPUs, load average before: {os.getloadavg()[0]:.2f}; {args.width}x{args.height}, "
+        f"5 objects, {args.frames} frames per level"
+    )
     rates = frame_rates(args.width, args.height, args.frames, args.seed)
     stages = sorted({k for r in rates.values() for k in r} - {"frame", "cpu"}, key=lambda s: (len(s), s))
     print("\nlevel     " + " ".join(f"{s:>12}" for s in stages) + "   frame ms   cpu ms   frames/s")
     for level, r in rates.items():
         cells = " ".join(f"{r[s]:12.1f}" if s in r else f"{'-':>12}" for s in stages)
         print(f"{level:9} {cells}  {r['frame']:9.1f} {r['cpu']:8.1f}  {1000 / r['frame']:9.1f}")
-    config = SimConfig(width=args.width, height=args.height, num_frames=4, realism=realism_preset("default"),
-                       scene=SceneConfig(min_objects=5, max_objects=5))
+    config = SimConfig(
+        width=args.width,
+        height=args.height,
+        num_frames=4,
+        realism=realism_preset("default"),
+        scene=SceneConfig(min_objects=5, max_objects=5),
+    )
     sim = SimScene(config, args.seed)
     print(f"\ncost of each effect alone (default level, best of {args.repeat}, ms)")
     for name, ms in effect_costs(sim, 2, args.repeat):

@@ -15,6 +15,7 @@ from selfpose_ros.sim.segmenter import (
     degrade_segmentation,
     draw_severities,
     erode,
+    instance_boxes,
     punch_holes,
     split_line,
 )
@@ -111,3 +112,15 @@ def test_default_masks_stay_close_to_the_truth() -> None:
                 ious[level].append((a & b).sum() / max((a | b).sum(), 1))
     assert np.median(ious["default"]) > 0.75
     assert np.median(ious["heavy"]) < np.median(ious["default"])
+
+
+def test_instance_boxes_match_a_direct_computation() -> None:
+    labels, depth = two_objects()
+    labels[0, 0] = 9999  # a label the segmenter does not know is ignored
+    boxes = instance_boxes(labels, depth, [MUG, BOWL, encode_label("can", 3)])
+    assert set(boxes) == {MUG, BOWL}
+    for lab, (r0, r1, c0, c1, mean_depth) in boxes.items():
+        ys, xs = np.nonzero(labels == lab)
+        assert (r0, r1, c0, c1) == (ys.min(), ys.max(), xs.min(), xs.max())
+        assert mean_depth == pytest.approx(depth[labels == lab].mean())
+    assert instance_boxes(np.zeros_like(labels), depth, [MUG]) == {}

@@ -51,15 +51,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=30)
     parser.add_argument("--frame", type=int, default=20)
     parser.add_argument("--tile", type=int, default=240, help="tile width in pixels (4:3)")
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "images"
-                        / "realism_levels.png")
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "images" / "realism_levels.png"
+    )
     args = parser.parse_args(argv)
     w, h = args.tile, args.tile * 3 // 4
     rows = []
     for level in REALISM_LEVELS:
-        config = SimConfig(num_frames=args.frame + 2, realism=realism_preset(level),
-                           scene=SceneConfig(categories=("bottle", "bowl", "can", "mug", "laptop", "camera"),
-                                             min_objects=5, max_objects=5))
+        config = SimConfig(
+            num_frames=args.frame + 2,
+            realism=realism_preset(level),
+            scene=SceneConfig(
+                categories=("bottle", "bowl", "can", "mug", "laptop", "camera"), min_objects=5, max_objects=5
+            ),
+        )
         frame = SimScene(config, args.seed).render(args.frame)
         tiles = [frame.rgb[..., ::-1], depth_tile(frame.depth_m), segmentation_tile(frame)]
         small = [cv2.resize(t, (w, h), interpolation=cv2.INTER_AREA) for t in tiles]

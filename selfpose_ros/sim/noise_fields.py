@@ -31,4 +31,3 @@ def low_frequency_field(rng: np.random.Generator, shape: tuple[int, int], cells:
     full = cv2.resize(coarse, (w + 2 * w // cw, h + 2 * h // ch), interpolation=cv2.INTER_CUBIC)
     oy, ox = h // ch, w // cw
     return np.ascontiguousarray(full[oy : oy + h, ox : ox + w])
-

@@ -56,8 +56,9 @@ def erode(mask: np.ndarray, width: np.ndarray) -> np.ndarray:
     return mask & (depth_in > width)
 
 
-def _ellipse(shape: tuple[int, int], centre: tuple[float, float], radius: float,
-             rng: np.random.Generator) -> tuple[tuple[slice, slice], np.ndarray]:
+def _ellipse(
+    shape: tuple[int, int], centre: tuple[float, float], radius: float, rng: np.random.Generator
+) -> tuple[tuple[slice, slice], np.ndarray]:
     """A filled random ellipse: (the window of ``shape`` it covers, its bool mask inside that window)."""
     ax = (max(1, int(round(radius * rng.uniform(0.6, 1.4)))), max(1, int(round(radius * rng.uniform(0.6, 1.4)))))
     angle = float(rng.uniform(0, 180))
@@ -162,14 +163,26 @@ def instance_boxes(labels: np.ndarray, depth: np.ndarray, known: list[int]) -> d
     rows, cols = np.divmod(idx, labels.shape[1])
     depth_sum = np.add.reduceat(depth.ravel()[idx].astype(np.float64), starts)
     out = {}
-    for k, start, count, s, c_lo, c_hi in zip(present, starts, counts, depth_sum, np.minimum.reduceat(cols, starts),
-                                               np.maximum.reduceat(cols, starts), strict=True):
+    for k, start, count, s, c_lo, c_hi in zip(
+        present,
+        starts,
+        counts,
+        depth_sum,
+        np.minimum.reduceat(cols, starts),
+        np.maximum.reduceat(cols, starts),
+        strict=True,
+    ):
         out[int(keys[k])] = (int(rows[start]), int(rows[start + count - 1]), int(c_lo), int(c_hi), float(s / count))
     return out
 
 
-def degrade_segmentation(labels: np.ndarray, depth: np.ndarray, severities: dict[int, InstanceSeverity],
-                         config: SegmenterNoise, rng: np.random.Generator) -> np.ndarray:
+def degrade_segmentation(
+    labels: np.ndarray,
+    depth: np.ndarray,
+    severities: dict[int, InstanceSeverity],
+    config: SegmenterNoise,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """The segmentation a real segmenter would publish for the exact ``labels`` (H, W int32, 0 = background).
 
     ``depth`` (true, 0 = none) orders the instances: nearer ones are drawn last and may bleed over farther
