@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from selfpose_ros.conventions import LABEL_DIVISOR
 from selfpose_ros.sim.noise_fields import smooth_normal_field
 from selfpose_ros.sim.realism import SegmenterNoise
 
@@ -213,7 +214,7 @@ def degrade_segmentation(
             _add_blobs(out, lab, int(rng.poisson(config.spurious_blobs)), config.blob_px, (ys, xs), rng)
         if rng.uniform() < config.split:
             part = split_line(region == lab, rng)
-            region[part] = lab + SPLIT_OFFSET if lab % 1000 < SPLIT_OFFSET else lab
+            region[part] = lab + SPLIT_OFFSET if lab % LABEL_DIVISOR < SPLIT_OFFSET else lab
     if len(boxes) >= 2 and rng.uniform() < config.merge:
         _merge_touching(out, list(boxes), rng)
     return out
