@@ -27,7 +27,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from selfpose_ros.sim import depth_artefacts as da  # noqa: E402
 from selfpose_ros.sim.image_pipeline import ColourCamera, blur_kernel  # noqa: E402
-from selfpose_ros.sim.noise_fields import smooth_normal_field  # noqa: E402
 from selfpose_ros.sim.realism import REALISM_LEVELS, DepthArtefacts, ImagePipeline, realism_preset  # noqa: E402
 from selfpose_ros.sim.scene import SceneConfig  # noqa: E402
 from selfpose_ros.sim.segmenter import degrade_segmentation  # noqa: E402
@@ -220,7 +219,6 @@ def peers(shape: tuple[int, int], repeat: int) -> list[tuple[str, float, float]]
             best_ms(lambda: ndi.zoom(white, 2.0, order=1), repeat),
         )
     )
-    smooth_normal_field(rng, shape, 6.0)
     try:
         from PIL import Image
 

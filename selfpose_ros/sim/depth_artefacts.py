@@ -116,19 +116,24 @@ def normal_quantile(p: np.ndarray | float) -> np.ndarray:
     return np.log(p / (1 - p)) / np.float32(1.702)
 
 
-def material_holes(cues: SurfaceCues, config: DepthArtefacts, field: np.ndarray) -> np.ndarray:
+def material_holes(cues: SurfaceCues, config: DepthArtefacts, rng: np.random.Generator) -> np.ndarray:
     """Blobby dropout (H, W) bool on dark, specular and transparent-looking surfaces.
 
-    ``field`` is a smooth standard-normal field; a pixel with loss probability p is lost where the field lies
-    below the p-quantile, so the holes come in blobs while each pixel is lost with its own probability.
+    A pixel with loss probability p is lost where a smooth standard-normal field (6 px features) lies below
+    its p-quantile, so the holes come in blobs while each pixel is lost with its own probability. Only the
+    candidate pixels (dark, highlighted or transparent) are evaluated.
     """
-    p = np.float32(config.dark_holes) * np.clip((cues.darkness - np.float32(0.3)) / np.float32(0.7), 0.0, 1.0)
-    p = np.maximum(p, np.float32(config.specular_holes) * np.clip(cues.specular * 2.0 - 0.6, 0.0, 1.0))
-    if config.transparent_holes > 0:
-        p = np.where(cues.transparent, np.maximum(p, np.float32(config.transparent_holes)), p)
-    idx = np.flatnonzero(p > 0)  # only candidate pixels pay for the quantile
-    lost = np.zeros(p.shape, bool)
-    lost.ravel()[idx] = field.ravel()[idx] < normal_quantile(p.ravel()[idx])
+    lost = np.zeros(cues.darkness.shape, bool)
+    candidates = (cues.darkness > np.float32(0.3)) | (cues.specular > np.float32(0.3)) | cues.transparent
+    idx = np.flatnonzero(candidates)
+    if idx.size == 0:
+        return lost
+    dark, spec = cues.darkness.ravel()[idx], cues.specular.ravel()[idx]
+    p = np.float32(config.dark_holes) * np.clip((dark - np.float32(0.3)) / np.float32(0.7), 0.0, 1.0)
+    p = np.maximum(p, np.float32(config.specular_holes) * np.clip(spec * 2.0 - 0.6, 0.0, 1.0))
+    p = np.where(cues.transparent.ravel()[idx], np.maximum(p, np.float32(config.transparent_holes)), p)
+    field = smooth_normal_field(rng, lost.shape, 6.0)
+    lost.ravel()[idx] = (p > 0) & (field.ravel()[idx] < normal_quantile(p))
     return lost
 
 
@@ -162,7 +167,7 @@ def after_sensor(
         ragged = smooth_normal_field(rng, measured.shape, 3.0) < normal_quantile(config.edge_band_dropout)
         lost |= edge_band(true_depth, config.edge_band) & ragged
     if cues is not None and (config.dark_holes or config.specular_holes or config.transparent_holes):
-        lost |= material_holes(cues, config, smooth_normal_field(rng, measured.shape, 6.0))
+        lost |= material_holes(cues, config, rng)
     out = np.where(lost, np.float32(np.nan), measured).astype(np.float32)
     if calib.shift != (0, 0):
         out = shift_image(out, calib.shift, np.nan)
