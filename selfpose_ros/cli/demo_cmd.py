@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from selfpose_ros.sim.realism import REALISM_LEVELS
+
 REPO = Path(__file__).resolve().parents[2]
 NAMESPACE = "/camera"
 SHIPPED_MODEL = REPO / "models" / "cse_4cat_selfsup.pt"
@@ -37,6 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--rate", type=float, default=3.0, help="simulated camera rate, Hz")
+    parser.add_argument("--realism", choices=REALISM_LEVELS, default="default",
+                        help="simulated sensor, segmenter and appearance realism (docs/simulator.md)")
 
 
 def isolated_dds_env() -> dict[str, str]:
@@ -89,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
     sim = _start("sim_camera", ["--params-file", str(REPO / "config" / "sim_camera.yaml"),
                                 "-p", f"seed:={args.seed}", "-p", f"rate_hz:={args.rate}",
                                 "-p", f"width:={args.width}", "-p", f"height:={args.height}",
-                                "-p", f"categories:={cats}", "-p", "max_objects:=4"], env, out / "sim_camera.log")
+                                "-p", f"categories:={cats}", "-p", "max_objects:=4",
+                                "-p", f"realism:={args.realism}"], env, out / "sim_camera.log")
     est = _start("pose_estimator", ["--params-file", str(REPO / "config" / "pose.yaml"),
                                     "-p", f"model:={args.model}", "-p", "device:=auto",
                                     "-p", "gravity_frame:=map"], env,

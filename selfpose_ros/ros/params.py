@@ -15,6 +15,7 @@ import numpy as np
 
 from selfpose_ros.conventions import CATEGORIES
 from selfpose_ros.recording.keyframes import GateConfig
+from selfpose_ros.sim.realism import REALISM_LEVELS
 
 P = TypeVar("P")
 
@@ -165,6 +166,8 @@ class SimCameraParams:
     loop: bool = _param(True, "start a new scene (seed + 1) when a sequence ends; otherwise stop publishing")
     depth_encoding: str = _param("16UC1", "'16UC1' (millimetres) or '32FC1' (metres)")
     publish_ground_truth: bool = _param(True, "publish ground truth ObjectPoseArray on 'ground_truth/objects'")
+    realism: str = _param("default", "sensor, segmenter and appearance realism: 'none' (clean), 'default' or "
+                                     "'heavy' (docs/simulator.md); ground truth stays exact")
 
     def validate(self) -> None:
         """Raise ValueError listing every bad parameter."""
@@ -186,6 +189,8 @@ class SimCameraParams:
             errors.append(f"need 1 <= min_objects <= max_objects <= 12, got {self.min_objects}..{self.max_objects}")
         if self.depth_encoding not in ("16UC1", "32FC1"):
             errors.append(f"depth_encoding must be '16UC1' or '32FC1', got {self.depth_encoding!r}")
+        if self.realism not in REALISM_LEVELS:
+            errors.append(f"realism must be one of {list(REALISM_LEVELS)}, got {self.realism!r}")
         if errors:
             raise ValueError("invalid parameters: " + "; ".join(errors))
 

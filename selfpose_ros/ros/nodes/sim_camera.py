@@ -19,6 +19,7 @@ from selfpose_ros.ros.node_runner import run_node
 from selfpose_ros.ros.params import SimCameraParams, load_params
 from selfpose_ros.ros.sim_messages import camera_info_msg, ground_truth_msg, transform_msg
 from selfpose_ros.ros.tf_broadcast import StaticTfBroadcaster, TfBroadcaster
+from selfpose_ros.sim.realism import realism_preset
 from selfpose_ros.sim.scene import SceneConfig
 from selfpose_ros.sim.simulator import SimConfig, SimScene
 from selfpose_ros.sim.tf_tree import BASE_FRAME, MAP_FRAME, OPTICAL_FRAME, FrameTransform
@@ -32,7 +33,7 @@ class SimCamera(Node):
         p = self.params = load_params(self, SimCameraParams)
         self.config = SimConfig(
             width=p.width, height=p.height, hfov_deg=p.hfov_deg, rate_hz=p.rate_hz, num_frames=p.frames,
-            trajectory=p.trajectory,
+            trajectory=p.trajectory, realism=realism_preset(p.realism),
             scene=SceneConfig(categories=tuple(p.categories), min_objects=p.min_objects, max_objects=p.max_objects),
         )
         qos = qos_profile_sensor_data
@@ -55,6 +56,7 @@ class SimCamera(Node):
         self.static_tf.send([transform_msg(tf, stamp) for tf in sim.static_transforms])
         names = ", ".join(f"{o.category}_{o.instance_id}" for o in sim.scene.objects)
         self.get_logger().info(f"sequence seed {seed}: {sim.trajectory_kind} trajectory, {sim.num_frames} frames, "
+                               f"realism {self.params.realism}, "
                                f"{len(sim.scene.objects)} objects ({names})")
         return sim
 
