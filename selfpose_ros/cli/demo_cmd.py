@@ -29,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the demo's options."""
     parser.add_argument("--frames", type=int, default=20, help="estimated frames to collect before stopping")
     parser.add_argument("--timeout", type=float, default=150.0, help="stop after this many seconds regardless")
-    parser.add_argument("--out", type=Path, default=Path("demo_out"), help="directory for images, bag, logs (a new run replaces the previous run's files there)")
+    parser.add_argument("--out", type=Path, default=Path("demo_out"),
+                        help="directory for images, bag, logs (a new run replaces the previous run's files there)")
     parser.add_argument("--model", default=str(SHIPPED_MODEL),
                         help="a checkpoint (default: the shipped self-supervised model) or 'prior_fit'")
     parser.add_argument("--seed", type=int, default=7, help="simulated scene seed")
