@@ -95,6 +95,8 @@ class PoseEstimatorParams:
     device: str = _param("auto", "'cpu', 'cuda:N' or 'auto'")
     sync_slop: float = _param(0.02, "approximate-time sync tolerance, seconds")
     sync_queue: int = _param(10, "approximate-time sync queue size per topic")
+    image_qos: str = _param("reliable", "input QoS: 'reliable' (lossless for large images; needs a reliable "
+                                        "publisher, the ROS default) or 'sensor_data' (best effort, any publisher)")
     tf_prefix: str = _param("", "prefix of object TF frames: <prefix><category>_<instance>")
     gravity_frame: str = _param("", "TF frame whose +Z points up (REP 103: map, odom, base_link); "
                                     "empty: gravity unknown, no upright snapping")
@@ -136,6 +138,8 @@ class PoseEstimatorParams:
             errors.append(f"sync_slop must be > 0 seconds, got {self.sync_slop}")
         if self.sync_queue < 1:
             errors.append(f"sync_queue must be >= 1, got {self.sync_queue}")
+        if self.image_qos not in ("reliable", "sensor_data"):
+            errors.append(f"image_qos must be 'reliable' or 'sensor_data', got {self.image_qos!r}")
         if not self.warn_period >= 0:
             errors.append(f"warn_period must be >= 0, got {self.warn_period}")
         if not 0.0 <= self.upright_snap_deg <= 90.0:

@@ -60,7 +60,7 @@ class PoseEstimator(Node):
         self.worker = LatestWorker(self._process, on_error=self._on_worker_error)
         self.timer = StageTimer()
         self.inputs = CameraInputs(self, self.worker.submit, slop=p.sync_slop, queue_size=p.sync_queue,
-                                   warnings=self.warnings, timer=self.timer)
+                                   warnings=self.warnings, timer=self.timer, qos=p.image_qos)
         self.stats = {"frames": 0, "objects": 0, "proc_s": 0.0, "latency_s": 0.0, "t0": time.monotonic()}
         if getattr(self.estimator, "wants_ground_truth", False):  # the oracle back-end of the tests
             self.create_subscription(ObjectPoseArray, "ground_truth/objects", self._on_ground_truth, 50)
@@ -105,7 +105,7 @@ class PoseEstimator(Node):
             self.warnings.warn(f"instance skipped: {reason}")
         with self.timer.time("estimate"):
             results = self.estimator.estimate(frame, instances) if instances else []
-        for stage, seconds in getattr(self.estimator, "last_timings", {}).items():
+        for stage, seconds in (getattr(self.estimator, "last_timings", {}) if instances else {}).items():
             self.timer.add(stage, seconds)
         estimates, masks = [], []
         for r in results:
@@ -161,8 +161,8 @@ class PoseEstimator(Node):
         message = "ok"
         if self.inputs.received == 0 and elapsed > 5.0:
             level, message = DiagnosticStatus.WARN, "no synchronised input yet"
-            missing = [t for t in CameraInputs.TOPICS if self.count_publishers(self.resolve_topic_name(t)) == 0]
-            self.warnings.warn(f"no synchronised frames yet; topics without publishers: {missing or 'none'}")
+            problems = "; ".join(self.inputs.input_problems()) or "every input has a publisher (compare their stamps)"
+            self.warnings.warn(f"no synchronised frames yet: {problems}")
         status = DiagnosticStatus(level=level, name="selfpose_ros: pose_estimator", message=message,
                                   hardware_id=self.get_fully_qualified_name(),
                                   values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])

@@ -8,7 +8,7 @@ All images of a frame carry the same stamp (the time of publication).
 from __future__ import annotations
 
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
@@ -34,7 +34,8 @@ class SimCamera(Node):
             trajectory=p.trajectory,
             scene=SceneConfig(categories=tuple(p.categories), min_objects=p.min_objects, max_objects=p.max_objects),
         )
-        qos = qos_profile_sensor_data
+        # reliable, like camera drivers by default (image_transport): matches reliable and best-effort subscribers
+        qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
         self.pub_rgb = self.create_publisher(Image, "color/image_raw", qos)
         self.pub_depth = self.create_publisher(Image, "depth/image_raw", qos)
         self.pub_seg = self.create_publisher(Image, "segmentation", qos)
