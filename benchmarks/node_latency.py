@@ -32,15 +32,15 @@ from pathlib import Path
 
 import numpy as np
 
+from selfpose_ros.ros.fastdds_profile import PROFILE_VARS, use_large_images_profile
+
 REPO = Path(__file__).resolve().parents[1]
-LARGE_IMAGES_PROFILE = REPO / "config" / "fastdds_large_images.xml"
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(1, 100)))
 _early = argparse.ArgumentParser(add_help=False)
 _early.add_argument("--transport", default="large_shm", choices=["large_shm", "default"])
 if _early.parse_known_args()[0].transport == "large_shm":  # before rclpy creates a participant
-    for _var in ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE"):
-        os.environ.setdefault(_var, str(LARGE_IMAGES_PROFILE))
+    use_large_images_profile(os.environ)
 
 import rclpy  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
@@ -275,7 +275,7 @@ def main() -> int:
             proc.wait(30)
     bench.node.destroy_node()
     rclpy.shutdown()
-    profile = os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE", "none")
+    profile = next((os.environ[v] for v in PROFILE_VARS if os.environ.get(v)), "none")
     print(
         f"\nmodel {args.model}, device {args.device}, 640x480, image QoS {args.qos}, transport {args.transport} "
         f"(Fast DDS profile: {profile}), closed loop (one frame in flight), {args.frames} frames per case"

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from selfpose_ros.ros.fastdds_profile import use_large_images_profile
+
 REPO = Path(__file__).resolve().parents[2]
 NAMESPACE = "/camera"
 SHIPPED_MODEL = REPO / "models" / "cse_4cat_selfsup.pt"
@@ -49,8 +51,7 @@ def isolated_dds_env() -> dict[str, str]:
         env["ROS_LOCALHOST_ONLY"] = "1"
     env.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(1, 100)))
     env.setdefault("OMP_NUM_THREADS", "1")  # two CPU-heavy nodes share the machine
-    for var in ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE"):  # 640x480 frames over Fast DDS SHM
-        env.setdefault(var, str(REPO / "config" / "fastdds_large_images.xml"))  # docs/pose_estimator.md
+    use_large_images_profile(env)  # 640x480 frames over Fast DDS shared memory: docs/pose_estimator.md
     return env
 
 

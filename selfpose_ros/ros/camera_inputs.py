@@ -37,12 +37,13 @@ class ThrottledWarnings:
         self._last: dict[str, float] = {}
         self.count = 0
 
-    def warn(self, text: str) -> None:
-        """Log ``text`` unless the same text was logged less than ``period`` seconds ago."""
+    def warn(self, text: str, key: str | None = None) -> None:
+        """Log ``text`` unless the same text (or the same ``key``) was logged less than ``period`` seconds ago."""
         self.count += 1
         now = time.monotonic()
-        if now - self._last.get(text, -1e18) >= self._period:
-            self._last[text] = now
+        key = text if key is None else key
+        if now - self._last.get(key, -1e18) >= self._period:
+            self._last[key] = now
             self._node.get_logger().warning(text)
 
 

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from selfpose_ros.conventions import CATEGORIES
+from selfpose_ros.data.label_map import LabelMap
 from selfpose_ros.recording.keyframes import GateConfig
 
 P = TypeVar("P")
@@ -86,6 +87,11 @@ class PoseEstimatorParams:
                                      "or 'oracle' (ground-truth correspondences, for tests)")
     categories: list[str] = _param(list(CATEGORIES), "label categories, in panoptic index order (index 1..N)")
     active_categories: list[str] = _param(list(CATEGORIES), "categories to estimate; others are ignored")
+    label_mode: str = _param("panoptic", "segmentation encoding: 'panoptic' (value = class * 1000 + instance), "
+                                         "'instance_ids' (each value one object, its class in label_map) or "
+                                         "'semantic' (each value a class, one object per class)")
+    label_map: str = _param("", "segmentation class -> category, e.g. '44: bottle, 47: mug' (docs/pose_estimator.md); "
+                                "empty with label_mode panoptic: class k is categories[k - 1]")
     min_mask_pixels: int = _param(200, "skip instances whose mask is smaller (pixels)")
     min_inliers: int = _param(30, "a fit with fewer inliers is reported as failed")
     min_confidence: float = _param(0.2, "estimates below this confidence are not published, in [0, 1]")
@@ -122,6 +128,10 @@ class PoseEstimatorParams:
         unknown = sorted(set(self.active_categories) - set(self.categories))
         if unknown:
             errors.append(f"active_categories {unknown} are not in categories {self.categories}")
+        try:
+            self.label_decoder()
+        except ValueError as exc:
+            errors.append(str(exc))
         if self.min_mask_pixels < 1:
             errors.append(f"min_mask_pixels must be >= 1, got {self.min_mask_pixels}")
         if self.min_inliers < 3:
@@ -150,6 +160,11 @@ class PoseEstimatorParams:
             errors.append("track_gate, max_jump_m and max_jump_deg must be > 0")
         if errors:
             raise ValueError("invalid parameters: " + "; ".join(errors))
+
+
+    def label_decoder(self) -> LabelMap:
+        """The segmentation decoder of ``label_mode`` / ``label_map`` over ``categories``."""
+        return LabelMap.create(self.label_mode, self.label_map, self.categories)
 
 
 @dataclass

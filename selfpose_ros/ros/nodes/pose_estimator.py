@@ -46,6 +46,7 @@ class PoseEstimator(Node):
         options = SolverOptions(p.min_inliers, p.ransac_iterations, p.inlier_threshold, p.icp,
                                 resolve_device(p.device), p.upright_snap_deg)
         self.estimator = make_estimator(p.model, p.categories, options)
+        self.labels = p.label_decoder()
         self.warnings = ThrottledWarnings(self, p.warn_period)
         self.pub_objects = self.create_publisher(ObjectPoseArray, "objects", 10)
         self.pub_detections = self.create_publisher(Detection3DArray, "detections", 10)
@@ -99,8 +100,11 @@ class PoseEstimator(Node):
         if self.tf_in is not None:
             frame = self._with_gravity(frame)
         with self.timer.time("instances"):
-            instances, skipped = extract_instances(frame.labels, p.categories, p.active_categories,
-                                                   p.min_mask_pixels)
+            labels, unknown = self.labels.to_panoptic(frame.labels)
+            instances, skipped = extract_instances(labels, p.categories, p.active_categories, p.min_mask_pixels)
+        if unknown:
+            self.warnings.warn(f"segmentation values {unknown[:20]} are not in label_map (label_mode "
+                               f"{p.label_mode}): their pixels are ignored", key="unknown segmentation values")
         for reason in skipped:
             self.warnings.warn(f"instance skipped: {reason}")
         with self.timer.time("estimate"):
