@@ -182,6 +182,8 @@ class SimCameraParams:
     max_objects: int = _param(5, "most objects in a scene")
     trajectory: str = _param("random", "'random', or one of the simulator's trajectory kinds")
     loop: bool = _param(True, "start a new scene (seed + 1) when a sequence ends; otherwise stop publishing")
+    repeat_sequence: bool = _param(False, "with loop: replay the first sequence's rendered frames (fresh stamps) "
+                                          "instead of rendering new scenes, so high rates stay affordable (soak)")
     depth_encoding: str = _param("16UC1", "'16UC1' (millimetres) or '32FC1' (metres)")
     publish_ground_truth: bool = _param(True, "publish ground truth ObjectPoseArray on 'ground_truth/objects'")
 

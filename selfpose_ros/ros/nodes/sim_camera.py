@@ -45,6 +45,7 @@ class SimCamera(Node):
         self.tf = TfBroadcaster(self)
         self.static_tf = StaticTfBroadcaster(self)
         self.loop_index, self.index, self.published = 0, 0, 0
+        self.cache: list = []  # rendered frames of the first sequence, with repeat_sequence
         self.sim = self._new_sequence()
         self.timer = self.create_timer(1.0 / p.rate_hz, self._tick)
 
@@ -64,9 +65,16 @@ class SimCamera(Node):
                 self.timer.cancel()
                 self.get_logger().info(f"sequence finished after {self.published} frames")
                 return
-            self.loop_index, self.index = self.loop_index + 1, 0
-            self.sim = self._new_sequence()
-        frame = self.sim.render(self.index)
+            self.index = 0
+            if not self.params.repeat_sequence:
+                self.loop_index += 1
+                self.sim = self._new_sequence()
+        if self.index < len(self.cache):
+            frame = self.cache[self.index]
+        else:
+            frame = self.sim.render(self.index)
+            if self.params.repeat_sequence:
+                self.cache.append(frame)
         self.index += 1
         stamp = self.get_clock().now().to_msg()
         header = Header(stamp=stamp, frame_id=OPTICAL_FRAME)
