@@ -116,10 +116,19 @@ def test_thousand_malformed_inputs(tmp_path):
         for problem in problems:
             assert problem in log, f"no warning naming: {problem}"
         assert "Traceback" not in log
+        last = _values(diags[-1])
+        print(f"\nfuzz: {COUNT} malformed sets sent; estimator: rejected {last.get('frames_rejected')}, processed "
+              f"{last.get('frames_processed')}, dropped while busy {last.get('frames_dropped')}, processing errors "
+              f"{last.get('processing_errors')}; alive")
+        assert last.get("processing_errors") == "0"
     finally:
         node.destroy_node()
         rclpy.shutdown()
         assert est.stop() == 0, est.output()
+
+
+def _values(diag: DiagnosticArray) -> dict[str, str]:
+    return {kv.key: kv.value for status in diag.status for kv in status.values}
 
 
 def _rejected(diag: DiagnosticArray) -> int:
@@ -139,4 +148,4 @@ if __name__ == "__main__":
     parser.add_argument("--count", type=int, default=COUNT, help="malformed input sets (CI: 1000)")
     known, rest = parser.parse_known_args()
     os.environ["SELFPOSE_FUZZ_COUNT"] = str(known.count)
-    raise SystemExit(pytest.main([__file__, "-q", "-p", "no:cacheprovider", *rest]))
+    raise SystemExit(pytest.main([__file__, "-q", "-s", "-p", "no:cacheprovider", *rest]))
