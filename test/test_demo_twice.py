@@ -10,9 +10,11 @@ from rosbags.rosbag2 import Reader
 require_rclpy()
 
 
+OPTIONS = "--model prior_fit --frames 2 --width 160 --height 120 --rate 4 --timeout 120".split()
+
+
 def _demo(out):
-    cmd = [sys.executable, "-m", "selfpose_ros.cli.main", "demo", "--out", str(out), "--model", "prior_fit",
-           "--frames", "2", "--width", "160", "--height", "120", "--rate", "4", "--timeout", "120"]
+    cmd = [sys.executable, "-m", "selfpose_ros.cli.main", "demo", "--out", str(out), *OPTIONS]
     return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
 
 
