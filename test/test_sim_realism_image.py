@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from selfpose_ros.geometry.transforms import rigid
 from selfpose_ros.sim.image_pipeline import ColourCamera, blur_kernel, image_motion, tone_lut
 from selfpose_ros.sim.realism import ImagePipeline
-from selfpose_ros.sim.tf_tree import rigid
 
 
 def test_tone_lut_exposure_and_white_balance() -> None:

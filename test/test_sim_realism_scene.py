@@ -9,6 +9,7 @@ import pytest
 import trimesh
 
 from selfpose_ros.conventions import encode_label
+from selfpose_ros.geometry.transforms import rigid
 from selfpose_ros.shapes.registry import sample_instance
 from selfpose_ros.sim.appearance import random_light
 from selfpose_ros.sim.dressing import dress_scene
@@ -20,7 +21,6 @@ from selfpose_ros.sim.segmenter import SPLIT_OFFSET
 from selfpose_ros.sim.shading import Shader
 from selfpose_ros.sim.simulator import SimConfig, SimScene
 from selfpose_ros.sim.textures import Material, solid_material
-from selfpose_ros.sim.tf_tree import rigid
 
 SCENE = SceneConfig(min_objects=4, max_objects=4)
 

@@ -58,12 +58,12 @@ class PoseEstimator(Node):
         self.timer = StageTimer()
         tracking = TrackerConfig(enabled=p.tracking, alpha=p.smoothing_alpha, gate=p.track_gate,
                                  max_jump_m=p.max_jump_m, max_jump_deg=p.max_jump_deg)
-        self.pipeline = FramePipeline(self.estimator, PipelineConfig(p.categories, p.active_categories,
-                                                                     p.min_mask_pixels, p.min_confidence, tracking),
-                                      self.timer)
+        config = PipelineConfig(p.categories, p.active_categories, p.min_mask_pixels, p.min_confidence, tracking,
+                                p.label_decoder())
+        self.pipeline = FramePipeline(self.estimator, config, self.timer)
         self.worker = LatestWorker(self._process, on_error=self._on_worker_error)
         self.inputs = CameraInputs(self, self.worker.submit, slop=p.sync_slop, queue_size=p.sync_queue,
-                                   warnings=self.warnings, timer=self.timer)
+                                   warnings=self.warnings, timer=self.timer, qos=p.image_qos)
         self.stats = {"frames": 0, "objects": 0, "proc_s": 0.0, "latency_s": 0.0, "t0": time.monotonic()}
         if getattr(self.estimator, "wants_ground_truth", False):  # the oracle back-end of the tests
             self.create_subscription(ObjectPoseArray, "ground_truth/objects", self._on_ground_truth, 50)
@@ -101,6 +101,10 @@ class PoseEstimator(Node):
         if self.tf_in is not None:
             frame = self._with_gravity(frame)
         result = self.pipeline.process(frame)
+        if result.unknown_labels:
+            self.warnings.warn(f"segmentation values {result.unknown_labels[:20]} are not in label_map (label_mode "
+                               f"{self.params.label_mode}): their pixels are ignored",
+                               key="unknown segmentation values")
         for reason in result.skipped:
             self.warnings.warn(f"instance skipped: {reason}")
         with self.timer.time("publish"):
@@ -144,8 +148,8 @@ class PoseEstimator(Node):
         message = "ok"
         if self.inputs.received == 0 and elapsed > 5.0:
             level, message = DiagnosticStatus.WARN, "no synchronised input yet"
-            missing = [t for t in CameraInputs.TOPICS if self.count_publishers(self.resolve_topic_name(t)) == 0]
-            self.warnings.warn(f"no synchronised frames yet; topics without publishers: {missing or 'none'}")
+            problems = "; ".join(self.inputs.input_problems()) or "every input has a publisher (compare their stamps)"
+            self.warnings.warn(f"no synchronised frames yet: {problems}")
         status = DiagnosticStatus(level=level, name="selfpose_ros: pose_estimator", message=message,
                                   hardware_id=self.get_fully_qualified_name(),
                                   values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])

@@ -8,7 +8,7 @@ All images of a frame carry the same stamp (the time of publication).
 from __future__ import annotations
 
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
@@ -36,7 +36,8 @@ class SimCamera(Node):
             trajectory=p.trajectory, realism=realism_preset(p.realism),
             scene=SceneConfig(categories=tuple(p.categories), min_objects=p.min_objects, max_objects=p.max_objects),
         )
-        qos = qos_profile_sensor_data
+        # reliable, like camera drivers by default (image_transport): matches reliable and best-effort subscribers
+        qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
         self.pub_rgb = self.create_publisher(Image, topics.RGB, qos)
         self.pub_depth = self.create_publisher(Image, topics.DEPTH, qos)
         self.pub_seg = self.create_publisher(Image, topics.SEGMENTATION, qos)
@@ -46,6 +47,7 @@ class SimCamera(Node):
         self.tf = TfBroadcaster(self)
         self.static_tf = StaticTfBroadcaster(self)
         self.loop_index, self.index, self.published = 0, 0, 0
+        self.cache: list = []  # rendered frames of the first sequence, with repeat_sequence
         self.sim = self._new_sequence()
         self.timer = self.create_timer(1.0 / p.rate_hz, self._tick)
 
@@ -66,9 +68,16 @@ class SimCamera(Node):
                 self.timer.cancel()
                 self.get_logger().info(f"sequence finished after {self.published} frames")
                 return
-            self.loop_index, self.index = self.loop_index + 1, 0
-            self.sim = self._new_sequence()
-        frame = self.sim.render(self.index)
+            self.index = 0
+            if not self.params.repeat_sequence:
+                self.loop_index += 1
+                self.sim = self._new_sequence()
+        if self.index < len(self.cache):
+            frame = self.cache[self.index]
+        else:
+            frame = self.sim.render(self.index)
+            if self.params.repeat_sequence:
+                self.cache.append(frame)
         self.index += 1
         stamp = self.get_clock().now().to_msg()
         header = Header(stamp=stamp, frame_id=OPTICAL_FRAME)
