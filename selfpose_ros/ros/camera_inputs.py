@@ -5,7 +5,6 @@ Every check failure becomes a throttled warning that names the problem; nothing 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import numpy as np
@@ -18,26 +17,11 @@ from selfpose_ros.inference.stage_timer import StageTimer
 from selfpose_ros.ros.approx_sync import stamp_to_ns
 from selfpose_ros.ros.image_conversion import ImageConversionError, image_to_numpy
 from selfpose_ros.ros.sync_subscribers import SyncedSubscribers
+from selfpose_ros.ros.throttled_warnings import ThrottledWarnings
 
 COLOUR_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8")
 LABEL_ENCODINGS = ("16UC1", "32SC1", "mono16", "8UC1", "mono8")
-
-
-class ThrottledWarnings:
-    """Log each distinct warning at most once per ``period`` seconds, counting repeats."""
-
-    def __init__(self, node: Node, period: float) -> None:
-        self._node, self._period = node, period
-        self._last: dict[str, float] = {}
-        self.count = 0
-
-    def warn(self, text: str) -> None:
-        """Log ``text`` unless the same text was logged less than ``period`` seconds ago."""
-        self.count += 1
-        now = time.monotonic()
-        if now - self._last.get(text, -1e18) >= self._period:
-            self._last[text] = now
-            self._node.get_logger().warning(text)
+__all__ = ["COLOUR_ENCODINGS", "LABEL_ENCODINGS", "CameraInputs", "ThrottledWarnings", "frame_from_messages"]
 
 
 def frame_from_messages(rgb: Image, depth: Image, seg: Image, info: CameraInfo) -> RGBDFrame:
@@ -96,6 +80,6 @@ class CameraInputs:
                 frame = frame_from_messages(rgb, depth, seg, info)
         except FrameError as exc:
             self.rejected += 1
-            self._warnings.warn(f"frame rejected: {exc}")
+            self._warnings.warn("frame_rejected", f"frame rejected: {exc}")
             return
         self._on_frame(frame)

@@ -100,6 +100,8 @@ class PoseEstimatorParams:
                                     "empty: gravity unknown, no upright snapping")
     upright_snap_deg: float = _param(30.0, "with gravity known, fits within this tilt of upright are snapped "
                                            "upright (objects standing on a surface), degrees; 0: off")
+    tf_timeout: float = _param(0.5, "how long the worker waits for a frame's gravity TF before it processes the "
+                                    "frame without gravity, s")
     tracking: bool = _param(True, "associate objects across frames and smooth their poses on SE(3)")
     smoothing_alpha: float = _param(0.5, "weight of the newest estimate in (0, 1]; 1 = no smoothing")
     track_gate: float = _param(0.10, "association distance between frames, metres")
@@ -138,6 +140,8 @@ class PoseEstimatorParams:
             errors.append(f"sync_queue must be >= 1, got {self.sync_queue}")
         if not self.warn_period >= 0:
             errors.append(f"warn_period must be >= 0, got {self.warn_period}")
+        if not self.tf_timeout >= 0:
+            errors.append(f"tf_timeout must be >= 0 seconds, got {self.tf_timeout}")
         if not 0.0 <= self.upright_snap_deg <= 90.0:
             errors.append(f"upright_snap_deg must be in [0, 90], got {self.upright_snap_deg}")
         if not 0.0 < self.smoothing_alpha <= 1.0:
@@ -165,6 +169,7 @@ class SimCameraParams:
     loop: bool = _param(True, "start a new scene (seed + 1) when a sequence ends; otherwise stop publishing")
     depth_encoding: str = _param("16UC1", "'16UC1' (millimetres) or '32FC1' (metres)")
     publish_ground_truth: bool = _param(True, "publish ground truth ObjectPoseArray on 'ground_truth/objects'")
+    warn_period: float = _param(5.0, "seconds between repeats of one kind of warning")
 
     def validate(self) -> None:
         """Raise ValueError listing every bad parameter."""
@@ -186,6 +191,8 @@ class SimCameraParams:
             errors.append(f"need 1 <= min_objects <= max_objects <= 12, got {self.min_objects}..{self.max_objects}")
         if self.depth_encoding not in ("16UC1", "32FC1"):
             errors.append(f"depth_encoding must be '16UC1' or '32FC1', got {self.depth_encoding!r}")
+        if not self.warn_period >= 0:
+            errors.append(f"warn_period must be >= 0, got {self.warn_period}")
         if errors:
             raise ValueError("invalid parameters: " + "; ".join(errors))
 
@@ -219,6 +226,8 @@ class TrajectoryRecorderParams:
     sync_slop: float = _param(0.02, "approximate-time sync tolerance, seconds")
     sync_queue: int = _param(10, "approximate-time sync queue size per topic")
     tf_timeout: float = _param(0.5, "how long a frame waits for its TF before it is dropped, s")
+    min_free_space_mb: float = _param(500.0, "~/start (and autostart) refuse to record when output_dir has less "
+                                             "free space than this, MB")
     tf_cache_s: float = _param(10.0, "TF history kept for lookups, s")
     warn_period: float = _param(5.0, "seconds between repeats of the same warning")
 
@@ -248,7 +257,7 @@ class TrajectoryRecorderParams:
         for name in ("chunk_period_s", "metadata_period_s", "sync_slop", "tf_timeout", "tf_cache_s"):
             if not getattr(self, name) > 0:
                 errors.append(f"{name} must be > 0, got {getattr(self, name)}")
-        for name in ("max_bag_size_mb", "max_bag_duration_s", "warn_period"):
+        for name in ("max_bag_size_mb", "max_bag_duration_s", "warn_period", "min_free_space_mb"):
             if not getattr(self, name) >= 0:
                 errors.append(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.tf_cache_s <= self.blur_dt + self.tf_timeout:

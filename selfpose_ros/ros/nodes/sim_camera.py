@@ -7,6 +7,8 @@ All images of a frame carry the same stamp (the time of publication).
 
 from __future__ import annotations
 
+import time
+
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
@@ -18,6 +20,7 @@ from selfpose_ros.ros.node_runner import run_node
 from selfpose_ros.ros.params import SimCameraParams, load_params
 from selfpose_ros.ros.sim_messages import camera_info_msg, ground_truth_msg, transform_msg
 from selfpose_ros.ros.tf_broadcast import StaticTfBroadcaster, TfBroadcaster
+from selfpose_ros.ros.throttled_warnings import ThrottledWarnings
 from selfpose_ros.sim.scene import SceneConfig
 from selfpose_ros.sim.simulator import SimConfig, SimScene
 from selfpose_ros.sim.tf_tree import BASE_FRAME, MAP_FRAME, OPTICAL_FRAME, FrameTransform
@@ -41,6 +44,7 @@ class SimCamera(Node):
         self.pub_info = self.create_publisher(CameraInfo, "color/camera_info", qos)
         self.pub_depth_info = self.create_publisher(CameraInfo, "depth/camera_info", qos)
         self.pub_gt = self.create_publisher(ObjectPoseArray, "ground_truth/objects", 10)
+        self.warnings = ThrottledWarnings(self, p.warn_period)
         self.tf = TfBroadcaster(self)
         self.static_tf = StaticTfBroadcaster(self)
         self.loop_index, self.index, self.published = 0, 0, 0
@@ -65,6 +69,7 @@ class SimCamera(Node):
                 return
             self.loop_index, self.index = self.loop_index + 1, 0
             self.sim = self._new_sequence()
+        t0 = time.monotonic()
         frame = self.sim.render(self.index)
         self.index += 1
         stamp = self.get_clock().now().to_msg()
@@ -80,6 +85,10 @@ class SimCamera(Node):
         if self.params.publish_ground_truth:
             self.pub_gt.publish(ground_truth_msg(frame, header))
         self.published += 1
+        period, took = 1.0 / self.params.rate_hz, time.monotonic() - t0
+        if took > period:
+            self.warnings.warn("slow_frame", f"frame {self.published} took {1e3 * took:.0f} ms to render and "
+                               f"publish, more than the {1e3 * period:.0f} ms period: publishing below rate_hz")
 
 
 def main(args: list[str] | None = None) -> int:
