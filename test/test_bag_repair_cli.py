@@ -72,8 +72,8 @@ def killed(tmp_path_factory):
     finally:
         node.destroy_node()
         rclpy.shutdown()
-    rec.stop(signal.SIGKILL)
-    sim.stop()
+        rec.stop(signal.SIGKILL)
+        sim.stop()
     pristine = tmp / "pristine" / "bag"
     shutil.copytree(state["bag"], pristine)  # the killed bag as it was, for the commands that must not touch it
     return {"bag": state["bag"], "pristine": pristine, "status": state, "live": live, "tmp": tmp}

@@ -16,9 +16,8 @@ from ros_testing import REPO, NodeProcess, require_rclpy, spin_until
 rclpy = require_rclpy()
 
 from rosbags.rosbag2 import Reader  # noqa: E402
-from std_srvs.srv import Trigger  # noqa: E402
-
 from selfpose_ros.msg import ObjectPoseArray  # noqa: E402
+from std_srvs.srv import Trigger  # noqa: E402
 
 NS = "/sigtest"
 #: What must never appear in the log of a node stopped by SIGINT.
@@ -74,6 +73,9 @@ def test_pose_estimator_stops_cleanly_while_busy(node, camera, tmp_path, signals
     sub = node.create_subscription(ObjectPoseArray, f"{NS}/objects", results.append, 10)
     try:
         assert spin_until(node, lambda: len(results) >= 3, 90.0, proc), (proc.output(), camera.output())
+    except BaseException:
+        proc.stop(signal.SIGKILL)
+        raise
     finally:
         node.destroy_subscription(sub)
     rc = signal_and_wait(proc, signals)
@@ -95,8 +97,12 @@ def test_recorder_stops_cleanly_on_two_sigints(node, camera, tmp_path):
         state.update(json.loads(future.result().message) if future.done() else {})
         return state.get("keyframes_kept", 0) >= 2
 
-    assert client.wait_for_service(timeout_sec=60.0), proc.output()
-    assert spin_until(node, recording_frames, 90.0, proc), (state, proc.output(), camera.output())
+    try:
+        assert client.wait_for_service(timeout_sec=60.0), proc.output()
+        assert spin_until(node, recording_frames, 90.0, proc), (state, proc.output(), camera.output())
+    except BaseException:
+        proc.stop(signal.SIGKILL)
+        raise
     rc = signal_and_wait(proc, 2)
     log = proc.log_path.read_text()
     assert rc == 0, log

@@ -7,6 +7,7 @@ covered in test_recorder_bag_check.py).
 
 import json
 import shutil
+import signal
 import subprocess
 
 import pytest
@@ -46,11 +47,24 @@ def probe():
     rclpy.shutdown()
 
 
+STARTED: list = []  # every recorder of a test, killed at teardown if a failed assertion left it running
+
+
+@pytest.fixture(autouse=True)
+def _no_orphans():
+    yield
+    while STARTED:
+        proc = STARTED.pop()
+        if proc.proc.poll() is None:
+            proc.stop(signal.SIGKILL)
+
+
 def recorder(tmp_path, output_dir, min_free_mb):
-    return NodeProcess("selfpose_ros.ros.nodes.trajectory_recorder", "--ros-args", "-r", f"__ns:={NS}",
+    STARTED.append(NodeProcess("selfpose_ros.ros.nodes.trajectory_recorder", "--ros-args", "-r", f"__ns:={NS}",
                        "--params-file", str(REPO / "config" / "record.yaml"), "-p", f"output_dir:={output_dir}",
                        "-p", "autostart:=false", "-p", f"min_free_space_mb:={min_free_mb}", log_dir=tmp_path,
-                       name=f"recorder_{min_free_mb}")
+                       name=f"recorder_{min_free_mb}"))
+    return STARTED[-1]
 
 
 def call(node, proc, name):

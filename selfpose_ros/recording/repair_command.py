@@ -118,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
                 results.append("failed")
                 continue
             results.append(repair_one(bag, args.out, args.force, args.dry_run))
-    print(f"selfpose bag-repair: {results.count('repaired')} repaired, {results.count('complete')} complete "
+    done = "would be repaired (dry run)" if args.dry_run else "repaired"
+    print(f"selfpose bag-repair: {results.count('repaired')} {done}, {results.count('complete')} complete "
           f"(not touched), {results.count('failed')} failed")
     return 1 if "failed" in results else 0
