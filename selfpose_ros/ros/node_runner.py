@@ -57,12 +57,12 @@ class StopRequest:
 
 def _init(args: Sequence[str] | None) -> None:
     argv = list(args) if args is not None else sys.argv
-    try:
+    try:  # rclpy >= Humble
         from rclpy.signals import SignalHandlerOptions
-
-        rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
-    except ImportError:  # very old rclpy: its handlers chain to ours, which still only set the flag
+    except ImportError:  # older rclpy: its handlers shut the context down, then chain to ours
         rclpy.init(args=argv)
+        return
+    rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
 
 
 def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None, *, threads: int = 1) -> int:
