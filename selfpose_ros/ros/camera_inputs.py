@@ -5,7 +5,6 @@ Every check failure becomes a throttled warning that names the problem; nothing 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import numpy as np
@@ -18,6 +17,7 @@ from selfpose_ros.data.stamps import stamp_to_ns
 from selfpose_ros.data.topics import CAMERA_TOPICS
 from selfpose_ros.inference.stage_timer import StageTimer
 from selfpose_ros.ros.sync_subscribers import SyncedSubscribers
+from selfpose_ros.ros.throttled_warnings import ThrottledWarnings
 
 #: image_qos -> subscription QoS. Reliable readers get lost fragments of large images resent; best-effort readers
 #: lose a whole image whenever one of its ~64 KB fragments is dropped (docs/pose_estimator.md, "QoS and transport").
@@ -26,22 +26,6 @@ INPUT_QOS = {
     "sensor_data": qos_profile_sensor_data,
 }
 
-class ThrottledWarnings:
-    """Log each distinct warning at most once per ``period`` seconds, counting repeats."""
-
-    def __init__(self, node: Node, period: float) -> None:
-        self._node, self._period = node, period
-        self._last: dict[str, float] = {}
-        self.count = 0
-
-    def warn(self, text: str, key: str | None = None) -> None:
-        """Log ``text`` unless the same text (or the same ``key``) was logged less than ``period`` seconds ago."""
-        self.count += 1
-        now = time.monotonic()
-        key = text if key is None else key
-        if now - self._last.get(key, -1e18) >= self._period:
-            self._last[key] = now
-            self._node.get_logger().warning(text)
 
 
 def frame_from_messages(rgb: Image, depth: Image, seg: Image, info: CameraInfo) -> RGBDFrame:
@@ -79,8 +63,8 @@ class CameraInputs:
         self.rejected = 0
 
     def _on_incompatible_qos(self, topic: str) -> None:
-        self._warnings.warn(f"a publisher of '{topic}' offers a QoS that image_qos '{self.qos}' cannot match "
-                            "(best-effort publishers need image_qos:=sensor_data)")
+        self._warnings.warn("incompatible_qos", f"a publisher of '{topic}' offers a QoS that image_qos "
+                            f"'{self.qos}' cannot match (best-effort publishers need image_qos:=sensor_data)")
 
     def input_problems(self) -> list[str]:
         """Why no synchronised set may arrive: inputs without publishers, publishers our QoS cannot match."""
@@ -102,6 +86,6 @@ class CameraInputs:
                 frame = frame_from_messages(rgb, depth, seg, info)
         except FrameError as exc:
             self.rejected += 1
-            self._warnings.warn(f"frame rejected: {exc}")
+            self._warnings.warn("frame_rejected", f"frame rejected: {exc}")
             return
         self._on_frame(frame)

@@ -109,6 +109,8 @@ class PoseEstimatorParams:
                                     "empty: gravity unknown, no upright snapping")
     upright_snap_deg: float = _param(30.0, "with gravity known, fits within this tilt of upright are snapped "
                                            "upright (objects standing on a surface), degrees; 0: off")
+    tf_timeout: float = _param(0.5, "how long the worker waits for a frame's gravity TF before it processes the "
+                                    "frame without gravity, s")
     tracking: bool = _param(True, "associate objects across frames and smooth their poses on SE(3)")
     smoothing_alpha: float = _param(0.5, "weight of the newest estimate in (0, 1]; 1 = no smoothing")
     track_gate: float = _param(0.10, "association distance between frames, metres")
@@ -153,6 +155,8 @@ class PoseEstimatorParams:
             errors.append(f"image_qos must be 'reliable' or 'sensor_data', got {self.image_qos!r}")
         if not self.warn_period >= 0:
             errors.append(f"warn_period must be >= 0, got {self.warn_period}")
+        if not self.tf_timeout >= 0:
+            errors.append(f"tf_timeout must be >= 0 seconds, got {self.tf_timeout}")
         if not 0.0 <= self.upright_snap_deg <= 90.0:
             errors.append(f"upright_snap_deg must be in [0, 90], got {self.upright_snap_deg}")
         if not 0.0 < self.smoothing_alpha <= 1.0:
@@ -189,6 +193,7 @@ class SimCameraParams:
     publish_ground_truth: bool = _param(True, "publish ground truth ObjectPoseArray on 'ground_truth/objects'")
     realism: str = _param("default", "sensor, segmenter and appearance realism: 'none' (clean), 'default' or "
                                      "'heavy' (docs/simulator.md); ground truth stays exact")
+    warn_period: float = _param(5.0, "seconds between repeats of one kind of warning")
 
     def validate(self) -> None:
         """Raise ValueError listing every bad parameter."""
@@ -212,6 +217,8 @@ class SimCameraParams:
             errors.append(f"depth_encoding must be '16UC1' or '32FC1', got {self.depth_encoding!r}")
         if self.realism not in REALISM_LEVELS:
             errors.append(f"realism must be one of {list(REALISM_LEVELS)}, got {self.realism!r}")
+        if not self.warn_period >= 0:
+            errors.append(f"warn_period must be >= 0, got {self.warn_period}")
         if errors:
             raise ValueError("invalid parameters: " + "; ".join(errors))
 
@@ -245,6 +252,8 @@ class TrajectoryRecorderParams:
     sync_slop: float = _param(0.02, "approximate-time sync tolerance, seconds")
     sync_queue: int = _param(10, "approximate-time sync queue size per topic")
     tf_timeout: float = _param(0.5, "how long a frame waits for its TF before it is dropped, s")
+    min_free_space_mb: float = _param(500.0, "~/start (and autostart) refuse to record when output_dir has less "
+                                             "free space than this, MB")
     tf_cache_s: float = _param(10.0, "TF history kept for lookups, s")
     warn_period: float = _param(5.0, "seconds between repeats of the same warning")
 
@@ -274,7 +283,7 @@ class TrajectoryRecorderParams:
         for name in ("chunk_period_s", "metadata_period_s", "sync_slop", "tf_timeout", "tf_cache_s"):
             if not getattr(self, name) > 0:
                 errors.append(f"{name} must be > 0, got {getattr(self, name)}")
-        for name in ("max_bag_size_mb", "max_bag_duration_s", "warn_period"):
+        for name in ("max_bag_size_mb", "max_bag_duration_s", "warn_period", "min_free_space_mb"):
             if not getattr(self, name) >= 0:
                 errors.append(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.tf_cache_s <= self.blur_dt + self.tf_timeout:

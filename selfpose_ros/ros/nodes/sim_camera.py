@@ -7,6 +7,8 @@ All images of a frame carry the same stamp (the time of publication).
 
 from __future__ import annotations
 
+import time
+
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
@@ -19,6 +21,7 @@ from selfpose_ros.ros.node_runner import run_node
 from selfpose_ros.ros.params import SimCameraParams, load_params
 from selfpose_ros.ros.sim_messages import camera_info_msg, ground_truth_msg, transform_msg
 from selfpose_ros.ros.tf_broadcast import StaticTfBroadcaster, TfBroadcaster
+from selfpose_ros.ros.throttled_warnings import ThrottledWarnings
 from selfpose_ros.sim.realism import realism_preset
 from selfpose_ros.sim.scene import SceneConfig
 from selfpose_ros.sim.simulator import SimConfig, SimScene
@@ -44,6 +47,7 @@ class SimCamera(Node):
         self.pub_info = self.create_publisher(CameraInfo, topics.CAMERA_INFO, qos)
         self.pub_depth_info = self.create_publisher(CameraInfo, topics.DEPTH_CAMERA_INFO, qos)
         self.pub_gt = self.create_publisher(ObjectPoseArray, "ground_truth/objects", 10)
+        self.warnings = ThrottledWarnings(self, p.warn_period)
         self.tf = TfBroadcaster(self)
         self.static_tf = StaticTfBroadcaster(self)
         self.loop_index, self.index, self.published = 0, 0, 0
@@ -72,6 +76,7 @@ class SimCamera(Node):
             if not self.params.repeat_sequence:
                 self.loop_index += 1
                 self.sim = self._new_sequence()
+        t0 = time.monotonic()
         if self.index < len(self.cache):
             frame = self.cache[self.index]
         else:
@@ -92,6 +97,10 @@ class SimCamera(Node):
         if self.params.publish_ground_truth:
             self.pub_gt.publish(ground_truth_msg(frame, header))
         self.published += 1
+        period, took = 1.0 / self.params.rate_hz, time.monotonic() - t0
+        if took > period:
+            self.warnings.warn("slow_frame", f"frame {self.published} took {1e3 * took:.0f} ms to render and "
+                               f"publish, more than the {1e3 * period:.0f} ms period: publishing below rate_hz")
 
 
 def main(args: list[str] | None = None) -> int:
