@@ -12,15 +12,19 @@ A similarity fit (one scale s) gives every instance the shape model's proportion
      pulls it in (the data -> model term alone cannot see excess model surface). Pixels next to the
      object's surface are not free, so a right-sized model's silhouette is never pulled inwards;
    - model -> support (with a support ``plane``): model points below the plane the object stands on,
-     paired with their projection onto it. Without this a model too tall could hide its excess under
-     the table, where the camera cannot see it;
+     paired with their projection onto it (without this a model too tall could hide its excess under the
+     table, where the camera cannot see it). And when the model floats above the plane but the camera
+     cannot see the gap (the object's own wall seen from above, or an occluder in front hides it), its
+     lowest points are paired with the plane too: the object stands on its support. A gap the camera
+     sees through (the table visible under the model) is left alone;
 2. per-axis scales ``a`` and a box-centre offset by closed-form least squares in the object's canonical
    axes, each axis pulled towards the similarity's ``s`` with weight ``prior_weight`` relative to its
    data (an axis the camera does not see across, e.g. the depth of a box seen face-on, keeps s);
    solids of revolution share one scale for x and z (radius) and have their own for y (height); other
    categories may be limited to ``max_axis_ratio`` around s (a wrong yaw, e.g. a mug's handle put where
    there is none, must not turn into a wrong width);
-3. optionally the rigid pose (Kabsch) of the stretched model against the same correspondences.
+3. optionally the rigid pose (Kabsch) of the stretched model against the same correspondences; with
+   ``upright`` (the up direction, for an object known to stand upright) its canonical +Y is kept along it.
 
 Frames and units: model points (M, 3) and normals in the canonical frame, centred on their box (canonical
 units); observed points (K, 3) in the camera frame (metres); depth (H, W) metres with intrinsics K (3, 3)
@@ -38,9 +42,12 @@ from scipy.spatial import cKDTree
 
 from selfpose_ros.geometry.rotations import project_to_rotation_np
 from selfpose_ros.geometry.support_plane import Plane
+from selfpose_ros.geometry.upright import snap_upright
 
 #: Model points more than this below the support plane are pulled onto it (metres).
 PLANE_TOLERANCE_M = 0.003
+#: A gap under the model counts as hidden when at least this share of its probe points is not seen.
+HIDDEN_GAP_SHARE = 0.7
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,41 @@ def _see_through(
     return idx[through]
 
 
+def _hidden_gap(
+    x: np.ndarray,
+    sd: np.ndarray,
+    plane: Plane,
+    depth: np.ndarray,
+    K: np.ndarray,
+    margin: float,
+    probes: int = 4,
+    max_points: int = 200,
+) -> np.ndarray:
+    """Lowest placed model points (bool (M,)) to pull onto the plane when the gap below them is hidden."""
+    low = float(sd.min())
+    pull = np.zeros(len(x), bool)
+    if low <= PLANE_TOLERANCE_M:
+        return pull
+    bottom = np.flatnonzero(sd < low + 0.1 * float(np.ptp(sd)) + PLANE_TOLERANCE_M)
+    sub = bottom[:: max(1, len(bottom) // max_points)]
+    f = (np.arange(1, probes + 1) / (probes + 1))[:, None, None]  # between the model and the plane
+    y = (x[sub] - f * sd[sub, None] * plane.normal).reshape(-1, 3)
+    y = y[y[:, 2] > 1e-3]
+    if len(y) == 0:
+        return pull
+    uvw = y @ np.asarray(K, np.float64).T
+    u = np.round(uvw[:, 0] / uvw[:, 2]).astype(np.int64)
+    v = np.round(uvw[:, 1] / uvw[:, 2]).astype(np.int64)
+    h, w = depth.shape
+    inside = (u >= 0) & (u < w) & (v >= 0) & (v < h)
+    z = np.full(len(y), np.nan)
+    z[inside] = depth[v[inside], u[inside]]
+    hidden = ~np.isfinite(z) | (z < y[:, 2] - margin)  # out of view, no reading, or something in front
+    if hidden.mean() >= HIDDEN_GAP_SHARE:
+        pull[bottom] = True
+    return pull
+
+
 def fit_axis_scales(
     model_points: np.ndarray,
     observed_points: np.ndarray,
@@ -103,6 +145,7 @@ def fit_axis_scales(
     K: np.ndarray | None = None,
     free: np.ndarray | None = None,
     plane: Plane | None = None,
+    upright: np.ndarray | None = None,
     max_distance: float = 0.01,
     visibility_margin: float = 0.02,
     max_axis_ratio: float | None = None,
@@ -152,10 +195,12 @@ def fit_axis_scales(
         if plane is not None:
             x = P * a @ R.T + t
             sd = plane.signed_distance(x)
-            below = sd < -PLANE_TOLERANCE_M
-            if below.any():
-                target = x[below] - sd[below, None] * plane.normal
-                pm, qm = np.vstack((pm, P[below])), np.vstack((qm, (target - t) @ R))
+            pull = sd < -PLANE_TOLERANCE_M
+            if not pull.any() and two_way:
+                pull = _hidden_gap(x, sd, plane, depth, K, visibility_margin)
+            if pull.any():
+                target = x[pull] - sd[pull, None] * plane.normal
+                pm, qm = np.vstack((pm, P[pull])), np.vstack((qm, (target - t) @ R))
         if len(pm) < 4:
             break
         lam = np.full(3, prior_weight * len(pm) * var)
@@ -175,6 +220,8 @@ def fit_axis_scales(
             m = pm * a_new  # stretched model points (canonical axes, metres) and their camera-frame targets
             y = qm @ R.T + t
             R_new = project_to_rotation_np((y - y.mean(0)).T @ (m - m.mean(0)))
+            if upright is not None:
+                R_new = snap_upright(R_new, upright)
             t_new = y.mean(0) - R_new @ m.mean(0)
             R = R_new
         change = float(np.abs(a_new - a).max() / scale + np.linalg.norm(t_new - t) / scale)

@@ -164,7 +164,8 @@ class CSEEstimator:
                 samples, normals = self._samples(inst.category, verts)
                 sized = size_and_pose(inst.category, samples, obs, fit.rotation, fit.translation, fit.scale,
                                       model_normals=normals, frame=frame, free=geo.free_space(frame, k),
-                                      plane=geo.support, max_distance=self.icp_distance, box_points=verts)
+                                      plane=geo.support, up=geo.up, upright_deg=self.options.upright_snap_deg,
+                                      max_distance=self.icp_distance, box_points=verts)
                 R, t, size = sized.rotation, sized.translation, sized.size
         else:
             fit = self._pnp(out, j, crop, inst.category)

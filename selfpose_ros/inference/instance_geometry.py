@@ -24,6 +24,7 @@ from selfpose_ros.geometry.axis_scales import AxisScaleFit, fit_axis_scales
 from selfpose_ros.geometry.instance_surface import InstanceSurface, SurfaceOptions, object_surfaces, surface_points
 from selfpose_ros.geometry.mesh_box import mesh_box
 from selfpose_ros.geometry.support_plane import Plane, PlaneOptions, SupportPlaneInfo, support_plane
+from selfpose_ros.geometry.upright import tilt_deg
 from selfpose_ros.inference.frame import RGBDFrame
 from selfpose_ros.inference.instances import Instance
 from selfpose_ros.shapes.size_ranges import axis_scale_bounds
@@ -111,6 +112,8 @@ def size_and_pose(
     frame: RGBDFrame | None = None,
     free: np.ndarray | None = None,
     plane: Plane | None = None,
+    up: np.ndarray | None = None,
+    upright_deg: float = 0.0,
     max_distance: float = 0.01,
     box_points: np.ndarray | None = None,
 ) -> SizedPose:
@@ -121,7 +124,8 @@ def size_and_pose(
     ``free`` pixels (:meth:`FrameGeometry.free_space`), model surface through which the camera sees the
     background pulls the size in; with the support ``plane``, model points below it are pulled onto it.
     Solids of revolution get one radius and one height; the other categories' axes stay within
-    ``ASYMMETRIC_AXIS_RATIO`` of the similarity scale.
+    ``ASYMMETRIC_AXIS_RATIO`` of the similarity scale. A fit whose +Y is within ``upright_deg`` of ``up``
+    stands upright: the refinement keeps it so.
     """
     sym = SYMMETRY.get(category, "none")
     box = model_points if box_points is None else box_points
@@ -129,6 +133,7 @@ def size_and_pose(
     R = np.asarray(rotation, np.float64)
     t0 = np.asarray(translation, np.float64) + scale * R @ centre
     lo, hi = axis_scale_bounds(category, extents)
+    upright = None if up is None or upright_deg <= 0 or tilt_deg(R, up) > upright_deg else np.asarray(up, np.float64)
     fit = fit_axis_scales(
         np.asarray(model_points, np.float64) - centre,
         observed,
@@ -141,6 +146,7 @@ def size_and_pose(
         K=None if frame is None else frame.K,
         free=free,
         plane=plane,
+        upright=upright,
         max_distance=max_distance,
         scale_bounds=(lo, hi),
         max_axis_ratio=None if sym == "continuous_y" else ASYMMETRIC_AXIS_RATIO,

@@ -80,6 +80,7 @@ class PriorFitEstimator:
         samples, normals = self.samples[cat]
         sized = size_and_pose(cat, samples, points, fit.rotation, fit.translation, fit.scale, model_normals=normals,
                               frame=frame, free=geo.free_space(frame, k), plane=geo.support,
+                              up=geo.up, upright_deg=self.options.upright_snap_deg,
                               max_distance=max(self.options.inlier_threshold, 0.01),
                               box_points=self.priors[cat])
         check = check_size(cat, sized.size)

@@ -51,10 +51,10 @@ class SizeRange:
 CATEGORY_SIZE_RANGES: dict[str, SizeRange] = {
     "bottle": SizeRange(
         (0.025, 0.08, 0.025),
-        (0.15, 0.42, 0.15),
+        (0.2, 0.42, 0.2),
         ("diameter", "height", "diameter"),
         (1.2, 8.0),
-        "100 ml medicine bottle to 2 l soda and wine bottles, squat juice to slender oil",
+        "100 ml medicine bottle to 2 l soda and 5 l water bottles, squat juice to slender oil",
     ),
     "bowl": SizeRange(
         (0.08, 0.015, 0.08),
@@ -72,7 +72,7 @@ CATEGORY_SIZE_RANGES: dict[str, SizeRange] = {
     ),
     "mug": SizeRange(
         (0.06, 0.05, 0.045),
-        (0.25, 0.17, 0.18),
+        (0.25, 0.17, 0.19),
         ("width with handle", "height", "body diameter"),
         None,
         "espresso cup to large soup mug",
