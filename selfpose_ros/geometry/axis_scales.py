@@ -4,7 +4,8 @@ A similarity fit (one scale s) gives every instance the shape model's proportion
 (a tall drink can, a squat tin). Starting from a fitted similarity, :func:`fit_axis_scales` alternates
 1. correspondences in both directions:
    - data -> model: every observed point's nearest point of the stretched, placed model, kept only within
-     ``max_distance`` (distance-bounded: background points the fit never reached cannot pull it);
+     ``max_distance`` (3x that in the first iterations; distance-bounded: background points the fit never
+     reached cannot pull it);
    - model -> data (with a depth image): every model point that faces the camera and projects onto a
      ``free`` pixel (away from the object's own surface) whose depth reading lies more than
      ``visibility_margin`` behind it, paired with its nearest observed point. Such a model claims surface
@@ -16,10 +17,13 @@ A similarity fit (one scale s) gives every instance the shape model's proportion
      table, where the camera cannot see it). And when the model floats above the plane but the camera
      cannot see the gap (the object's own wall seen from above, or an occluder in front hides it), its
      lowest points are paired with the plane too: the object stands on its support. A gap the camera
-     sees through (the table visible under the model) is left alone;
+     sees through (the table visible under the model), or one much larger than the model (the plane is
+     the floor under the table), is left alone;
 2. per-axis scales ``a`` and a box-centre offset by closed-form least squares in the object's canonical
    axes, each axis pulled towards the similarity's ``s`` with weight ``prior_weight`` relative to its
-   data (an axis the camera does not see across, e.g. the depth of a box seen face-on, keeps s);
+   data (an axis the camera does not see across, e.g. the depth of a box seen face-on, keeps s); each
+   model-side term adds at most ``EXTRA_SHARE`` as many pairs as the data, and the scales change by at
+   most ``MAX_STEP`` per iteration;
    solids of revolution share one scale for x and z (radius) and have their own for y (height); other
    categories may be limited to ``max_axis_ratio`` around s (a wrong yaw, e.g. a mug's handle put where
    there is none, must not turn into a wrong width);
@@ -44,10 +48,16 @@ from selfpose_ros.geometry.rotations import project_to_rotation_np
 from selfpose_ros.geometry.support_plane import Plane
 from selfpose_ros.geometry.upright import snap_upright
 
+#: Each model-side term (see-through, support) adds at most this share of the data -> model pairs.
+EXTRA_SHARE = 0.5
+#: The scales change by at most this factor per iteration.
+MAX_STEP = 1.1
 #: Model points more than this below the support plane are pulled onto it (metres).
 PLANE_TOLERANCE_M = 0.003
 #: A gap under the model counts as hidden when at least this share of its probe points is not seen.
 HIDDEN_GAP_SHARE = 0.7
+#: ... and it is pulled down only across a gap of at most this many times its own height above the plane.
+MAX_HIDDEN_GAP = 1.5
 
 
 @dataclass(frozen=True)
@@ -110,8 +120,8 @@ def _hidden_gap(
     """Lowest placed model points (bool (M,)) to pull onto the plane when the gap below them is hidden."""
     low = float(sd.min())
     pull = np.zeros(len(x), bool)
-    if low <= PLANE_TOLERANCE_M:
-        return pull
+    if low <= PLANE_TOLERANCE_M or low > MAX_HIDDEN_GAP * float(np.ptp(sd)):
+        return pull  # touching already, or so far above that the plane cannot be its support
     bottom = np.flatnonzero(sd < low + 0.1 * float(np.ptp(sd)) + PLANE_TOLERANCE_M)
     sub = bottom[:: max(1, len(bottom) // max_points)]
     f = (np.arange(1, probes + 1) / (probes + 1))[:, None, None]  # between the model and the plane
@@ -149,7 +159,7 @@ def fit_axis_scales(
     max_distance: float = 0.01,
     visibility_margin: float = 0.02,
     max_axis_ratio: float | None = None,
-    iterations: int = 20,
+    iterations: int = 30,
     prior_weight: float = 0.05,
     refine_pose: bool = True,
     scale_bounds: tuple[np.ndarray, np.ndarray] | None = None,
@@ -184,14 +194,17 @@ def fit_axis_scales(
     it = 0
     for it in range(1, iterations + 1):  # noqa: B007 - the count is reported
         q = (X - t) @ R  # observed points in the canonical axes, metres, relative to the box centre
-        d, j = cKDTree(P * a).query(q, distance_upper_bound=max_distance)
+        reach = max_distance * (1.0 + 2.0 * max(0.0, 1.0 - 2.0 * it / iterations))  # 3x early, 1x after half
+        d, j = cKDTree(P * a).query(q, distance_upper_bound=reach)
         ok = np.isfinite(d)
         pm, qm = P[j[ok]], q[ok]
+        extra_p, extra_q = [], []
         if two_way:
             vis = _see_through(P * a, N / a, R, t, depth, K, free, visibility_margin)
             if len(vis):
                 _, i_obs = obs_tree.query(P[vis] * a @ R.T + t)
-                pm, qm = np.vstack((pm, P[vis])), np.vstack((qm, q[i_obs]))
+                extra_p.append(P[vis])
+                extra_q.append(q[i_obs])
         if plane is not None:
             x = P * a @ R.T + t
             sd = plane.signed_distance(x)
@@ -200,7 +213,11 @@ def fit_axis_scales(
                 pull = _hidden_gap(x, sd, plane, depth, K, visibility_margin)
             if pull.any():
                 target = x[pull] - sd[pull, None] * plane.normal
-                pm, qm = np.vstack((pm, P[pull])), np.vstack((qm, (target - t) @ R))
+                extra_p.append(P[pull])
+                extra_q.append((target - t) @ R)
+        for ep, eq in zip(extra_p, extra_q):  # each model-side term: at most EXTRA_SHARE of the data pairs
+            step = max(1, int(np.ceil(len(ep) / max(EXTRA_SHARE * len(pm), 1.0))))
+            pm, qm = np.vstack((pm, ep[::step])), np.vstack((qm, eq[::step]))
         if len(pm) < 4:
             break
         lam = np.full(3, prior_weight * len(pm) * var)
@@ -212,6 +229,7 @@ def fit_axis_scales(
         a_new = np.maximum(a_new, 1e-3 * scale)
         if max_axis_ratio is not None:
             a_new = np.clip(a_new, scale / max_axis_ratio, scale * max_axis_ratio)
+        a_new = np.clip(a_new, a / MAX_STEP, a * MAX_STEP)  # damped: the correspondences change with a
         if lo is not None:
             a_new = np.clip(a_new, lo, hi)
         c = qm.mean(0) - a_new * pm.mean(0)  # box-centre offset in the canonical axes

@@ -10,10 +10,12 @@ Real instance masks spill a few pixels over the object's silhouette, and real de
 2. Support: with a support plane (``geometry.support_plane``), pixels less than ``plane_margin_m`` above it
    (or below it) are the table, not the object (a bleeding mask's ring around the object's base).
 3. Pieces: the remaining masked pixels split into 4-connected, depth-continuous pieces.
-4. Seeds: the piece holding most of the mask's core (pixels at least ``core_fraction`` of the largest
-   distance from the mask's edge: well inside the object even for a mask dilated by many pixels), and
-   every piece holding at least ``core_share`` as many core pixels (a mug's inside seen over its rim);
-   when the core has no depth, the largest piece.
+4. Seeds: of the pieces holding at least ``core_share`` of the largest share of the mask's core (pixels
+   at least ``core_fraction`` of the largest distance from the mask's edge: well inside the object even
+   for a mask dilated by many pixels), the front-most one, and every other one that does not run round
+   the mask's edge (more than ``max_edge_share`` of its edge band: the background ring of a mask
+   dilated far beyond a small object) and lies no further behind the front one than that one is wide
+   (a mug's inside seen over its rim is such a piece). When the core has no depth, the largest piece.
 5. Growth: pieces whose 3D points come within ``link_m`` of the object's points so far join it (a mug's
    handle), and so do pieces lying in front of it (mean depth nearer than the object's median: a bowl's
    outer wall in front of its inside; bleeding adds what lies behind an object's silhouette, never in
@@ -38,7 +40,9 @@ class SurfaceOptions:
     """Thresholds of :func:`object_surfaces` (metres unless stated)."""
 
     core_fraction: float = 0.5  # core = pixels at >= this fraction of the mask's largest edge distance
-    core_share: float = 0.25  # pieces with this share of the best piece's core pixels are seeds too
+    core_share: float = 0.25  # pieces with this share of the best piece's core pixels are seeds too ...
+    max_edge_share: float = 0.5  # ... unless they hold more than this share of the mask's edge band (a ring)
+    edge_band_px: int = 3  # width of the mask's edge band
     jump_m: float = 0.01  # a depth step between 4-neighbours above max(jump_m, jump_rel * z) is an edge
     jump_rel: float = 0.02
     link_m: float = 0.02  # a piece joins the object when one of its points is this close to the object
@@ -174,6 +178,33 @@ def _grow(
     return np.flatnonzero(member)
 
 
+def _core_seeds(
+    labels: np.ndarray,
+    n_lab: int,
+    in_core: np.ndarray,
+    depth: np.ndarray,
+    mask: np.ndarray,
+    focal_px: float,
+    options: SurfaceOptions,
+) -> np.ndarray:
+    """Seed pieces (0-based ids); see the module docstring, step 4."""
+    cands = np.flatnonzero(in_core >= options.core_share * in_core.max())
+    count = np.bincount(labels.ravel(), minlength=n_lab)[1:]
+    mean_z = np.bincount(labels.ravel(), weights=np.nan_to_num(depth).ravel(), minlength=n_lab)[1:]
+    mean_z = mean_z / np.maximum(count, 1)
+    primary = int(cands[np.argmin(mean_z[cands])])
+    if len(cands) == 1:
+        return np.array([primary])
+    ys, xs = np.nonzero(labels == primary + 1)
+    width_m = max(np.ptp(xs), np.ptp(ys)) * mean_z[primary] / focal_px  # the front piece's size across the view
+    k = 2 * options.edge_band_px + 1
+    band = mask & ~cv2.erode(mask.astype(np.uint8), np.ones((k, k), np.uint8), borderValue=0).astype(bool)
+    in_band = np.bincount(labels[band], minlength=n_lab)[1:]
+    share = in_band / max(int(in_band.sum()), 1)
+    ok = (share <= options.max_edge_share) & (mean_z - mean_z[primary] <= width_m)
+    return np.array([c for c in cands if c == primary or ok[c]])
+
+
 def object_surface(
     depth: np.ndarray,
     K: np.ndarray,
@@ -215,8 +246,8 @@ def object_surface(
     in_core = np.bincount(labels[core], minlength=n_lab)[1:]
     sizes = np.bincount(labels.ravel(), minlength=n_lab)[1:]
     seed_kind = "core" if in_core.max() > 0 else "largest"
-    if seed_kind == "core":  # every piece holding a good share of the core (a mug's inside next to its wall)
-        seeds = np.flatnonzero(in_core >= options.core_share * in_core.max())
+    if seed_kind == "core":
+        seeds = _core_seeds(labels, n_lab, in_core, d, m, float(K[0][0]), options)
     else:
         seeds = np.array([int(np.argmax(sizes))])
     Kc = _crop_K(K, box)
