@@ -48,24 +48,16 @@ def _cloud(points: np.ndarray) -> o3d.geometry.PointCloud:
     return o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.ascontiguousarray(points, dtype=np.float64)))
 
 
-def icp_similarity(
-    source: np.ndarray,
-    target: np.ndarray,
-    max_correspondence_distance: float,
-    init: np.ndarray | None = None,
-    with_scaling: bool = False,
-    max_iterations: int = 30,
-) -> tuple[np.ndarray, float, float]:
+def icp_similarity(source: np.ndarray, target: np.ndarray, max_correspondence_distance: float,
+                   init: np.ndarray | None = None, with_scaling: bool = False,
+                   max_iterations: int = 30) -> tuple[np.ndarray, float, float]:
     """Run Open3D point-to-point ICP source (N, 3) -> target (M, 3); return (4x4 T, fitness, inlier_rmse)."""
     reg = o3d.pipelines.registration
     result = reg.registration_icp(
-        _cloud(source),
-        _cloud(target),
-        float(max_correspondence_distance),
+        _cloud(source), _cloud(target), float(max_correspondence_distance),
         np.eye(4) if init is None else np.asarray(init, dtype=np.float64),
         reg.TransformationEstimationPointToPoint(with_scaling),
-        reg.ICPConvergenceCriteria(max_iteration=int(max_iterations)),
-    )
+        reg.ICPConvergenceCriteria(max_iteration=int(max_iterations)))
     return np.asarray(result.transformation).copy(), float(result.fitness), float(result.inlier_rmse)
 
 
@@ -109,7 +101,8 @@ def refine_pose_icp(
     if len(obs) < 3 or len(model) < 3:
         return keep(f"too few finite points for ICP: {len(obs)} observed, {len(model)} model")
     placed = apply_similarity_np(s0, R0, t0, model)
-    T, fitness, rmse = icp_similarity(obs, placed, max_correspondence_distance, None, refine_scale, max_iterations)
+    T, fitness, rmse = icp_similarity(obs, placed, max_correspondence_distance, None, refine_scale,
+                                      max_iterations)
     if fitness <= 0.0:
         return keep(f"no observed point within {max_correspondence_distance} m of the placed model")
     # obs -> placed model is T; so model_cam = T^-1 (placed): new pose = T^-1 o (s0, R0, t0).

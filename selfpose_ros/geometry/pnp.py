@@ -16,9 +16,8 @@ from selfpose_ros.geometry.pose_fit import PoseFit, failed_fit
 from selfpose_ros.geometry.ransac import sample_confidence
 
 
-def _reprojection_errors(
-    obj: np.ndarray, img: np.ndarray, R: np.ndarray, t: np.ndarray, K: np.ndarray, dist: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray]:
+def _reprojection_errors(obj: np.ndarray, img: np.ndarray, R: np.ndarray, t: np.ndarray, K: np.ndarray,
+                         dist: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Return per-point reprojection errors (pixels) and camera-frame depths."""
     cam = obj @ R.T + t
     rvec, _ = cv2.Rodrigues(R)
@@ -69,20 +68,12 @@ def pnp_ransac(
     if seed is not None:
         cv2.setRNGSeed(int(seed))
     ok, rvec, tvec, inliers = cv2.solvePnPRansac(
-        obj_m,
-        img_u,
-        K,
-        dist,
-        iterationsCount=max_iterations,
-        reprojectionError=float(reprojection_error_px),
-        confidence=confidence,
-        flags=flags,
-    )
+        obj_m, img_u, K, dist, iterationsCount=max_iterations, reprojectionError=float(reprojection_error_px),
+        confidence=confidence, flags=flags)
     if not ok or inliers is None or len(inliers) < need:
         count = 0 if inliers is None else len(inliers)
-        return failed_fit(
-            f"solvePnPRansac found no pose with >= {need} inliers (got {count})", n_input, n, max_iterations
-        )
+        return failed_fit(f"solvePnPRansac found no pose with >= {need} inliers (got {count})", n_input, n,
+                          max_iterations)
     inl = inliers.reshape(-1)
     if refine:
         rvec, tvec = cv2.solvePnPRefineLM(obj_m[inl], img_u[inl], K, dist, rvec, tvec)
@@ -94,25 +85,11 @@ def pnp_ransac(
     full = np.zeros(n_input, dtype=bool)
     full[idx] = mask
     if count < need:
-        return failed_fit(
-            f"too few inliers in front of the camera after refinement: {count}, need {need}",
-            n_input,
-            n,
-            max_iterations,
-            full,
-            count / n,
-        )
+        return failed_fit(f"too few inliers in front of the camera after refinement: {count}, need {need}",
+                          n_input, n, max_iterations, full, count / n)
     ratio = count / n
     sample = 5 if flags == cv2.SOLVEPNP_EPNP else 4
-    return PoseFit(
-        success=True,
-        scale=float(scale),
-        rotation=R,
-        translation=t,
-        inlier_mask=full,
-        inlier_ratio=ratio,
-        confidence=sample_confidence(ratio, sample, max_iterations),
-        num_correspondences=n,
-        iterations=max_iterations,
-        extras={"reprojection_rmse_px": float(np.sqrt(np.mean(err[mask] ** 2)))},
-    )
+    return PoseFit(success=True, scale=float(scale), rotation=R, translation=t, inlier_mask=full,
+                   inlier_ratio=ratio, confidence=sample_confidence(ratio, sample, max_iterations),
+                   num_correspondences=n, iterations=max_iterations,
+                   extras={"reprojection_rmse_px": float(np.sqrt(np.mean(err[mask] ** 2)))})

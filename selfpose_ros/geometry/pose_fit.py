@@ -44,25 +44,10 @@ class PoseFit:
         return T
 
 
-def failed_fit(
-    reason: str,
-    num_input: int,
-    num_usable: int,
-    iterations: int = 0,
-    inlier_mask: np.ndarray | None = None,
-    inlier_ratio: float = 0.0,
-) -> PoseFit:
+def failed_fit(reason: str, num_input: int, num_usable: int, iterations: int = 0,
+               inlier_mask: np.ndarray | None = None, inlier_ratio: float = 0.0) -> PoseFit:
     """Return a failed :class:`PoseFit` with no pose and the given reason."""
     mask = np.zeros(num_input, dtype=bool) if inlier_mask is None else inlier_mask
-    return PoseFit(
-        success=False,
-        scale=None,
-        rotation=None,
-        translation=None,
-        inlier_mask=mask,
-        inlier_ratio=inlier_ratio,
-        confidence=0.0,
-        num_correspondences=num_usable,
-        failure_reason=reason,
-        iterations=iterations,
-    )
+    return PoseFit(success=False, scale=None, rotation=None, translation=None, inlier_mask=mask,
+                   inlier_ratio=inlier_ratio, confidence=0.0, num_correspondences=num_usable,
+                   failure_reason=reason, iterations=iterations)

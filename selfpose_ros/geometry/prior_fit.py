@@ -64,9 +64,8 @@ def _rotation_taking_y_to(up: np.ndarray) -> np.ndarray:
     return np.eye(3) + vx + vx @ vx / (1.0 + c)
 
 
-def candidate_rotations(
-    prior: np.ndarray, observed: np.ndarray, up_hint: np.ndarray | None, num_yaw: int
-) -> list[np.ndarray]:
+def candidate_rotations(prior: np.ndarray, observed: np.ndarray, up_hint: np.ndarray | None,
+                        num_yaw: int) -> list[np.ndarray]:
     """Return the initial rotations canonical -> camera tried by :func:`fit_prior_to_points`."""
     if up_hint is not None:
         up = np.asarray(up_hint, dtype=np.float64)
@@ -79,7 +78,8 @@ def candidate_rotations(
     return [E_obs @ P @ E_prior.T for P in proper_signed_permutations()]
 
 
-def _truncated_cost(fit: PoseFit, prior: np.ndarray, obs: np.ndarray, truncate: float) -> tuple[float, np.ndarray]:
+def _truncated_cost(fit: PoseFit, prior: np.ndarray, obs: np.ndarray, truncate: float
+                    ) -> tuple[float, np.ndarray]:
     """Return (mean truncated distance of observed points to the placed prior, all distances)."""
     dist, _ = cKDTree(apply_similarity_np(fit.scale, fit.rotation, fit.translation, prior)).query(obs)
     return float(np.minimum(dist, truncate).mean()), dist
@@ -114,7 +114,8 @@ def fit_prior_to_points(
     obs = obs_all[usable]
     n_input, n = len(obs_all), len(obs)
     if n < min_points or len(prior) < 4:
-        return failed_fit(f"too few points: {n} finite observed (need {min_points}), {len(prior)} prior", n_input, n)
+        return failed_fit(f"too few points: {n} finite observed (need {min_points}), {len(prior)} prior",
+                          n_input, n)
     c_prior, E_prior = _pca_frame(prior)
     c_obs, E_obs = _pca_frame(obs)
     ext_prior = np.ptp((prior - c_prior) @ E_prior, axis=0)
@@ -127,26 +128,12 @@ def fit_prior_to_points(
         s0 = float(np.clip(s0, *scale_bounds))
 
     def refine(fit: PoseFit, prior_pts: np.ndarray, obs_pts: np.ndarray, distance: float) -> PoseFit:
-        out = refine_pose_icp(
-            fit,
-            prior_pts,
-            obs_pts,
-            max_correspondence_distance=distance,
-            refine_scale=refine_scale,
-            max_iterations=icp_iterations,
-            bounds=_UNBOUNDED,
-        ).fit
+        out = refine_pose_icp(fit, prior_pts, obs_pts, max_correspondence_distance=distance,
+                              refine_scale=refine_scale, max_iterations=icp_iterations, bounds=_UNBOUNDED).fit
         if scale_bounds is not None and not scale_bounds[0] <= out.scale <= scale_bounds[1]:
             held = dataclasses.replace(out, scale=float(np.clip(out.scale, *scale_bounds)))
-            out = refine_pose_icp(
-                held,
-                prior_pts,
-                obs_pts,
-                max_correspondence_distance=distance,
-                refine_scale=False,
-                max_iterations=icp_iterations,
-                bounds=_UNBOUNDED,
-            ).fit
+            out = refine_pose_icp(held, prior_pts, obs_pts, max_correspondence_distance=distance,
+                                  refine_scale=False, max_iterations=icp_iterations, bounds=_UNBOUNDED).fit
         return out
 
     coarse = coarse_distance if coarse_distance is not None else 0.25 * s0 * float(np.linalg.norm(ext_prior))
@@ -174,21 +161,8 @@ def fit_prior_to_points(
     mask[np.flatnonzero(usable)] = dist < inlier_threshold
     ratio = float(mask.sum()) / n
     if ratio < min_inlier_ratio:
-        return failed_fit(
-            f"inlier ratio {ratio:.3f} below min_inlier_ratio {min_inlier_ratio}",
-            n_input,
-            n,
-            inlier_mask=mask,
-            inlier_ratio=ratio,
-        )
-    return PoseFit(
-        success=True,
-        scale=fit.scale,
-        rotation=fit.rotation,
-        translation=fit.translation,
-        inlier_mask=mask,
-        inlier_ratio=ratio,
-        confidence=ratio,
-        num_correspondences=n,
-        extras={"mean_truncated_distance_m": cost},
-    )
+        return failed_fit(f"inlier ratio {ratio:.3f} below min_inlier_ratio {min_inlier_ratio}", n_input, n,
+                          inlier_mask=mask, inlier_ratio=ratio)
+    return PoseFit(success=True, scale=fit.scale, rotation=fit.rotation, translation=fit.translation,
+                   inlier_mask=mask, inlier_ratio=ratio, confidence=ratio, num_correspondences=n,
+                   extras={"mean_truncated_distance_m": cost})

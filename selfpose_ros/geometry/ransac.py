@@ -76,7 +76,8 @@ def _hypothesis_coefficients(s: torch.Tensor, R: torch.Tensor, t: torch.Tensor) 
     """Coefficients h (B, 17) matching :func:`_point_features` (uses ``||s R x||^2 = s^2 ||x||^2``)."""
     A = s[:, None, None] * R
     At_t = (A.transpose(-1, -2) @ t[:, :, None])[..., 0]
-    return torch.cat((2 * At_t, -2 * t, -2 * A.reshape(-1, 9), (s * s)[:, None], (t * t).sum(-1, keepdim=True)), dim=-1)
+    return torch.cat((2 * At_t, -2 * t, -2 * A.reshape(-1, 9), (s * s)[:, None], (t * t).sum(-1, keepdim=True)),
+                     dim=-1)
 
 
 def ransac_umeyama(
@@ -168,9 +169,8 @@ def ransac_umeyama(
     pose, mask, count = None, best_mask, best_count
     for _ in range(max(1, refine_iterations)):
         sel = torch.nonzero(mask).squeeze(-1)
-        s, R, t = umeyama_unchecked(
-            x[sel][None], y[sel][None], None if wv is None else wv[sel][None], with_scale, method
-        )
+        s, R, t = umeyama_unchecked(x[sel][None], y[sel][None], None if wv is None else wv[sel][None],
+                                    with_scale, method)
         if not (bool(torch.isfinite(s).all()) and float(s) > 0):
             break
         new_mask = _inlier_mask(s, R, t, x, y, thr2)[0]
@@ -189,23 +189,13 @@ def ransac_umeyama(
     full_mask[usable_idx] = mask
     full_mask_np = full_mask.cpu().numpy()
     if count < need:
-        return failed_fit(
-            f"too few inliers after refit: {count} of {n}, need {need}", n_input, n, done, full_mask_np, ratio
-        )
+        return failed_fit(f"too few inliers after refit: {count} of {n}, need {need}", n_input, n, done,
+                          full_mask_np, ratio)
     if ratio < min_inlier_ratio:
-        return failed_fit(
-            f"inlier ratio {ratio:.3f} below min_inlier_ratio {min_inlier_ratio}", n_input, n, done, full_mask_np, ratio
-        )
+        return failed_fit(f"inlier ratio {ratio:.3f} below min_inlier_ratio {min_inlier_ratio}", n_input, n,
+                          done, full_mask_np, ratio)
     s, R, t = (p.detach().cpu().double().numpy() for p in pose)
     t = t + cy.detach().cpu().double().numpy() - float(s) * R @ cx.detach().cpu().double().numpy()
-    return PoseFit(
-        success=True,
-        scale=float(s),
-        rotation=R,
-        translation=t,
-        inlier_mask=full_mask_np,
-        inlier_ratio=ratio,
-        confidence=sample_confidence(ratio, sample_size, done),
-        num_correspondences=n,
-        iterations=done,
-    )
+    return PoseFit(success=True, scale=float(s), rotation=R, translation=t, inlier_mask=full_mask_np,
+                   inlier_ratio=ratio, confidence=sample_confidence(ratio, sample_size, done),
+                   num_correspondences=n, iterations=done)

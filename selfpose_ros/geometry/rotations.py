@@ -59,18 +59,14 @@ def matrix_to_quaternion(R: torch.Tensor) -> torch.Tensor:
     _check_last_dims(R, (3, 3), "R")
     m00, m11, m22 = R[..., 0, 0], R[..., 1, 1], R[..., 2, 2]
     # Four candidate solutions (Shepperd); each is accurate where its divisor is largest.
-    cand_w = torch.stack(
-        (1 + m00 + m11 + m22, R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0], R[..., 1, 0] - R[..., 0, 1]), -1
-    )
-    cand_x = torch.stack(
-        (R[..., 2, 1] - R[..., 1, 2], 1 + m00 - m11 - m22, R[..., 0, 1] + R[..., 1, 0], R[..., 0, 2] + R[..., 2, 0]), -1
-    )
-    cand_y = torch.stack(
-        (R[..., 0, 2] - R[..., 2, 0], R[..., 0, 1] + R[..., 1, 0], 1 - m00 + m11 - m22, R[..., 1, 2] + R[..., 2, 1]), -1
-    )
-    cand_z = torch.stack(
-        (R[..., 1, 0] - R[..., 0, 1], R[..., 0, 2] + R[..., 2, 0], R[..., 1, 2] + R[..., 2, 1], 1 - m00 - m11 + m22), -1
-    )
+    cand_w = torch.stack((1 + m00 + m11 + m22, R[..., 2, 1] - R[..., 1, 2],
+                          R[..., 0, 2] - R[..., 2, 0], R[..., 1, 0] - R[..., 0, 1]), -1)
+    cand_x = torch.stack((R[..., 2, 1] - R[..., 1, 2], 1 + m00 - m11 - m22,
+                          R[..., 0, 1] + R[..., 1, 0], R[..., 0, 2] + R[..., 2, 0]), -1)
+    cand_y = torch.stack((R[..., 0, 2] - R[..., 2, 0], R[..., 0, 1] + R[..., 1, 0],
+                          1 - m00 + m11 - m22, R[..., 1, 2] + R[..., 2, 1]), -1)
+    cand_z = torch.stack((R[..., 1, 0] - R[..., 0, 1], R[..., 0, 2] + R[..., 2, 0],
+                          R[..., 1, 2] + R[..., 2, 1], 1 - m00 - m11 + m22), -1)
     # Each candidate holds (w, x, y, z) scaled by 4 * (its dominant component).
     cands = torch.stack((cand_w, cand_x, cand_y, cand_z), dim=-2)  # (..., 4 candidates, 4 wxyz)
     diag = torch.stack((cand_w[..., 0], cand_x[..., 1], cand_y[..., 2], cand_z[..., 3]), -1)
@@ -124,12 +120,8 @@ def project_to_rotation(M: torch.Tensor) -> torch.Tensor:
     return (U * D[..., None, :]) @ Vh
 
 
-def random_rotations(
-    n: int,
-    generator: torch.Generator | None = None,
-    dtype: torch.dtype = torch.float64,
-    device: torch.device | str | None = None,
-) -> torch.Tensor:
+def random_rotations(n: int, generator: torch.Generator | None = None, dtype: torch.dtype = torch.float64,
+                     device: torch.device | str | None = None) -> torch.Tensor:
     """Return ``n`` rotations (n, 3, 3) drawn uniformly from SO(3) (normalised Gaussian quaternions)."""
     q = torch.randn(n, 4, generator=generator, dtype=dtype, device=device)
     return quaternion_to_matrix(q)
@@ -184,3 +176,4 @@ def is_rotation_np(R: np.ndarray, tol: float = 1e-3) -> bool:
     if R.shape != (3, 3) or not np.isfinite(R).all():
         return False
     return bool(np.abs(R.T @ R - np.eye(3)).max() <= tol and abs(np.linalg.det(R) - 1.0) <= tol)
+

@@ -96,11 +96,7 @@ def rotation_from_covariance(C: torch.Tensor, method: RotationSolver = "svd") ->
 
 
 def _solve(
-    mu_src: torch.Tensor,
-    mu_dst: torch.Tensor,
-    C: torch.Tensor,
-    var_src: torch.Tensor,
-    with_scale: bool,
+    mu_src: torch.Tensor, mu_dst: torch.Tensor, C: torch.Tensor, var_src: torch.Tensor, with_scale: bool,
     method: RotationSolver,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     R = rotation_from_covariance(C, method)
