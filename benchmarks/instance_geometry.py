@@ -103,7 +103,7 @@ def main() -> int:
             lab, dep = bleed(lab, dep, int(v), 10, 0.3)
         bled = np.stack([lab == v for v in labels])
         true_obj = np.stack([f.segmentation == v for v in labels])
-        t, surf = _timed(lambda d=dep, fr=f, m=bled: object_surfaces(d, fr.K, m, plane=info.plane), args.repeat)
+        t, surf = _timed(lambda d=dep, fr=f, m=bled, p=info.plane: object_surfaces(d, fr.K, m, plane=p), args.repeat)
         rows["ours_surf"].append(t)
         bg = sum(int((s.keep & ~o).sum()) for s, o in zip(surf, true_obj))
         rows["ours_bg"].append(bg / max(sum(s.num_kept for s in surf), 1))

@@ -44,7 +44,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
-from selfpose_ros.geometry.rotations import project_to_rotation_np
 from selfpose_ros.geometry.support_plane import Plane
 from selfpose_ros.geometry.upright import snap_upright
 
@@ -80,6 +79,13 @@ def _axis_solution(p: np.ndarray, q: np.ndarray, prior: float, lam: np.ndarray, 
         num += float(pc @ qc) + lam[k] * prior
         den += float(pc @ pc) + lam[k]
     return num / den if den > 0 else prior
+
+
+def _kabsch(C: np.ndarray) -> np.ndarray:
+    """The rotation R maximising trace(R^T C) for a 3x3 cross-covariance C (proper: det +1)."""
+    U, _, Vt = np.linalg.svd(C)
+    D = np.diag([1.0, 1.0, np.sign(np.linalg.det(U @ Vt)) or 1.0])
+    return U @ D @ Vt
 
 
 def _see_through(
@@ -159,17 +165,19 @@ def fit_axis_scales(
     max_distance: float = 0.01,
     visibility_margin: float = 0.02,
     max_axis_ratio: float | None = None,
-    iterations: int = 30,
+    iterations: int = 20,
     prior_weight: float = 0.05,
     refine_pose: bool = True,
     scale_bounds: tuple[np.ndarray, np.ndarray] | None = None,
-    tol: float = 1e-4,
+    tol: float = 5e-4,
+    max_observed: int = 1200,
 ) -> AxisScaleFit:
     """Stretch the centred model (M, 3) along its axes to fit observed points (K, 3); see the module docstring.
 
     Starts from the similarity ``(scale, rotation, translation)``. The model -> data term needs
     ``model_normals`` (M, 3), ``depth``, ``K`` and ``free``; without them only data -> model pairs are used.
     ``scale_bounds`` (low (3,), high (3,)), metres per canonical unit, clip the scales after every step.
+    At most about ``max_observed`` observed points are used (evenly thinned).
     Raises ValueError on malformed input.
     """
     P = np.asarray(model_points, np.float64)
@@ -184,6 +192,7 @@ def fit_axis_scales(
         raise ValueError(f"model_normals {N.shape} must match model_points {P.shape}")
     finite = np.isfinite(P).all(1) & np.isfinite(N).all(1)
     P, N, X = P[finite], N[finite], X[np.isfinite(X).all(1)]
+    X = X[:: max(1, len(X) // max_observed)]  # evenly thinned: enough for three scales and a pose
     R, t = np.asarray(rotation, np.float64).copy(), np.asarray(translation, np.float64).copy()
     a = np.full(3, float(scale))
     if len(P) < 4 or len(X) < 4:
@@ -237,7 +246,7 @@ def fit_axis_scales(
         if refine_pose:
             m = pm * a_new  # stretched model points (canonical axes, metres) and their camera-frame targets
             y = qm @ R.T + t
-            R_new = project_to_rotation_np((y - y.mean(0)).T @ (m - m.mean(0)))
+            R_new = _kabsch((y - y.mean(0)).T @ (m - m.mean(0)))
             if upright is not None:
                 R_new = snap_upright(R_new, upright)
             t_new = y.mean(0) - R_new @ m.mean(0)

@@ -29,7 +29,7 @@ from selfpose_ros.shapes.size_ranges import check_size, similarity_scale_bounds
 #: At most this many observed points per instance go into the fit (uniform subsample).
 MAX_POINTS = 2000
 #: Surface samples of each prior used for the per-axis size fit.
-SIZE_SAMPLES = 3000
+SIZE_SAMPLES = 2000
 
 
 def instance_points(frame: RGBDFrame, mask: np.ndarray, seed: int = 0) -> np.ndarray:
