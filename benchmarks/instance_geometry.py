@@ -79,11 +79,16 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3, help="runs per frame; the fastest counts")
     args = ap.parse_args()
     popts, sopts = PlaneOptions(), SurfaceOptions()
-    rows = {k: [] for k in ("ours_plane", "o3d_plane", "ours_err", "o3d_err", "ours_surf", "o3d_surf",
-                            "ours_bg", "o3d_bg")}
+    rows = {
+        k: [] for k in ("ours_plane", "o3d_plane", "ours_err", "o3d_err", "ours_surf", "o3d_surf", "ours_bg", "o3d_bg")
+    }
     for seed in range(args.frames):
-        cfg = SimConfig(width=args.width, height=args.height, num_frames=1,
-                        scene=SceneConfig(categories=("bottle", "bowl", "can", "mug"), min_objects=3, max_objects=5))
+        cfg = SimConfig(
+            width=args.width,
+            height=args.height,
+            num_frames=1,
+            scene=SceneConfig(categories=("bottle", "bowl", "can", "mug"), min_objects=3, max_objects=5),
+        )
         f = SimScene(cfg, seed=100 + seed).render(0)
         up_true = f.T_map_optical[2, :3]
         labels = np.unique(f.segmentation)
@@ -116,15 +121,21 @@ def main() -> int:
             far += int((pts[:, 2] > zmax + 0.1).sum())
         rows["o3d_bg"].append(far / max(sum(len(k) for k in kept), 1))
     med = {k: statistics.median(v) for k, v in rows.items()}
-    print(f"{args.frames} frames {args.width}x{args.height}, 3-5 objects, fastest of {args.repeat} runs, median over "
-          f"frames; Open3D threads: default")
+    print(
+        f"{args.frames} frames {args.width}x{args.height}, 3-5 objects, fastest of {args.repeat} runs, median over "
+        f"frames; Open3D threads: default"
+    )
     print(f"{'step':34s} {'ours ms':>8s} {'Open3D ms':>9s} {'ratio':>6s}   quality (ours / Open3D)")
-    print(f"{'support plane (RANSAC)':34s} {1e3 * med['ours_plane']:8.1f} {1e3 * med['o3d_plane']:9.1f} "
-          f"{med['o3d_plane'] / med['ours_plane']:6.2f}   up error {med['ours_err']:.2f} / {med['o3d_err']:.2f} deg "
-          f"(max {np.nanmax(rows['ours_err']):.2f} / {np.nanmax(rows['o3d_err']):.2f})")
-    print(f"{'object surfaces (all masks)':34s} {1e3 * med['ours_surf']:8.1f} {1e3 * med['o3d_surf']:9.1f} "
-          f"{med['o3d_surf'] / med['ours_surf']:6.2f}   background share {100 * med['ours_bg']:.1f} % / "
-          f"{100 * med['o3d_bg']:.1f} %")
+    print(
+        f"{'support plane (RANSAC)':34s} {1e3 * med['ours_plane']:8.1f} {1e3 * med['o3d_plane']:9.1f} "
+        f"{med['o3d_plane'] / med['ours_plane']:6.2f}   up error {med['ours_err']:.2f} / {med['o3d_err']:.2f} deg "
+        f"(max {np.nanmax(rows['ours_err']):.2f} / {np.nanmax(rows['o3d_err']):.2f})"
+    )
+    print(
+        f"{'object surfaces (all masks)':34s} {1e3 * med['ours_surf']:8.1f} {1e3 * med['o3d_surf']:9.1f} "
+        f"{med['o3d_surf'] / med['ours_surf']:6.2f}   background share {100 * med['ours_bg']:.1f} % / "
+        f"{100 * med['o3d_bg']:.1f} %"
+    )
     return 0
 
 

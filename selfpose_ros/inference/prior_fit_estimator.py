@@ -65,7 +65,7 @@ class PriorFitEstimator:
         points = geo.points(frame, k, MAX_POINTS)
         if len(points) < self.options.min_inliers:
             s = geo.surfaces[k]
-            reason = (f"{len(points)} object-surface depth points < min_inliers {self.options.min_inliers} "
+            reason = (f"{len(points)} valid depth points on the object < min_inliers {self.options.min_inliers} "
                       f"({s.num_depth} in the mask: {s.dropped_edge} at edges, {s.dropped_support} on the support, "
                       f"{s.dropped_far} away from the object)")
             return InstanceResult(inst, None, reason)
