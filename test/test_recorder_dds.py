@@ -297,7 +297,8 @@ def test_services_sigterm_and_duration_splits(node, tmp_path):
         msgs = read_bag(b)
         assert [t for t, *_ in msgs[:2]] == ["/trajectory/metadata", "/tf_static"]
         indices += [json.loads(m.data)["index"] for t, _, m in msgs if t == "/trajectory/keyframe"]
-    assert indices == list(range(s["keyframes_kept"])) and len(indices) >= 10
+    # frames still in flight when status was read may be kept before stop: the bags hold at least those
+    assert indices == list(range(len(indices))) and len(indices) >= max(10, s["keyframes_kept"]), indices
     second = record(10, 100)
     assert second != first
     assert proc.stop(signal.SIGTERM) == 0, proc.log_path.read_text()
