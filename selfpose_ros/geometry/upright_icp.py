@@ -1,0 +1,113 @@
+"""ICP with scale for upright objects: the rotation turns about a known up axis only (yaw), never tilts.
+
+Free ICP with scale on a partial view of a bowl or a can tilts the prior a few degrees and, when the tilt is
+then snapped away, leaves a scale that no longer fits; repeated, the scale creeps. Here every step solves the
+4-DOF-plus-scale problem exactly: with correspondences from the observed points to the nearest vertex of the
+placed prior, the best yaw about ``up`` has a closed form (the 2-D Procrustes angle of the components across
+``up``), then the scale and translation follow as in Umeyama's method.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from selfpose_ros.geometry.upright import snap_upright
+
+
+def _skew(v: np.ndarray) -> np.ndarray:
+    return np.array([[0.0, -v[2], v[1]], [v[2], 0.0, -v[0]], [-v[1], v[0], 0.0]])
+
+
+def axis_rotation(axis: np.ndarray, angle: float) -> np.ndarray:
+    """Rotation by ``angle`` radians about the unit ``axis`` (Rodrigues)."""
+    K = _skew(axis)
+    return np.eye(3) + np.sin(angle) * K + (1.0 - np.cos(angle)) * K @ K
+
+
+def upright_similarity(model: np.ndarray, observed: np.ndarray, R0: np.ndarray, up: np.ndarray
+                       ) -> tuple[float, np.ndarray, np.ndarray]:
+    """Best (s, R, t) with ``observed ~ s R model + t`` (paired (N, 3) points), ``R = Rot(up, yaw) @ R0``."""
+    p_mean, q_mean = model.mean(0), observed.mean(0)
+    pc = (model - p_mean) @ R0.T  # R0 applied: only the yaw about up remains to be found
+    qc = observed - q_mean
+    perp = pc - np.outer(pc @ up, up)
+    yaw = float(np.arctan2(np.einsum("ij,ij->", qc, pc @ _skew(up).T), np.einsum("ij,ij->", qc, perp)))
+    R_yaw = axis_rotation(up, yaw)
+    denom = float(np.einsum("ij,ij->", pc, pc))
+    s = float(np.einsum("ij,ij->", qc, pc @ R_yaw.T)) / denom if denom > 0 else 1.0
+    R = R_yaw @ R0
+    return s, R, q_mean - s * (R @ p_mean)
+
+
+def refine_upright_icp(prior: np.ndarray, observed: np.ndarray, scale: float, R: np.ndarray, t: np.ndarray,
+                       up: np.ndarray, max_distance: float, iterations: int = 20, tolerance: float = 1e-4,
+                       tree: cKDTree | None = None) -> tuple[float, np.ndarray, np.ndarray]:
+    """Refine a similarity canonical -> cloud frame of prior points (M, 3) against observed points (N, 3).
+
+    The rotation is first snapped upright (canonical +Y along the unit ``up``); each iteration pairs every
+    observed point within ``max_distance`` metres of the placed prior with its nearest prior vertex and solves
+    :func:`upright_similarity`. Stops when no prior point moves more than about ``tolerance`` metres; returns
+    (s, R, t). ``tree``: a cKDTree of ``prior`` (built here when None).
+    """
+    prior = np.asarray(prior, dtype=np.float64)
+    observed = np.asarray(observed, dtype=np.float64)
+    up = np.asarray(up, dtype=np.float64) / np.linalg.norm(up)
+    radius = float(np.linalg.norm(prior - prior.mean(0), axis=1).max())
+    s, R, t = float(scale), snap_upright(np.asarray(R, dtype=np.float64), up), np.asarray(t, dtype=np.float64)
+    tree = tree if tree is not None else cKDTree(prior)  # pairs are found in canonical coordinates
+    for _ in range(iterations):
+        dist, idx = tree.query((observed - t) @ R / s, distance_upper_bound=max_distance / s)
+        keep = np.isfinite(dist)
+        if keep.sum() < 6:
+            break
+        s_new, R_new, t_new = upright_similarity(prior[idx[keep]], observed[keep], R, up)
+        if not (np.isfinite(s_new) and s_new > 0):
+            break
+        moved = max(abs(s_new - s) * radius, float(np.abs(t_new - t).max()),
+                    radius * s * float(np.abs(R_new - R).max()))
+        s, R, t = s_new, R_new, t_new
+        if moved < tolerance:
+            break
+    return s, R, t
+
+
+def _truncated_cost(tree: cKDTree, points: np.ndarray, sim: tuple[float, np.ndarray, np.ndarray],
+                    truncate: float) -> float:
+    """Mean distance (metres, truncated) of points to the nearest prior vertex placed by ``sim``."""
+    s, R, t = sim
+    dist, _ = tree.query((points - t) @ R / s, distance_upper_bound=truncate / s)
+    return float(np.minimum(dist * s, truncate).mean())
+
+
+def fit_upright(prior: np.ndarray, points: np.ndarray, starts: list[tuple[float, np.ndarray, np.ndarray]],
+                up: np.ndarray, coarse_distance: float, fine_distance: float, truncate: float, *,
+                num_yaw: int = 0, keep_best: int = 2, iterations: int = 15
+                ) -> list[tuple[float, tuple[float, np.ndarray, np.ndarray]]]:
+    """Upright ICP from several starts; return the ``keep_best`` (truncated cost, (s, R, t)), best first.
+
+    Every start (and, with ``num_yaw`` > 0, ``num_yaw - 1`` turns of the first one about ``up``, its centre
+    and scale kept) takes a few coarse steps on a 150-point subsample and is scored there; the ``keep_best``
+    best are refined on all ``points`` at ``fine_distance`` and scored on them.
+    """
+    up = np.asarray(up, dtype=np.float64) / np.linalg.norm(up)
+    tree = cKDTree(prior)
+    small = points[:: max(1, len(points) // 150)]
+    candidates = [(s, snap_upright(np.asarray(R, dtype=np.float64), up), np.asarray(t, dtype=np.float64))
+                  for s, R, t in starts]
+    steps = [iterations] * len(candidates)
+    if num_yaw > 1 and candidates:
+        s0, R0, t0 = candidates[0]
+        turns = [(s0, axis_rotation(up, 2.0 * np.pi * k / num_yaw) @ R0, t0) for k in range(1, num_yaw)]
+        candidates += turns
+        steps += [3] * len(turns)
+    coarse = []
+    for (s, R, t), n in zip(candidates, steps):
+        sim = refine_upright_icp(prior, small, s, R, t, up, coarse_distance, n, tree=tree)
+        coarse.append((_truncated_cost(tree, small, sim, truncate), sim))
+    coarse.sort(key=lambda item: item[0])
+    fine = []
+    for _, (s, R, t) in coarse[:keep_best]:
+        sim = refine_upright_icp(prior, points, s, R, t, up, fine_distance, iterations, tree=tree)
+        fine.append((_truncated_cost(tree, points, sim, truncate), sim))
+    return sorted(fine, key=lambda item: item[0])

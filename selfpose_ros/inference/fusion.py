@@ -1,0 +1,201 @@
+"""Multi-view fusion: world-frame tracks whose fused cloud is refitted as the camera moves around the objects.
+
+Per frame, given the camera pose in the fusion frame (TF at the image stamp) and the back-end's per-frame
+estimates with their masks:
+
+1. **Association**: each estimate, carried into the fusion frame, joins the live track of its category
+   within ``gate`` metres (the same segmentation instance first, else the nearest), or starts a new one.
+2. **Motion check** (before anything is added): the track's fused points are projected into the frame; when
+   more than ``moved_fraction`` of those the depth can check are *seen through* (the measured depth lies
+   more than ``motion_threshold`` behind them), or, for a fused track, when the frame's object points lie
+   more than ``motion_threshold`` from the fitted prior (75th percentile), the object has moved: the track
+   restarts from this view, so no fused pose ever mixes two places. An unassociated track that the frame's
+   depth sees through is dropped the same way.
+3. **Accumulation**: the object's points of this view (eroded mask, within the estimate's reach) go into the
+   track's voxel cloud; the view direction object -> camera is kept when it adds coverage.
+4. **Refit** with ``geometry.fused_fit.fit_prior_to_fused_cloud`` (the trainer's pseudo-label fit), seeded by
+   the track's current pose: a full search when the view adds coverage (or before the first fused fit),
+   a seeded refinement every ``refit_period`` frames otherwise.
+5. **Output**: a fused track publishes its fused pose expressed in this frame's camera, with ``fused``,
+   ``fused_views``, ``view_span_deg`` and a confidence that grows with the view span; a track with one view
+   (or no fused fit yet) publishes the per-frame estimate unchanged, marked unfused.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import replace
+
+import numpy as np
+
+from selfpose_ros.data.frame import RGBDFrame
+from selfpose_ros.geometry.free_space import nearest_depth, seen_through
+from selfpose_ros.geometry.fused_fit import FusedFitOptions, fit_prior_to_fused_cloud, placed_prior_distances
+from selfpose_ros.geometry.transforms import invert_rigid
+from selfpose_ros.geometry.voxel_cloud import VoxelCloud
+from selfpose_ros.inference.estimator import snap_if_upright
+from selfpose_ros.inference.fusion_track import FusedTrack, FusionConfig, span_confidence
+from selfpose_ros.inference.prior_fit_estimator import instance_points
+from selfpose_ros.pose_types import ObjectPoseEstimate
+from selfpose_ros.shapes.priors import load_prior
+
+#: The run-time fit: the pseudo-labels' fit with a smaller subsample and search (it repeats as views arrive).
+RUNTIME_FIT = FusedFitOptions(inlier_threshold=0.006, max_points=800, num_yaw=24, keep_best=2, icp_iterations=20,
+                              upright_snap_deg=30.0)
+#: At most this many fused points are projected for the motion check, and frame points measured against the prior.
+_CHECK_POINTS = 400
+_MIN_CHECKED = 20
+
+
+def object_points(frame: RGBDFrame, mask: np.ndarray, est: ObjectPoseEstimate) -> np.ndarray:
+    """The object's depth points (N, 3) in the camera frame: the eroded mask, within reach of the estimate."""
+    pts = instance_points(frame, mask)
+    reach = 0.75 * float(np.linalg.norm(est.size)) + 0.02
+    return pts[np.linalg.norm(pts - est.t, axis=1) <= reach]
+
+
+def _every(points: np.ndarray, n: int) -> np.ndarray:
+    return points[:: max(1, len(points) // n)]
+
+
+class MultiViewFusion:
+    """World-frame tracks of one camera stream (the fusion stage of the frame pipeline)."""
+
+    def __init__(self, config: FusionConfig, fit_options: FusedFitOptions = RUNTIME_FIT) -> None:
+        if not config.enabled:
+            raise ValueError("MultiViewFusion needs a fusion frame (FusionConfig.frame)")
+        self.config = config
+        self.fit_options = fit_options
+        self.tracks: list[FusedTrack] = []
+        self.stats: Counter = Counter()  #: objects, searches, refits, resets, dropped, wall_s, cpu_s
+        self._next_id = 1
+        self._priors: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def _prior(self, category: str) -> tuple[np.ndarray, np.ndarray]:
+        """(canonical prior points (M, 3), canonical box extents (3,)) of a category."""
+        if category not in self._priors:
+            vertices = load_prior(category)[0].astype(np.float64)
+            self._priors[category] = (vertices, np.ptp(vertices, axis=0))
+        return self._priors[category]
+
+    def update(self, frame: RGBDFrame, T_world_cam: np.ndarray, estimates: list[ObjectPoseEstimate],
+               masks: list[np.ndarray]) -> list[tuple[ObjectPoseEstimate, str]]:
+        """Fuse this frame's estimates; return (estimate in the camera frame, track id) per estimate, in order."""
+        wall, cpu = time.perf_counter(), time.thread_time()
+        out = self._update(frame, T_world_cam, estimates, masks)
+        self.stats["objects"] += len(estimates)
+        self.stats["wall_s"] += time.perf_counter() - wall
+        self.stats["cpu_s"] += time.thread_time() - cpu  # this thread's CPU: fair on a loaded machine
+        return out
+
+    def _update(self, frame: RGBDFrame, T_world_cam: np.ndarray, estimates: list[ObjectPoseEstimate],
+                masks: list[np.ndarray]) -> list[tuple[ObjectPoseEstimate, str]]:
+        cfg, stamp = self.config, frame.stamp_ns
+        self.tracks = [t for t in self.tracks if (stamp - t.last_seen_ns) * 1e-9 <= cfg.max_age_s]
+        T_wc = np.asarray(T_world_cam, dtype=np.float64)
+        T_cw = invert_rigid(T_wc)
+        up = None if frame.up is None else T_wc[:3, :3] @ np.asarray(frame.up, dtype=np.float64)
+        near = nearest_depth(frame.depth) if self.tracks else None
+        free, out = list(self.tracks), []
+        for est, mask in zip(estimates, masks):
+            R_w, t_w = T_wc[:3, :3] @ est.R, T_wc[:3, :3] @ est.t + T_wc[:3, 3]
+            pts = object_points(frame, mask, est)
+            pts_w = pts @ T_wc[:3, :3].T + T_wc[:3, 3]
+            track = self._associate(est, t_w, free)
+            if track is None:
+                track = FusedTrack(self._next_id, est.category, est.instance, self._cloud(), est.scale, R_w, t_w,
+                                   stamp)
+                self._next_id += 1
+                self.tracks.append(track)
+            else:
+                free.remove(track)
+                track.instance = est.instance
+                if self._moved(track, pts_w, T_cw, near, frame.K):
+                    track.restart(self._cloud(), est.scale, R_w, t_w, stamp)
+                    self.stats["resets"] += 1
+            if not track.fused:
+                track.scale, track.R, track.t = est.scale, R_w, t_w
+            track.last_seen_ns = stamp
+            if len(pts_w):
+                track.cloud.add(pts_w)
+                track.views += 1
+                track.frames_since_fit += 1
+                coverage = track.add_view(T_wc[:3, 3], cfg.coverage_step_deg)
+                self._refit(track, coverage, up, (est.scale, R_w, t_w))
+            out.append((self._output(track, est, T_cw), track.name))
+        if near is not None:
+            self._drop_seen_through(free, T_cw, near, frame.K)
+        return out
+
+    def _cloud(self) -> VoxelCloud:
+        return VoxelCloud(self.config.voxel_size, self.config.max_points)
+
+    def _associate(self, est: ObjectPoseEstimate, t_world: np.ndarray, free: list[FusedTrack]) -> FusedTrack | None:
+        same = [t for t in free if t.category == est.category]
+        dist = {id(t): float(np.linalg.norm(t.t - t_world)) for t in same}
+        near = [t for t in same if dist[id(t)] <= self.config.gate]
+        same_id = [t for t in near if t.instance == est.instance]
+        pool = same_id or near
+        return min(pool, key=lambda t: dist[id(t)]) if pool else None
+
+    def _seen_through_fraction(self, track: FusedTrack, T_cw: np.ndarray, near: np.ndarray, K: np.ndarray
+                               ) -> float:
+        """Share of the track's fused points (that the depth can check) this frame sees through; 0 if too few."""
+        if not len(track.cloud):
+            return 0.0
+        pts = _every(track.cloud.points, _CHECK_POINTS)
+        checked, through = seen_through(pts @ T_cw[:3, :3].T + T_cw[:3, 3], near, K, self.config.motion_threshold)
+        n = int(checked.sum())
+        return float(through.sum()) / n if n >= _MIN_CHECKED else 0.0
+
+    def _moved(self, track: FusedTrack, pts_w: np.ndarray, T_cw: np.ndarray, near: np.ndarray | None,
+               K: np.ndarray) -> bool:
+        """True when this frame's depth contradicts the track's fused cloud or its fused fit."""
+        cfg = self.config
+        if near is not None and self._seen_through_fraction(track, T_cw, near, K) > cfg.moved_fraction:
+            return True
+        if track.fused and len(pts_w) >= _MIN_CHECKED:
+            dist = placed_prior_distances(self._prior(track.category)[0], (track.scale, track.R, track.t),
+                                          _every(pts_w, _CHECK_POINTS))
+            return float(np.percentile(dist, 75)) > cfg.motion_threshold
+        return False
+
+    def _drop_seen_through(self, tracks: list[FusedTrack], T_cw: np.ndarray, near: np.ndarray, K: np.ndarray
+                           ) -> None:
+        """Drop unassociated tracks whose fused points this frame's depth sees through (their object left)."""
+        for track in tracks:
+            if self._seen_through_fraction(track, T_cw, near, K) > self.config.moved_fraction:
+                self.tracks.remove(track)
+                self.stats["dropped"] += 1
+
+    def _refit(self, track: FusedTrack, coverage: bool, up: np.ndarray | None, single_view: tuple) -> None:
+        """Fit the prior to the fused cloud: full search on new coverage (or first), seeded refinement periodically."""
+        if track.views < 2:
+            return
+        search = coverage or not track.fused
+        if not search and track.frames_since_fit < self.config.refit_period:
+            return
+        prior = self._prior(track.category)[0]
+        fit = fit_prior_to_fused_cloud(prior, track.cloud.points, up=up, options=self.fit_options,
+                                       rng=np.random.default_rng(track.views),
+                                       seeds=[(track.scale, track.R, track.t), single_view], search=search)
+        self.stats["searches" if search else "refits"] += 1
+        track.frames_since_fit = 0
+        if not fit.success:
+            return
+        track.scale, track.t = float(fit.scale), fit.translation
+        track.R = snap_if_upright(fit.rotation, up, self.config.upright_snap_deg)
+        track.fused, track.fit_confidence = True, float(fit.inlier_ratio)
+
+    def _output(self, track: FusedTrack, est: ObjectPoseEstimate, T_cw: np.ndarray) -> ObjectPoseEstimate:
+        """The published estimate: the fused pose in this camera, or the per-frame one marked unfused."""
+        span = track.span_deg
+        if not track.fused:
+            return replace(est, fused=False, fused_views=track.views, view_span_deg=span)
+        extents = self._prior(track.category)[1]
+        return replace(est, R=T_cw[:3, :3] @ track.R, t=T_cw[:3, :3] @ track.t + T_cw[:3, 3], scale=track.scale,
+                       size=track.scale * extents,
+                       confidence=span_confidence(track.fit_confidence, span, self.config.full_span_deg),
+                       inlier_ratio=track.fit_confidence, num_correspondences=len(track.cloud), fused=True,
+                       fused_views=track.views, view_span_deg=span)
