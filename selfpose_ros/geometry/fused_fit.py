@@ -15,9 +15,10 @@ The fit: the cloud is subsampled to ``max_points`` (uniformly, with the caller's
   rotation held upright (``geometry.upright_icp``: yaw, scale and translation only), and the search turns the
   first seed about ``up`` (``num_yaw`` turns) instead of searching from scratch.
 
-Of all results, the one whose observed points lie closer to the placed prior (mean distance truncated at three
-inlier thresholds) wins, so a seed never makes the fit worse than the search alone, and the search never
-loses a seed that is already right. Without seeds or upright refinement the result is exactly the search's
+Of all results, the one whose observed points lie closer to the placed prior (mean distance truncated at
+three inlier thresholds; with ``views``, plus that of the prior's camera-facing surface to the cloud) wins,
+so a seed never makes the fit worse than the search alone, and the search never loses a seed that is
+already right. Without seeds or upright refinement the result is exactly the search's
 (the pseudo-labels).
 """
 
@@ -89,15 +90,44 @@ def _seeded(prior: np.ndarray, points: np.ndarray, seed: Similarity, options: Fu
     return fit
 
 
-def _finish(prior: np.ndarray, points: np.ndarray, fit: PoseFit, threshold: float, source: str
-            ) -> tuple[float, PoseFit]:
-    """(mean truncated distance, the fit with its inliers and confidence over ``points``)."""
-    dist = placed_prior_distances(prior, (fit.scale, fit.rotation, fit.translation), points)
+@dataclass(frozen=True)
+class ViewCoverage:
+    """Where the cloud was seen from: unit directions object -> camera (K, 3) in the cloud's frame, and the
+    prior's outward unit vertex normals (M, 3). With it a fit is also scored by how far the prior's
+    surface that faces a camera lies from the cloud: an oversized or wrongly turned prior puts surface
+    where the cameras saw nothing."""
+
+    directions: np.ndarray
+    prior_normals: np.ndarray
+    min_cosine: float = 0.3  #: a vertex faces a camera when its normal is within ~73 deg of the direction
+
+
+def _visible_surface_cost(prior: np.ndarray, fit: Similarity, views: ViewCoverage, cloud: cKDTree,
+                          truncate: float) -> float:
+    """Mean truncated distance (metres) from the placed prior's camera-facing vertices to the cloud."""
+    scale, R, t = fit
+    facing = ((views.prior_normals @ R.T) @ np.asarray(views.directions).T > views.min_cosine).any(axis=1)
+    if not facing.any():
+        return 0.0
+    dist, _ = cloud.query(scale * prior[facing] @ R.T + t, distance_upper_bound=truncate)
+    return float(np.minimum(dist, truncate).mean())
+
+
+def _finish(prior: np.ndarray, points: np.ndarray, fit: PoseFit, threshold: float, source: str,
+            views: ViewCoverage | None = None, cloud: cKDTree | None = None) -> tuple[float, PoseFit]:
+    """(cost, the fit with its inliers and confidence over ``points``): the mean truncated distance of the
+    points to the placed prior, plus, with ``views``, that of the prior's camera-facing surface to the points."""
+    sim = (fit.scale, fit.rotation, fit.translation)
+    dist = placed_prior_distances(prior, sim, points)
     mask = dist < threshold
     ratio = float(mask.mean())
     cost = float(np.minimum(dist, 3.0 * threshold).mean())
+    extras = {"mean_truncated_distance_m": cost, "source": source}
+    if views is not None and cloud is not None:
+        extras["visible_surface_distance_m"] = _visible_surface_cost(prior, sim, views, cloud, 3.0 * threshold)
+        cost += extras["visible_surface_distance_m"]
     return cost, PoseFit(True, fit.scale, fit.rotation, fit.translation, mask, ratio, ratio, len(points),
-                         extras={"mean_truncated_distance_m": cost, "source": source})
+                         extras=extras)
 
 
 def fit_prior_to_fused_cloud(
@@ -109,13 +139,15 @@ def fit_prior_to_fused_cloud(
     rng: np.random.Generator | None = None,
     seeds: Sequence[Similarity] = (),
     search: bool = True,
+    views: ViewCoverage | None = None,
 ) -> PoseFit:
     """Fit canonical prior points (M, 3) to a fused cloud (N, 3) in one fixed frame; return the best PoseFit.
 
     ``up``: the cloud frame's up direction, or None. ``rng`` draws the subsample (default: a generator seeded
     with 0). ``seeds``: current estimates, each refined and compared with the search. ``search=False`` skips
     the search (a cheap refit from estimates that are close). With upright seeds and upright refinement on,
-    the search turns the seeds about ``up`` instead of the prior fit's search from scratch.
+    the search turns the seeds about ``up`` instead of the prior fit's search from scratch. ``views``: where
+    the cloud was seen from; the candidates are then also scored by their camera-facing surface.
     """
     if not search and not seeds:
         raise ValueError("search=False needs at least one seed to refine")
@@ -132,7 +164,7 @@ def fit_prior_to_fused_cloud(
                                    min_points=options.min_points, num_yaw=options.num_yaw,
                                    keep_best=options.keep_best, icp_iterations=options.icp_iterations)
 
-    if not seeds and not upright:
+    if not seeds and not upright and views is None:
         return search_from_scratch()  # the pseudo-labels' fit
     pts = pts[np.isfinite(pts).all(1)]
     if len(pts) < options.min_points:
@@ -148,12 +180,17 @@ def fit_prior_to_fused_cloud(
         if found.success:
             fits.append(("search", found))
     scored = []
+    cloud = cKDTree(pts) if views is not None else None
+
+    def finish(fit: PoseFit, source: str) -> tuple[float, PoseFit]:
+        return _finish(prior, pts, fit, options.inlier_threshold, source, views, cloud)
+
     starts = list(upright_seeds)
     for source, fit in fits:
         if upright and tilt_deg(fit.rotation, up) <= options.upright_snap_deg:
             starts.append((fit.scale, fit.rotation, fit.translation))
         else:
-            scored.append(_finish(prior, pts, fit, options.inlier_threshold, source))
+            scored.append(finish(fit, source))
     if starts:
         coarse, fine = _coarse_fine(prior, starts[0][0], options.inlier_threshold)
         best = fit_upright(prior, pts, starts, up, coarse, fine, 3 * options.inlier_threshold,
@@ -161,7 +198,7 @@ def fit_prior_to_fused_cloud(
                            iterations=min(options.icp_iterations, 15))
         for _, (scale, R, t) in best:
             fit = PoseFit(True, scale, R, t, np.ones(len(pts), dtype=bool), 1.0, 1.0, len(pts))
-            scored.append(_finish(prior, pts, fit, options.inlier_threshold, "upright"))
+            scored.append(finish(fit, "upright"))
     if not scored:
         return failed_fit("no search result and no seed to refine", len(points), len(pts))
     return min(scored, key=lambda item: item[0])[1]

@@ -28,10 +28,16 @@ from collections import Counter
 from dataclasses import replace
 
 import numpy as np
+import trimesh
 
 from selfpose_ros.data.frame import RGBDFrame
 from selfpose_ros.geometry.free_space import nearest_depth, seen_through
-from selfpose_ros.geometry.fused_fit import FusedFitOptions, fit_prior_to_fused_cloud, placed_prior_distances
+from selfpose_ros.geometry.fused_fit import (
+    FusedFitOptions,
+    ViewCoverage,
+    fit_prior_to_fused_cloud,
+    placed_prior_distances,
+)
 from selfpose_ros.geometry.transforms import invert_rigid
 from selfpose_ros.geometry.voxel_cloud import VoxelCloud
 from selfpose_ros.inference.estimator import snap_if_upright
@@ -70,13 +76,15 @@ class MultiViewFusion:
         self.tracks: list[FusedTrack] = []
         self.stats: Counter = Counter()  #: objects, searches, refits, resets, dropped, wall_s, cpu_s
         self._next_id = 1
-        self._priors: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._priors: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
-    def _prior(self, category: str) -> tuple[np.ndarray, np.ndarray]:
-        """(canonical prior points (M, 3), canonical box extents (3,)) of a category."""
+    def _prior(self, category: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(canonical prior vertices (M, 3), their outward unit normals (M, 3), box extents (3,)) of a category."""
         if category not in self._priors:
-            vertices = load_prior(category)[0].astype(np.float64)
-            self._priors[category] = (vertices, np.ptp(vertices, axis=0))
+            vertices, faces = load_prior(category)
+            mesh = trimesh.Trimesh(vertices.astype(np.float64), faces, process=False)
+            self._priors[category] = (np.asarray(mesh.vertices), np.asarray(mesh.vertex_normals),
+                                      np.ptp(mesh.vertices, axis=0))
         return self._priors[category]
 
     def update(self, frame: RGBDFrame, T_world_cam: np.ndarray, estimates: list[ObjectPoseEstimate],
@@ -176,10 +184,12 @@ class MultiViewFusion:
         search = coverage or not track.fused
         if not search and track.frames_since_fit < self.config.refit_period:
             return
-        prior = self._prior(track.category)[0]
+        prior, normals, _ = self._prior(track.category)
+        views = ViewCoverage(np.array(track.directions), normals) if track.directions else None
         fit = fit_prior_to_fused_cloud(prior, track.cloud.points, up=up, options=self.fit_options,
                                        rng=np.random.default_rng(track.views),
-                                       seeds=[(track.scale, track.R, track.t), single_view], search=search)
+                                       seeds=[(track.scale, track.R, track.t), single_view], search=search,
+                                       views=views)
         self.stats["searches" if search else "refits"] += 1
         track.frames_since_fit = 0
         if not fit.success:
@@ -193,7 +203,7 @@ class MultiViewFusion:
         span = track.span_deg
         if not track.fused:
             return replace(est, fused=False, fused_views=track.views, view_span_deg=span)
-        extents = self._prior(track.category)[1]
+        extents = self._prior(track.category)[2]
         return replace(est, R=T_cw[:3, :3] @ track.R, t=T_cw[:3, :3] @ track.t + T_cw[:3, 3], scale=track.scale,
                        size=track.scale * extents,
                        confidence=span_confidence(track.fit_confidence, span, self.config.full_span_deg),
