@@ -84,30 +84,30 @@ def fit_upright(prior: np.ndarray, points: np.ndarray, starts: list[tuple[float,
                 up: np.ndarray, coarse_distance: float, fine_distance: float, truncate: float, *,
                 num_yaw: int = 0, keep_best: int = 2, iterations: int = 15
                 ) -> list[tuple[float, tuple[float, np.ndarray, np.ndarray]]]:
-    """Upright ICP from several starts; return the ``keep_best`` (truncated cost, (s, R, t)), best first.
+    """Upright ICP from several starts; return (truncated cost, (s, R, t)) of each refined one, best first.
 
-    Every start (and, with ``num_yaw`` > 0, ``num_yaw - 1`` turns of the first one about ``up``, its centre
-    and scale kept) takes a few coarse steps on a 150-point subsample and is scored there; the ``keep_best``
-    best are refined on all ``points`` at ``fine_distance`` and scored on them.
+    Every start is refined (coarse steps on a 150-point subsample, then fine steps on all ``points``). With
+    ``num_yaw`` > 1, ``num_yaw - 1`` turns of the first start about ``up`` (its centre and scale kept) take
+    three coarse steps each, are scored on the subsample, and the ``keep_best`` best are refined too.
     """
     up = np.asarray(up, dtype=np.float64) / np.linalg.norm(up)
     tree = cKDTree(prior)
     small = points[:: max(1, len(points) // 150)]
-    candidates = [(s, snap_upright(np.asarray(R, dtype=np.float64), up), np.asarray(t, dtype=np.float64))
-                  for s, R, t in starts]
-    steps = [iterations] * len(candidates)
-    if num_yaw > 1 and candidates:
-        s0, R0, t0 = candidates[0]
-        turns = [(s0, axis_rotation(up, 2.0 * np.pi * k / num_yaw) @ R0, t0) for k in range(1, num_yaw)]
-        candidates += turns
-        steps += [3] * len(turns)
-    coarse = []
-    for (s, R, t), n in zip(candidates, steps):
-        sim = refine_upright_icp(prior, small, s, R, t, up, coarse_distance, n, tree=tree)
-        coarse.append((_truncated_cost(tree, small, sim, truncate), sim))
-    coarse.sort(key=lambda item: item[0])
+    seeds = [(s, snap_upright(np.asarray(R, dtype=np.float64), up), np.asarray(t, dtype=np.float64))
+             for s, R, t in starts]
+    chosen = [refine_upright_icp(prior, small, s, R, t, up, coarse_distance, iterations, tree=tree)
+              for s, R, t in seeds]
+    if num_yaw > 1 and seeds:
+        s0, R0, t0 = seeds[0]
+        turns = []
+        for k in range(1, num_yaw):
+            sim = refine_upright_icp(prior, small, s0, axis_rotation(up, 2.0 * np.pi * k / num_yaw) @ R0, t0, up,
+                                     coarse_distance, 3, tree=tree)
+            turns.append((_truncated_cost(tree, small, sim, truncate), sim))
+        turns.sort(key=lambda item: item[0])
+        chosen += [sim for _, sim in turns[:keep_best]]
     fine = []
-    for _, (s, R, t) in coarse[:keep_best]:
+    for s, R, t in chosen:
         sim = refine_upright_icp(prior, points, s, R, t, up, fine_distance, iterations, tree=tree)
         fine.append((_truncated_cost(tree, points, sim, truncate), sim))
     return sorted(fine, key=lambda item: item[0])

@@ -2,10 +2,11 @@
 
 Each occupied voxel keeps the sum of its points and their count, so its point is the centroid of every
 point that fell into it (depth noise averages out as views accumulate). The memory is bounded: when more
-than ``max_points`` voxels are occupied, the voxel edge grows by ``2 ** (1 / 3)`` (about half the voxels of
-a surface) and the cloud is re-binned from its centroids, weighted by their counts, until it fits. So a
-cloud never holds more than ``max_points`` voxels (32 bytes each: three float64 sums and a float64 count),
-whatever the number of views; a large object ends up with a coarser grid rather than lost coverage.
+than ``max_points`` voxels are occupied, the voxel edge grows by ``2 ** (1 / 3)`` (a surface then needs
+about 0.63 times as many voxels) and the cloud is re-binned from its centroids, weighted by their counts,
+until it fits. So a cloud never holds more than ``max_points`` voxels (40 bytes each: an int64 key, three
+float64 sums and a float64 count), whatever the number of views; a large object ends up with a coarser grid
+rather than lost coverage.
 """
 
 from __future__ import annotations

@@ -136,6 +136,25 @@ class MultiViewFusion:
             self._drop_seen_through(free, T_cw, near, frame.K)
         return out
 
+    def summary(self) -> dict[str, float]:
+        """Live tracks, fused ones, their most views and widest span, and the counters (for diagnostics)."""
+        tracks, s = list(self.tracks), self.stats
+        return {"tracks": len(tracks), "fused_tracks": sum(t.fused for t in tracks),
+                "views_max": max((t.views for t in tracks), default=0),
+                "view_span_max_deg": round(max((t.span_deg for t in tracks), default=0.0), 1),
+                "bytes_max": max((t.nbytes for t in tracks), default=0),
+                "searches": s["searches"], "refits": s["refits"], "resets": s["resets"], "dropped": s["dropped"],
+                "cpu_ms_per_object": round(1e3 * s["cpu_s"] / max(s["objects"], 1), 2)}
+
+    def clouds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every track's fused points (N, 3) in the fusion frame, and the numeric track id (N,) of each."""
+        tracks = list(self.tracks)
+        parts = [t.cloud.points for t in tracks]
+        ids = [np.full(len(p), t.track_id, dtype=np.uint32) for p, t in zip(parts, tracks)]
+        if not parts:
+            return np.zeros((0, 3)), np.zeros(0, dtype=np.uint32)
+        return np.concatenate(parts), np.concatenate(ids)
+
     def _cloud(self) -> VoxelCloud:
         return VoxelCloud(self.config.voxel_size, self.config.max_points)
 

@@ -109,8 +109,8 @@ class FramePipeline:
         target = self.config.fusion.frame
         try:
             T_world_cam = self.tf_lookup(target, frame.frame_id, frame.stamp_ns)
-        except (LookupError, ValueError) as exc:
-            error = f"no camera pose {target} <- {frame.frame_id}: {exc}"
+        except (LookupError, ValueError) as exc:  # the text holds no stamp, so that warnings about it throttle
+            error = f"no camera pose {target} <- {frame.frame_id} from TF ({type(exc).__name__}); not fused"
             return FrameResult(frame, kept, masks, [e.frame_name for e in kept], skipped, instances, kept, error)
         with self.timer.time("fuse"):
             fused = self.fusion.update(frame, T_world_cam, kept, masks) if kept else []
