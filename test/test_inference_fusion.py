@@ -74,7 +74,7 @@ def test_tracks_gather_views_and_publish_the_fused_world_pose_in_each_camera():
         assert est.confidence == pytest.approx(span_confidence(track.fit_confidence, est.view_span_deg, 90.0))
         truth = next(o for o in f.objects if (o.category, o.instance_id) == (est.category, est.instance))
         assert np.linalg.norm(est.t - truth.translation) < 0.03
-        assert track.nbytes <= 40 * pipe.config.fusion.max_points + 24 * 2 * MAX_VIEW_DIRECTIONS
+        assert track.nbytes <= 40 * pipe.config.fusion.max_points + 2 * 24 * MAX_VIEW_DIRECTIONS
     assert pipe.timer.summary()["fuse"] > 0
 
 

@@ -113,7 +113,7 @@ class MultiViewFusion:
             track = self._associate(est, t_w, free)
             if track is None:
                 track = FusedTrack(self._next_id, est.category, est.instance, self._cloud(), est.scale, R_w, t_w,
-                                   stamp)
+                                   stamp, cfg.coverage_step_deg)
                 self._next_id += 1
                 self.tracks.append(track)
             else:
@@ -129,7 +129,7 @@ class MultiViewFusion:
                 track.cloud.add(pts_w)
                 track.views += 1
                 track.frames_since_fit += 1
-                coverage = track.add_view(T_wc[:3, 3], cfg.coverage_step_deg)
+                coverage = track.add_view(T_wc[:3, 3])
                 self._refit(track, coverage, up, (est.scale, R_w, t_w))
             out.append((self._output(track, est, T_cw), track.name))
         if near is not None:
@@ -204,7 +204,7 @@ class MultiViewFusion:
         if not search and track.frames_since_fit < self.config.refit_period:
             return
         prior, normals, _ = self._prior(track.category)
-        views = ViewCoverage(np.array(track.directions), normals) if track.directions else None
+        views = ViewCoverage(track.directions.array.copy(), normals) if len(track.directions) else None
         fit = fit_prior_to_fused_cloud(prior, track.cloud.points, up=up, options=self.fit_options,
                                        rng=np.random.default_rng(track.views),
                                        seeds=[(track.scale, track.R, track.t), single_view], search=search,

@@ -72,9 +72,34 @@ def span_confidence(fit_confidence: float, span_deg: float, full_span_deg: float
     return float(fit_confidence) * (0.5 + 0.5 * min(max(span_deg, 0.0), full_span_deg) / full_span_deg)
 
 
-def _far(directions: list[np.ndarray], d: np.ndarray, min_deg: float) -> bool:
-    """True when the unit vector ``d`` is at least ``min_deg`` from every one of ``directions``."""
-    return not directions or float((np.array(directions) @ d).max()) < np.cos(np.radians(min_deg))
+class DirectionSet:
+    """Unit vectors (at most ``MAX_VIEW_DIRECTIONS``, in one preallocated array) kept ``min_deg`` apart."""
+
+    def __init__(self, min_deg: float) -> None:
+        self.min_cos = float(np.cos(np.radians(min_deg)))
+        self._data = np.zeros((MAX_VIEW_DIRECTIONS, 3))
+        self._n = 0
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def array(self) -> np.ndarray:
+        """The kept directions (N, 3)."""
+        return self._data[: self._n]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the preallocated array."""
+        return self._data.nbytes
+
+    def add(self, d: np.ndarray) -> bool:
+        """Keep the unit vector ``d`` when it is far enough from every kept one (and there is room)."""
+        if self._n >= MAX_VIEW_DIRECTIONS or (self._n and float((self.array @ d).max()) >= self.min_cos):
+            return False
+        self._data[self._n] = d
+        self._n += 1
+        return True
 
 
 @dataclass
@@ -89,13 +114,17 @@ class FusedTrack:
     R: np.ndarray  # (3, 3) canonical -> fusion frame
     t: np.ndarray  # (3,) metres, fusion frame
     last_seen_ns: int
-    directions: list[np.ndarray] = field(default_factory=list)  #: kept view directions (>= SPAN_STEP_DEG apart)
-    coverage: list[np.ndarray] = field(default_factory=list)  #: directions that added coverage
+    coverage_step_deg: float = 15.0
+    directions: DirectionSet = field(init=False)  #: kept view directions (>= SPAN_STEP_DEG apart)
+    coverage: DirectionSet = field(init=False)  #: directions that added coverage (>= coverage_step_deg apart)
     views: int = 0  #: frames whose points went into the cloud
     fused: bool = False  #: the pose is a fit of the fused cloud (not a single view)
     fit_confidence: float = 0.0  #: inlier ratio of the last fused fit
     frames_since_fit: int = 0
     resets: int = 0  #: times the track restarted because its object moved
+
+    def __post_init__(self) -> None:
+        self.directions, self.coverage = DirectionSet(SPAN_STEP_DEG), DirectionSet(self.coverage_step_deg)
 
     @property
     def name(self) -> str:
@@ -105,31 +134,27 @@ class FusedTrack:
     @property
     def span_deg(self) -> float:
         """Angular span of the views seen so far, degrees."""
-        return view_span_deg(np.array(self.directions)) if self.directions else 0.0
+        return view_span_deg(self.directions.array)
 
     @property
     def nbytes(self) -> int:
         """Bytes held by the track's cloud and view directions."""
-        return self.cloud.nbytes + 24 * (len(self.directions) + len(self.coverage))
+        return self.cloud.nbytes + self.directions.nbytes + self.coverage.nbytes
 
-    def add_view(self, camera_centre: np.ndarray, coverage_step_deg: float) -> bool:
+    def add_view(self, camera_centre: np.ndarray) -> bool:
         """Remember the direction object -> camera; return True when it adds coverage."""
         d = np.asarray(camera_centre, dtype=np.float64) - self.t
         n = float(np.linalg.norm(d))
         if n < 1e-6:
             return False
-        d = d / n
-        if len(self.directions) < MAX_VIEW_DIRECTIONS and _far(self.directions, d, SPAN_STEP_DEG):
-            self.directions.append(d)
-        if len(self.coverage) < MAX_VIEW_DIRECTIONS and _far(self.coverage, d, coverage_step_deg):
-            self.coverage.append(d)
-            return True
-        return False
+        self.directions.add(d / n)
+        return self.coverage.add(d / n)
 
     def restart(self, cloud: VoxelCloud, scale: float, R: np.ndarray, t: np.ndarray, stamp_ns: int) -> None:
         """Forget the cloud and the views (the object moved) and start again from a single-view pose."""
         self.cloud = cloud
-        self.directions, self.coverage, self.views, self.fused, self.fit_confidence = [], [], 0, False, 0.0
+        self.__post_init__()
+        self.views, self.fused, self.fit_confidence = 0, False, 0.0
         self.frames_since_fit = 0
         self.scale, self.R, self.t, self.last_seen_ns = float(scale), R, t, stamp_ns
         self.resets += 1
