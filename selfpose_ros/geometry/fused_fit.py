@@ -33,7 +33,6 @@ from scipy.spatial import cKDTree
 from selfpose_ros.geometry.icp import RefinementBounds, refine_pose_icp
 from selfpose_ros.geometry.pose_fit import PoseFit, failed_fit
 from selfpose_ros.geometry.prior_fit import fit_prior_to_points
-from selfpose_ros.geometry.transforms import apply_similarity_np
 from selfpose_ros.geometry.upright import tilt_deg
 from selfpose_ros.geometry.upright_icp import fit_upright
 
@@ -65,11 +64,15 @@ class FusedFitOptions:
             raise ValueError(f"upright_snap_deg must be in [0, 90], got {self.upright_snap_deg}")
 
 
-def placed_prior_distances(prior: np.ndarray, fit: Similarity, points: np.ndarray) -> np.ndarray:
-    """Distance (N,) of each point (N, 3) to the nearest vertex of the prior placed by ``fit``."""
+def placed_prior_distances(prior: np.ndarray, fit: Similarity, points: np.ndarray,
+                           tree: cKDTree | None = None) -> np.ndarray:
+    """Distance (N,) of each point (N, 3) to the nearest vertex of the prior placed by ``fit``.
+
+    The points are taken into canonical coordinates, so one ``tree`` of the prior serves every placement."""
     scale, R, t = fit
-    dist, _ = cKDTree(apply_similarity_np(scale, R, t, np.asarray(prior, dtype=np.float64))).query(points)
-    return dist
+    tree = tree if tree is not None else cKDTree(np.asarray(prior, dtype=np.float64))
+    dist, _ = tree.query((np.asarray(points, dtype=np.float64) - t) @ R / scale)
+    return dist * scale
 
 
 def _coarse_fine(prior: np.ndarray, scale: float, threshold: float) -> tuple[float, float]:
@@ -100,6 +103,11 @@ class ViewCoverage:
     directions: np.ndarray
     prior_normals: np.ndarray
     min_cosine: float = 0.3  #: a vertex faces a camera when its normal is within ~73 deg of the direction
+    #: canonical +X of recent single-view estimates (K, 3) in the cloud's frame: a candidate turned away from
+    #: most of them pays up to ``vote_weight`` x three inlier thresholds (breaks near-ties such as front/back)
+    votes: np.ndarray | None = None
+    vote_weight: float = 0.25
+    vote_deg: float = 30.0
 
 
 def _visible_surface_cost(prior: np.ndarray, fit: Similarity, views: ViewCoverage, cloud: cKDTree,
@@ -114,11 +122,12 @@ def _visible_surface_cost(prior: np.ndarray, fit: Similarity, views: ViewCoverag
 
 
 def _finish(prior: np.ndarray, points: np.ndarray, fit: PoseFit, threshold: float, source: str,
-            views: ViewCoverage | None = None, cloud: cKDTree | None = None) -> tuple[float, PoseFit]:
+            views: ViewCoverage | None = None, cloud: cKDTree | None = None, tree: cKDTree | None = None
+            ) -> tuple[float, PoseFit]:
     """(cost, the fit with its inliers and confidence over ``points``): the mean truncated distance of the
     points to the placed prior, plus, with ``views``, that of the prior's camera-facing surface to the points."""
     sim = (fit.scale, fit.rotation, fit.translation)
-    dist = placed_prior_distances(prior, sim, points)
+    dist = placed_prior_distances(prior, sim, points, tree)
     mask = dist < threshold
     ratio = float(mask.mean())
     cost = float(np.minimum(dist, 3.0 * threshold).mean())
@@ -126,6 +135,10 @@ def _finish(prior: np.ndarray, points: np.ndarray, fit: PoseFit, threshold: floa
     if views is not None and cloud is not None:
         extras["visible_surface_distance_m"] = _visible_surface_cost(prior, sim, views, cloud, 3.0 * threshold)
         cost += extras["visible_surface_distance_m"]
+    if views is not None and views.votes is not None and len(views.votes):
+        agree = float((np.asarray(views.votes) @ fit.rotation[:, 0] > np.cos(np.radians(views.vote_deg))).mean())
+        extras["single_view_agreement"] = agree
+        cost += views.vote_weight * 3.0 * threshold * (1.0 - agree)
     return cost, PoseFit(True, fit.scale, fit.rotation, fit.translation, mask, ratio, ratio, len(points),
                          extras=extras)
 
@@ -181,9 +194,10 @@ def fit_prior_to_fused_cloud(
             fits.append(("search", found))
     scored = []
     cloud = cKDTree(pts) if views is not None else None
+    prior_tree = cKDTree(prior)
 
     def finish(fit: PoseFit, source: str) -> tuple[float, PoseFit]:
-        return _finish(prior, pts, fit, options.inlier_threshold, source, views, cloud)
+        return _finish(prior, pts, fit, options.inlier_threshold, source, views, cloud, prior_tree)
 
     starts = list(upright_seeds)
     for source, fit in fits:
@@ -195,7 +209,7 @@ def fit_prior_to_fused_cloud(
         coarse, fine = _coarse_fine(prior, starts[0][0], options.inlier_threshold)
         best = fit_upright(prior, pts, starts, up, coarse, fine, 3 * options.inlier_threshold,
                            num_yaw=options.num_yaw if search else 0, keep_best=options.keep_best,
-                           iterations=min(options.icp_iterations, 15))
+                           iterations=min(options.icp_iterations, 15), tree=prior_tree)
         for _, (scale, R, t) in best:
             fit = PoseFit(True, scale, R, t, np.ones(len(pts), dtype=bool), 1.0, 1.0, len(pts))
             scored.append(finish(fit, "upright"))

@@ -82,7 +82,7 @@ def _truncated_cost(tree: cKDTree, points: np.ndarray, sim: tuple[float, np.ndar
 
 def fit_upright(prior: np.ndarray, points: np.ndarray, starts: list[tuple[float, np.ndarray, np.ndarray]],
                 up: np.ndarray, coarse_distance: float, fine_distance: float, truncate: float, *,
-                num_yaw: int = 0, keep_best: int = 2, iterations: int = 15
+                num_yaw: int = 0, keep_best: int = 2, iterations: int = 15, tree: cKDTree | None = None
                 ) -> list[tuple[float, tuple[float, np.ndarray, np.ndarray]]]:
     """Upright ICP from several starts; return (truncated cost, (s, R, t)) of each refined one, best first.
 
@@ -91,7 +91,7 @@ def fit_upright(prior: np.ndarray, points: np.ndarray, starts: list[tuple[float,
     three coarse steps each, are scored on the subsample, and the ``keep_best`` best are refined too.
     """
     up = np.asarray(up, dtype=np.float64) / np.linalg.norm(up)
-    tree = cKDTree(prior)
+    tree = tree if tree is not None else cKDTree(prior)
     small = points[:: max(1, len(points) // 150)]
     seeds = [(s, snap_upright(np.asarray(R, dtype=np.float64), up), np.asarray(t, dtype=np.float64))
              for s, R, t in starts]

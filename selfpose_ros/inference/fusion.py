@@ -27,9 +27,11 @@ import time
 from collections import Counter
 from dataclasses import replace
 
+import cv2
 import numpy as np
 import trimesh
 
+from selfpose_ros.conventions import SYMMETRY
 from selfpose_ros.data.frame import RGBDFrame
 from selfpose_ros.geometry.free_space import nearest_depth, seen_through
 from selfpose_ros.geometry.fused_fit import (
@@ -38,25 +40,42 @@ from selfpose_ros.geometry.fused_fit import (
     fit_prior_to_fused_cloud,
     placed_prior_distances,
 )
+from selfpose_ros.geometry.pinhole import backproject_np
 from selfpose_ros.geometry.transforms import invert_rigid
 from selfpose_ros.geometry.voxel_cloud import VoxelCloud
 from selfpose_ros.inference.estimator import snap_if_upright
 from selfpose_ros.inference.fusion_track import FusedTrack, FusionConfig, span_confidence
-from selfpose_ros.inference.prior_fit_estimator import instance_points
 from selfpose_ros.pose_types import ObjectPoseEstimate
 from selfpose_ros.shapes.priors import load_prior
 
 #: The run-time fit: the pseudo-labels' fit with a smaller subsample and search (it repeats as views arrive).
-RUNTIME_FIT = FusedFitOptions(inlier_threshold=0.006, max_points=800, num_yaw=24, keep_best=2, icp_iterations=20,
+RUNTIME_FIT = FusedFitOptions(inlier_threshold=0.006, max_points=600, num_yaw=24, keep_best=2, icp_iterations=10,
                               upright_snap_deg=30.0)
 #: At most this many fused points are projected for the motion check, and frame points measured against the prior.
 _CHECK_POINTS = 400
 _MIN_CHECKED = 20
 
 
-def object_points(frame: RGBDFrame, mask: np.ndarray, est: ObjectPoseEstimate) -> np.ndarray:
-    """The object's depth points (N, 3) in the camera frame: the eroded mask, within reach of the estimate."""
-    pts = instance_points(frame, mask)
+def object_points(frame: RGBDFrame, mask: np.ndarray, est: ObjectPoseEstimate, erode_px: int = 2,
+                  max_points: int = 2000) -> np.ndarray:
+    """The object's depth points (N, 3) in the camera frame: the eroded mask (cut to its box first), at most
+    ``max_points`` (evenly spaced), within reach of the estimate."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if not len(rows):
+        return np.zeros((0, 3))
+    r0, r1 = max(rows[0] - erode_px, 0), rows[-1] + erode_px + 1
+    c0, c1 = max(cols[0] - erode_px, 0), cols[-1] + erode_px + 1
+    box = mask[r0:r1, c0:c1]
+    if erode_px > 0:
+        kernel = np.ones((2 * erode_px + 1, 2 * erode_px + 1), np.uint8)
+        eroded = cv2.erode(box.astype(np.uint8), kernel).astype(bool)
+        if eroded.sum() >= 0.25 * box.sum():  # thin objects: keep the mask rather than lose them
+            box = eroded
+    K = np.array(frame.K, dtype=np.float64)
+    K[0, 2] -= c0
+    K[1, 2] -= r0
+    pts = backproject_np(frame.depth[r0:r1, c0:c1], K, box)
+    pts = pts[:: max(1, -(-len(pts) // max_points))]
     reach = 0.75 * float(np.linalg.norm(est.size)) + 0.02
     return pts[np.linalg.norm(pts - est.t, axis=1) <= reach]
 
@@ -124,6 +143,8 @@ class MultiViewFusion:
                     self.stats["resets"] += 1
             if not track.fused:
                 track.scale, track.R, track.t = est.scale, R_w, t_w
+            if SYMMETRY.get(est.category) != "continuous_y":  # a turn about +Y means nothing for those
+                track.add_vote(R_w)
             track.last_seen_ns = stamp
             if len(pts_w):
                 track.cloud.add(pts_w)
@@ -204,7 +225,7 @@ class MultiViewFusion:
         if not search and track.frames_since_fit < self.config.refit_period:
             return
         prior, normals, _ = self._prior(track.category)
-        views = ViewCoverage(track.directions.array.copy(), normals) if len(track.directions) else None
+        views = ViewCoverage(track.directions.array.copy(), normals, votes=track.recent_votes.copy())
         fit = fit_prior_to_fused_cloud(prior, track.cloud.points, up=up, options=self.fit_options,
                                        rng=np.random.default_rng(track.views),
                                        seeds=[(track.scale, track.R, track.t), single_view], search=search,

@@ -21,6 +21,8 @@ from selfpose_ros.geometry.voxel_cloud import VoxelCloud
 SPAN_STEP_DEG = 2.0
 #: The most view directions a track keeps (a trajectory's directions 2 deg apart: 90 per half turn).
 MAX_VIEW_DIRECTIONS = 256
+#: Single-view estimates a track remembers (their canonical +X) to break near-ties of its fits.
+MAX_VOTES = 64
 
 
 @dataclass
@@ -117,6 +119,8 @@ class FusedTrack:
     coverage_step_deg: float = 15.0
     directions: DirectionSet = field(init=False)  #: kept view directions (>= SPAN_STEP_DEG apart)
     coverage: DirectionSet = field(init=False)  #: directions that added coverage (>= coverage_step_deg apart)
+    votes: np.ndarray = field(init=False)  #: canonical +X of the last MAX_VOTES single-view estimates (ring)
+    _vote_count: int = field(init=False, default=0)
     views: int = 0  #: frames whose points went into the cloud
     fused: bool = False  #: the pose is a fit of the fused cloud (not a single view)
     fit_confidence: float = 0.0  #: inlier ratio of the last fused fit
@@ -125,6 +129,17 @@ class FusedTrack:
 
     def __post_init__(self) -> None:
         self.directions, self.coverage = DirectionSet(SPAN_STEP_DEG), DirectionSet(self.coverage_step_deg)
+        self.votes, self._vote_count = np.zeros((MAX_VOTES, 3)), 0
+
+    def add_vote(self, R_world: np.ndarray) -> None:
+        """Remember a single-view estimate's canonical +X in the fusion frame (the oldest goes first)."""
+        self.votes[self._vote_count % MAX_VOTES] = np.asarray(R_world)[:, 0]
+        self._vote_count += 1
+
+    @property
+    def recent_votes(self) -> np.ndarray:
+        """The remembered single-view +X axes (K, 3)."""
+        return self.votes[: min(self._vote_count, MAX_VOTES)]
 
     @property
     def name(self) -> str:
@@ -139,7 +154,7 @@ class FusedTrack:
     @property
     def nbytes(self) -> int:
         """Bytes held by the track's cloud and view directions."""
-        return self.cloud.nbytes + self.directions.nbytes + self.coverage.nbytes
+        return self.cloud.nbytes + self.directions.nbytes + self.coverage.nbytes + self.votes.nbytes
 
     def add_view(self, camera_centre: np.ndarray) -> bool:
         """Remember the direction object -> camera; return True when it adds coverage."""
