@@ -87,6 +87,9 @@ def test_the_mug_error_falls_as_the_view_span_grows(run):
     print("\nview span (deg) | views | fused | mug rotation error, fused (deg) | per-frame (deg)")
     for span, views, fused, err, single in rows:
         print(f"{span:15.0f} | {views:5d} | {fused!s:5} | {err:31.1f} | {single:15.1f}")
+    no_pose = [r for r in rows if r[1] == 0]  # frames whose camera pose TF could not give in time: unfused
+    assert len(no_pose) <= len(rows) // 4 and not any(r[2] for r in no_pose)
+    rows = [r for r in rows if r[1] > 0]
     assert len(rows) >= 8
     spans = [r[0] for r in rows]
     assert all(b >= a for a, b in zip(spans, spans[1:])), "one track whose span never shrinks"
