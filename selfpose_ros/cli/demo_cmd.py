@@ -5,7 +5,8 @@ configured by config/sim_camera.yaml and config/pose.yaml) and this one, which l
 per estimated frame, and at the end prints the NOCS-style table against the simulator's ground truth.
 pose_estimator fuses views in `map` (multi-view fusion; `--no-fusion` turns it off): each live line shows
 an object's views and view span, and a last table compares the fused and the per-frame estimates (published
-on `objects_per_frame`) on the same frames. It saves overlay images, the outputs as a short MCAP rosbag2, JSON lines and the nodes' logs in --out.
+on `objects_per_frame`) on the same frames. It saves overlay images, the outputs as a short MCAP rosbag2,
+JSON lines and the nodes' logs in --out.
 """
 
 from __future__ import annotations

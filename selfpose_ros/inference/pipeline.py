@@ -25,7 +25,6 @@ import numpy as np
 from selfpose_ros.data.frame import RGBDFrame
 from selfpose_ros.data.instances import Skip, extract_instances
 from selfpose_ros.inference.estimator import Estimator
-from selfpose_ros.inference.fusion import MultiViewFusion
 from selfpose_ros.inference.fusion_track import FusionConfig
 from selfpose_ros.inference.stage_timer import StageTimer
 from selfpose_ros.inference.tracking import PoseTracker, TrackerConfig
@@ -71,7 +70,11 @@ class FramePipeline:
         self.config = config
         self.timer = timer or StageTimer()
         self.tracker = PoseTracker(config.tracking)
-        self.fusion = MultiViewFusion(config.fusion) if config.fusion.enabled else None
+        self.fusion = None
+        if config.fusion.enabled:
+            from selfpose_ros.inference.fusion import MultiViewFusion  # Open3D and trimesh: only when fusing
+
+            self.fusion = MultiViewFusion(config.fusion)
         if self.fusion is not None and tf_lookup is None:
             raise ValueError(f"fusion in frame {config.fusion.frame!r} needs a tf_lookup for the camera poses")
         self.tf_lookup = tf_lookup
