@@ -8,7 +8,8 @@ estimates with their masks:
 2. **Motion check** (before anything is added): the track's fused points are projected into the frame; when
    more than ``moved_fraction`` of those the depth can check are *seen through* (the measured depth lies
    more than ``motion_threshold`` behind them), or, for a fused track, when the frame's object points lie
-   more than ``motion_threshold`` from the fitted prior (75th percentile), the object has moved: the track
+   more than ``motion_threshold`` farther from the fitted prior than the fused cloud itself does (75th
+   percentiles: the prior is not the instance), the object has moved: the track
    restarts from this view, so no fused pose ever mixes two places. An unassociated track that the frame's
    depth sees through is dropped the same way.
 3. **Accumulation**: the object's points of this view (eroded mask, within the estimate's reach) go into the
@@ -30,6 +31,7 @@ from dataclasses import replace
 import cv2
 import numpy as np
 import trimesh
+from scipy.spatial import cKDTree
 
 from selfpose_ros.conventions import SYMMETRY
 from selfpose_ros.data.frame import RGBDFrame
@@ -49,7 +51,7 @@ from selfpose_ros.pose_types import ObjectPoseEstimate
 from selfpose_ros.shapes.priors import load_prior
 
 #: The run-time fit: the pseudo-labels' fit with a smaller subsample and search (it repeats as views arrive).
-RUNTIME_FIT = FusedFitOptions(inlier_threshold=0.006, max_points=600, num_yaw=24, keep_best=2, icp_iterations=10,
+RUNTIME_FIT = FusedFitOptions(inlier_threshold=0.006, max_points=600, num_yaw=12, keep_best=2, icp_iterations=10,
                               upright_snap_deg=30.0)
 #: At most this many fused points are projected for the motion check, and frame points measured against the prior.
 _CHECK_POINTS = 400
@@ -96,6 +98,7 @@ class MultiViewFusion:
         self.stats: Counter = Counter()  #: objects, searches, refits, resets, dropped, wall_s, cpu_s
         self._next_id = 1
         self._priors: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._trees: dict[str, cKDTree] = {}
 
     def _prior(self, category: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(canonical prior vertices (M, 3), their outward unit normals (M, 3), box extents (3,)) of a category."""
@@ -104,6 +107,7 @@ class MultiViewFusion:
             mesh = trimesh.Trimesh(vertices.astype(np.float64), faces, process=False)
             self._priors[category] = (np.asarray(mesh.vertices), np.asarray(mesh.vertex_normals),
                                       np.ptp(mesh.vertices, axis=0))
+            self._trees[category] = cKDTree(self._priors[category][0])
         return self._priors[category]
 
     def update(self, frame: RGBDFrame, T_world_cam: np.ndarray, estimates: list[ObjectPoseEstimate],
@@ -204,10 +208,14 @@ class MultiViewFusion:
         if near is not None and self._seen_through_fraction(track, T_cw, near, K) > cfg.moved_fraction:
             return True
         if track.fused and len(pts_w) >= _MIN_CHECKED:
-            dist = placed_prior_distances(self._prior(track.category)[0], (track.scale, track.R, track.t),
-                                          _every(pts_w, _CHECK_POINTS))
-            return float(np.percentile(dist, 75)) > cfg.motion_threshold
+            dist = self._model_distances(track, _every(pts_w, _CHECK_POINTS))
+            return float(np.percentile(dist, 75)) > track.fit_residual + cfg.motion_threshold
         return False
+
+    def _model_distances(self, track: FusedTrack, points: np.ndarray) -> np.ndarray:
+        """Distances of points (N, 3) in the fusion frame to the track's placed prior."""
+        prior, tree = self._prior(track.category)[0], self._trees[track.category]
+        return placed_prior_distances(prior, (track.scale, track.R, track.t), points, tree)
 
     def _drop_seen_through(self, tracks: list[FusedTrack], T_cw: np.ndarray, near: np.ndarray, K: np.ndarray
                            ) -> None:
@@ -237,6 +245,8 @@ class MultiViewFusion:
         track.scale, track.t = float(fit.scale), fit.translation
         track.R = snap_if_upright(fit.rotation, up, self.config.upright_snap_deg)
         track.fused, track.fit_confidence = True, float(fit.inlier_ratio)
+        # how far the fused cloud itself lies from the fit (the prior is not the instance): the motion check's zero
+        track.fit_residual = float(np.percentile(self._model_distances(track, _every(track.cloud.points, 400)), 75))
 
     def _output(self, track: FusedTrack, est: ObjectPoseEstimate, T_cw: np.ndarray) -> ObjectPoseEstimate:
         """The published estimate: the fused pose in this camera, or the per-frame one marked unfused."""

@@ -124,6 +124,7 @@ class FusedTrack:
     views: int = 0  #: frames whose points went into the cloud
     fused: bool = False  #: the pose is a fit of the fused cloud (not a single view)
     fit_confidence: float = 0.0  #: inlier ratio of the last fused fit
+    fit_residual: float = 0.0  #: metres: 75th percentile distance of the fused cloud to the fitted prior
     frames_since_fit: int = 0
     resets: int = 0  #: times the track restarted because its object moved
 
@@ -169,7 +170,7 @@ class FusedTrack:
         """Forget the cloud and the views (the object moved) and start again from a single-view pose."""
         self.cloud = cloud
         self.__post_init__()
-        self.views, self.fused, self.fit_confidence = 0, False, 0.0
+        self.views, self.fused, self.fit_confidence, self.fit_residual = 0, False, 0.0, 0.0
         self.frames_since_fit = 0
         self.scale, self.R, self.t, self.last_seen_ns = float(scale), R, t, stamp_ns
         self.resets += 1
