@@ -4,7 +4,8 @@ Per frame, given the camera pose in the fusion frame (TF at the image stamp) and
 estimates with their masks:
 
 1. **Association**: each estimate, carried into the fusion frame, joins the live track of its category
-   within ``gate`` metres (the same segmentation instance first, else the nearest), or starts a new one.
+   within ``gate`` metres of its centre or of the view's object points (less the track's half diagonal),
+   the same segmentation instance first, else the nearest; or starts a new one.
 2. **Motion check** (before anything is added): the track's fused points are projected into the frame; when
    more than ``moved_fraction`` of those the depth can check are *seen through* (the measured depth lies
    more than ``motion_threshold`` behind them), or, for a fused track, when the frame's object points lie
@@ -133,7 +134,7 @@ class MultiViewFusion:
             R_w, t_w = T_wc[:3, :3] @ est.R, T_wc[:3, :3] @ est.t + T_wc[:3, 3]
             pts = object_points(frame, mask, est)
             pts_w = pts @ T_wc[:3, :3].T + T_wc[:3, 3]
-            track = self._associate(est, t_w, free)
+            track = self._associate(est, t_w, pts_w, free)
             if track is None:
                 track = FusedTrack(self._next_id, est.category, est.instance, self._cloud(), est.scale, R_w, t_w,
                                    stamp, cfg.coverage_step_deg)
@@ -183,9 +184,22 @@ class MultiViewFusion:
     def _cloud(self) -> VoxelCloud:
         return VoxelCloud(self.config.voxel_size, self.config.max_points)
 
-    def _associate(self, est: ObjectPoseEstimate, t_world: np.ndarray, free: list[FusedTrack]) -> FusedTrack | None:
+    def _associate(self, est: ObjectPoseEstimate, t_world: np.ndarray, pts_w: np.ndarray, free: list[FusedTrack]
+                   ) -> FusedTrack | None:
+        """The free track of the estimate's category within ``gate``: its centre near the estimate's, or near
+        the view's object points (their median lies up to the object's half diagonal from its centre), so a
+        wild single-view pose of a tracked object does not start a second track."""
         same = [t for t in free if t.category == est.category]
-        dist = {id(t): float(np.linalg.norm(t.t - t_world)) for t in same}
+        median = np.median(pts_w, axis=0) if len(pts_w) else None
+
+        def distance(track: FusedTrack) -> float:
+            d = float(np.linalg.norm(track.t - t_world))
+            if median is not None:
+                half = 0.5 * track.scale * float(np.linalg.norm(self._prior(track.category)[2]))
+                d = min(d, max(0.0, float(np.linalg.norm(track.t - median)) - half))
+            return d
+
+        dist = {id(t): distance(t) for t in same}
         near = [t for t in same if dist[id(t)] <= self.config.gate]
         same_id = [t for t in near if t.instance == est.instance]
         pool = same_id or near

@@ -36,7 +36,7 @@ class FusionConfig:
     motion_threshold: float = 0.02  #: metres: depth contradicting the fused cloud by more means the object moved
     coverage_step_deg: float = 15.0  #: a view this far from all earlier ones adds coverage: full refit
     gate: float = 0.10  #: metres: association distance between an estimate and a track, in the fusion frame
-    max_age_s: float = 10.0  #: a track unseen this long is dropped
+    max_age_s: float = 30.0  #: a track unseen this long is dropped (static objects: the camera may look away)
     full_span_deg: float = 90.0  #: the view span at which a fused estimate's confidence stops growing
     moved_fraction: float = 0.3  #: share of checked fused points seen through above which the object moved
     upright_snap_deg: float = 30.0  #: as the back-ends: fused fits this close to upright are snapped upright
