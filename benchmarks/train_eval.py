@@ -34,7 +34,7 @@ from selfpose_ros.inference.estimator import SolverOptions, make_estimator  # no
 
 CATS = ("bottle", "bowl", "can", "mug")
 SIM_ARGS = ["--scenes", "6", "--frames", "30", "--categories", ",".join(CATS), "--objects", "2-4", "--seed", "9000",
-            "--width", "320", "--height", "240", "--rate", "3", "--no-progress"]
+            "--width", "320", "--height", "240", "--rate", "3", "--realism", "none", "--no-progress"]
 BAG_OFFSET_S = 1_000_000  # stamps of bag k are shifted by k * this many seconds before scoring
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reproduce the shipped checkpoint and its comparison runs (docs/training.md), from nothing.
 #   bash scripts/train_models.sh [STAGE ...]      STAGE: data selfsup supervised ablations (default: all four)
-#   data        simulated training trajectories (seeds 1000..1023; the held-out benchmark scenes use 9000..)
+#   data        simulated training trajectories at --realism default (seeds 1000..1023; the held-out
+#               benchmark scenes use 9000..)
 #   selfsup     the self-supervised model         -> models/cse_4cat_selfsup.pt   (shipped)
 #   supervised  the supervised upper bound        -> runs/supervised/model.pt     (comparison only)
 #   ablations   no ego-motion / no trajectory regularisation / no cycles -> runs/ablation_*/model.pt
@@ -23,11 +24,14 @@ train() { say "$1"; shift; selfpose train --config "$CFG" "${steps[@]}" "$@" --q
 for stage in "${stages[@]}"; do
   case "$stage" in
     data)
-      if [ ! -d data/sim/train/scene_023 ]; then
-        say "simulating 24 training trajectories (data/sim/train)"
+      # data/sim/train/REALISM records the level; data simulated at another level (or before there were
+      # levels) is made again.
+      if [ ! -d data/sim/train/scene_023 ] || [ "$(cat data/sim/train/REALISM 2>/dev/null)" != default ]; then
+        say "simulating 24 training trajectories at realism default (data/sim/train)"
         rm -rf data/sim/train
         selfpose sim --out data/sim/train --scenes 24 --frames 60 --categories bottle,bowl,can,mug \
-          --objects 2-4 --seed 1000 --width 320 --height 240 --rate 3 --no-progress
+          --objects 2-4 --seed 1000 --width 320 --height 240 --rate 3 --realism default --no-progress
+        echo default > data/sim/train/REALISM
       fi ;;
     selfsup)
       train "self-supervised model (no ground truth is read)" --set run.export=models/cse_4cat_selfsup.pt ;;

@@ -47,7 +47,8 @@ def test_every_fusion_parameter_is_in_the_parameter_file_and_the_docs():
 
 @pytest.mark.slow
 def test_predict_fuse_writes_fused_records_from_the_bags_tf(tmp_path, capsys):
-    bag = simulated_bag(tmp_path / "bag", ("bowl", "can"), frames=6, seed=3, width=240, height=180)
+    bag = simulated_bag(tmp_path / "bag", ("bowl", "can"), frames=6, seed=3, width=240, height=180,
+                        extra=["--rate", "3", "--realism", "none"])
     out = tmp_path / "fused.jsonl"
     assert selfpose_main(["predict", "--model", "prior_fit", "--bag", str(bag), "--out", str(out), "--fuse",
                           "--fusion-frame", "map", "--min-inliers", "15"]) == 0

@@ -7,6 +7,7 @@ from selfpose_ros.geometry.fused_fit import FusedFitOptions, ViewCoverage, fit_p
 from selfpose_ros.geometry.prior_fit import fit_prior_to_points
 from selfpose_ros.geometry.upright_icp import axis_rotation
 from selfpose_ros.shapes.priors import load_prior
+from selfpose_ros.shapes.size_ranges import similarity_scale_bounds
 from selfpose_ros.train.pseudo_labels import _fit as pseudo_label_fit
 
 UP = np.array([0.0, 0.0, 1.0])
@@ -33,16 +34,18 @@ def test_without_seeds_it_is_exactly_the_pseudo_label_search():
     prior, pts, _ = _cloud("mug", 0.4, 0.15, [0.3, 0.1, 0.8])
     pts = np.concatenate([pts, pts + 0.0005])  # more points than max_points: the subsample is drawn
     options = FusedFitOptions(max_points=500)
-    got = fit_prior_to_fused_cloud(prior, pts, up=UP, options=options, rng=np.random.default_rng(7))
+    bounds = similarity_scale_bounds("mug", np.ptp(prior, axis=0))
+    got = fit_prior_to_fused_cloud(prior, pts, up=UP, options=options, rng=np.random.default_rng(7),
+                                   scale_bounds=bounds)
     sub = pts[np.random.default_rng(7).choice(len(pts), 500, replace=False)]
     want = fit_prior_to_points(prior, sub, up_hint=UP, inlier_threshold=0.006, min_points=30, num_yaw=36,
-                               keep_best=8, icp_iterations=40)
+                               keep_best=8, icp_iterations=40, scale_bounds=bounds)
     assert got.success and got.scale == want.scale
     np.testing.assert_array_equal(got.rotation, want.rotation)
     np.testing.assert_array_equal(got.translation, want.translation)
-    # and the trainer's pseudo-labels call that same function
-    lab = pseudo_label_fit(prior, pts, UP, 0.006, 500, np.random.default_rng(7))
-    assert lab.scale == want.scale and np.array_equal(lab.rotation, want.rotation)
+    # and the trainer's pseudo-labels call that same function (then apply the category size policy)
+    lab, factor = pseudo_label_fit(prior, pts, UP, 0.006, 500, np.random.default_rng(7), "mug")
+    assert lab.scale == want.scale and np.array_equal(lab.rotation, want.rotation) and 0.0 < factor <= 1.0
 
 
 def test_a_seed_close_to_the_truth_is_refined_upright():

@@ -51,7 +51,7 @@ def _world(est, T_wc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_tracks_gather_views_and_publish_the_fused_world_pose_in_each_camera():
-    sim, poses = _sim(("can", "bowl"), seed=4, frames=8, objects=2), {}
+    sim, poses = _sim(("can", "bottle"), seed=5, frames=8, objects=2), {}
     pipe = _pipeline(poses)
     history: dict[str, list] = {}
     for f in sim.frames():

@@ -14,6 +14,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo_cmd", "Simulated camera -> pose_estimator over DDS, with a live accuracy table."),
     "train": ("train_cmd", "Train a CSE pose model from trajectory bags (config/train_<name>.yaml)."),
     "predict": ("predict_cmd", "Run a pose back-end on every frame of a bag; write JSON-lines predictions."),
+    "bag-repair": ("bag_repair_cmd", "Repair rosbag2 MCAP bags whose writer died (in place, or copies with --out)."),
 }
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from selfpose_ros.cli.bag_guard import add_repair_argument, readable_bags, reader_error_line, reader_errors
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the options of ``selfpose predict``."""
@@ -38,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fusion-frame", default="map", help="with --fuse: the frame static relative to the objects")
     parser.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    add_repair_argument(parser)
 
 
 @dataclass
@@ -164,6 +167,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.bag.exists():
         print(f"selfpose predict: error: bag not found: {args.bag}", file=sys.stderr)
         return 2
+    bags = readable_bags("selfpose predict", [args.bag], args.repair)  # before the model loads
+    if bags is None:
+        return 2
     cats = [c.strip() for c in args.categories.split(",")] if args.categories else None
     options = SolverOptions(min_inliers=args.min_inliers, icp=not args.no_icp, device=args.device)
     try:
@@ -180,11 +186,14 @@ def run(args: argparse.Namespace) -> int:
             from selfpose_ros.inference.fusion_track import FusionConfig
 
             fusion = FusionConfig(frame=args.fusion_frame)
-        records, stats = predict_bag(estimator, args.bag, cats, min_mask_pixels=args.min_mask_pixels,
+        records, stats = predict_bag(estimator, bags[0], cats, min_mask_pixels=args.min_mask_pixels,
                                      use_up=not args.no_up, world_frame=args.world_frame,
                                      max_frames=args.max_frames, progress=sys.stderr.isatty(), fusion=fusion)
     except (ValueError, FileNotFoundError) as exc:
         print(f"selfpose predict: error: {exc}", file=sys.stderr)
+        return 2
+    except reader_errors() as exc:
+        print(reader_error_line("selfpose predict", exc), file=sys.stderr)
         return 2
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_records(args.out, records)

@@ -24,6 +24,7 @@ already right. Without seeds or upright refinement the result is exactly the sea
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -153,6 +154,7 @@ def fit_prior_to_fused_cloud(
     seeds: Sequence[Similarity] = (),
     search: bool = True,
     views: ViewCoverage | None = None,
+    scale_bounds: tuple[float, float] | None = None,
 ) -> PoseFit:
     """Fit canonical prior points (M, 3) to a fused cloud (N, 3) in one fixed frame; return the best PoseFit.
 
@@ -161,6 +163,7 @@ def fit_prior_to_fused_cloud(
     the search (a cheap refit from estimates that are close). With upright seeds and upright refinement on,
     the search turns the seeds about ``up`` instead of the prior fit's search from scratch. ``views``: where
     the cloud was seen from; the candidates are then also scored by their camera-facing surface.
+    ``scale_bounds`` (lo, hi): every refinement's scale is held inside them (the category's size range).
     """
     if not search and not seeds:
         raise ValueError("search=False needs at least one seed to refine")
@@ -175,7 +178,8 @@ def fit_prior_to_fused_cloud(
     def search_from_scratch() -> PoseFit:
         return fit_prior_to_points(prior_points, pts, up_hint=up, inlier_threshold=options.inlier_threshold,
                                    min_points=options.min_points, num_yaw=options.num_yaw,
-                                   keep_best=options.keep_best, icp_iterations=options.icp_iterations)
+                                   keep_best=options.keep_best, icp_iterations=options.icp_iterations,
+                                   scale_bounds=scale_bounds)
 
     if not seeds and not upright and views is None:
         return search_from_scratch()  # the pseudo-labels' fit
@@ -201,6 +205,8 @@ def fit_prior_to_fused_cloud(
 
     starts = list(upright_seeds)
     for source, fit in fits:
+        if scale_bounds is not None:
+            fit = dataclasses.replace(fit, scale=float(np.clip(fit.scale, *scale_bounds)))
         if upright and tilt_deg(fit.rotation, up) <= options.upright_snap_deg:
             starts.append((fit.scale, fit.rotation, fit.translation))
         else:
@@ -211,6 +217,7 @@ def fit_prior_to_fused_cloud(
                            num_yaw=options.num_yaw if search else 0, keep_best=options.keep_best,
                            iterations=min(options.icp_iterations, 15), tree=prior_tree)
         for _, (scale, R, t) in best:
+            scale = float(np.clip(scale, *scale_bounds)) if scale_bounds is not None else scale
             fit = PoseFit(True, scale, R, t, np.ones(len(pts), dtype=bool), 1.0, 1.0, len(pts))
             scored.append(finish(fit, "upright"))
     if not scored:

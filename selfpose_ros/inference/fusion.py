@@ -8,7 +8,8 @@ estimates with their masks:
    the same segmentation instance first, else the nearest; or starts a new one.
 2. **Motion check** (before anything is added): the track's fused points are projected into the frame; when
    more than ``moved_fraction`` of those the depth can check are *seen through* (the measured depth lies
-   more than ``motion_threshold`` behind them), or, for a fused track, when the frame's object points lie
+   more than ``motion_threshold`` behind them), or, for a fused track with 45 deg of span, when the frame's
+   object points lie
    more than ``motion_threshold`` farther from the fitted prior than the fused cloud itself does (75th
    percentiles: the prior is not the instance), the object has moved: the track
    restarts from this view, so no fused pose ever mixes two places. An unassociated track that the frame's
@@ -17,7 +18,9 @@ estimates with their masks:
    track's voxel cloud; the view direction object -> camera is kept when it adds coverage.
 4. **Refit** with ``geometry.fused_fit.fit_prior_to_fused_cloud`` (the trainer's pseudo-label fit), seeded by
    the track's current pose: a full search when the view adds coverage (or before the first fused fit),
-   a seeded refinement every ``refit_period`` frames otherwise.
+   a seeded refinement every ``refit_period`` frames otherwise. Then the per-axis size of the fused cloud
+   (``inference.instance_geometry.size_and_pose``, as the back-ends) and the category size policy
+   (``shapes.size_ranges.check_size``: kept, clamped with lowered confidence, or the refit is dropped).
 5. **Output**: a fused track publishes its fused pose expressed in this frame's camera, with ``fused``,
    ``fused_views``, ``view_span_deg`` and a confidence that grows with the view span; a track with one view
    (or no fused fit yet) publishes the per-frame estimate unchanged, marked unfused.
@@ -29,13 +32,13 @@ import time
 from collections import Counter
 from dataclasses import replace
 
-import cv2
 import numpy as np
 import trimesh
 from scipy.spatial import cKDTree
 
 from selfpose_ros.conventions import SYMMETRY
 from selfpose_ros.data.frame import RGBDFrame
+from selfpose_ros.geometry.axis_scales import surface_samples
 from selfpose_ros.geometry.free_space import nearest_depth, seen_through
 from selfpose_ros.geometry.fused_fit import (
     FusedFitOptions,
@@ -43,13 +46,17 @@ from selfpose_ros.geometry.fused_fit import (
     fit_prior_to_fused_cloud,
     placed_prior_distances,
 )
+from selfpose_ros.geometry.instance_surface import object_surface
+from selfpose_ros.geometry.mesh_box import mesh_box
 from selfpose_ros.geometry.pinhole import backproject_np
 from selfpose_ros.geometry.transforms import invert_rigid
 from selfpose_ros.geometry.voxel_cloud import VoxelCloud
 from selfpose_ros.inference.estimator import snap_if_upright
 from selfpose_ros.inference.fusion_track import FusedTrack, FusionConfig, span_confidence
+from selfpose_ros.inference.instance_geometry import size_and_pose
 from selfpose_ros.pose_types import ObjectPoseEstimate
 from selfpose_ros.shapes.priors import load_prior
+from selfpose_ros.shapes.size_ranges import check_size, similarity_scale_bounds
 
 #: The run-time fit: the pseudo-labels' fit with a smaller subsample and search (it repeats as views arrive).
 RUNTIME_FIT = FusedFitOptions(inlier_threshold=0.006, max_points=600, num_yaw=12, keep_best=2, icp_iterations=10,
@@ -57,27 +64,29 @@ RUNTIME_FIT = FusedFitOptions(inlier_threshold=0.006, max_points=600, num_yaw=12
 #: At most this many fused points are projected for the motion check, and frame points measured against the prior.
 _CHECK_POINTS = 400
 _MIN_CHECKED = 20
+#: The frame's points are checked against the fused fit only once the track has seen this span (an early fit of a
+#: partial cloud may not reach the object's other sides yet).
+MODEL_CHECK_SPAN_DEG = 45.0
+#: Surface samples of each prior for the per-axis size (as the depth-only back-end).
+SIZE_SAMPLES = 2000
 
 
-def object_points(frame: RGBDFrame, mask: np.ndarray, est: ObjectPoseEstimate, erode_px: int = 2,
+def object_points(frame: RGBDFrame, mask: np.ndarray, est: ObjectPoseEstimate, margin_px: int = 4,
                   max_points: int = 2000) -> np.ndarray:
-    """The object's depth points (N, 3) in the camera frame: the eroded mask (cut to its box first), at most
+    """The object's own depth points (N, 3) in the camera frame (``geometry.instance_surface``, the back-ends'
+    selection: a bleeding mask's background and flying pixels dropped), cut to the mask's box first, at most
     ``max_points`` (evenly spaced), within reach of the estimate."""
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     if not len(rows):
         return np.zeros((0, 3))
-    r0, r1 = max(rows[0] - erode_px, 0), rows[-1] + erode_px + 1
-    c0, c1 = max(cols[0] - erode_px, 0), cols[-1] + erode_px + 1
-    box = mask[r0:r1, c0:c1]
-    if erode_px > 0:
-        kernel = np.ones((2 * erode_px + 1, 2 * erode_px + 1), np.uint8)
-        eroded = cv2.erode(box.astype(np.uint8), kernel).astype(bool)
-        if eroded.sum() >= 0.25 * box.sum():  # thin objects: keep the mask rather than lose them
-            box = eroded
+    r0, r1 = max(rows[0] - margin_px, 0), rows[-1] + margin_px + 1
+    c0, c1 = max(cols[0] - margin_px, 0), cols[-1] + margin_px + 1
     K = np.array(frame.K, dtype=np.float64)
     K[0, 2] -= c0
     K[1, 2] -= r0
-    pts = backproject_np(frame.depth[r0:r1, c0:c1], K, box)
+    depth = frame.depth[r0:r1, c0:c1]
+    keep = object_surface(depth, K, mask[r0:r1, c0:c1]).keep
+    pts = backproject_np(depth, K, keep)
     pts = pts[:: max(1, -(-len(pts) // max_points))]
     reach = 0.75 * float(np.linalg.norm(est.size)) + 0.02
     return pts[np.linalg.norm(pts - est.t, axis=1) <= reach]
@@ -100,6 +109,7 @@ class MultiViewFusion:
         self._next_id = 1
         self._priors: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._trees: dict[str, cKDTree] = {}
+        self._samples: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # prior surface samples and normals
 
     def _prior(self, category: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(canonical prior vertices (M, 3), their outward unit normals (M, 3), box extents (3,)) of a category."""
@@ -109,6 +119,7 @@ class MultiViewFusion:
             self._priors[category] = (np.asarray(mesh.vertices), np.asarray(mesh.vertex_normals),
                                       np.ptp(mesh.vertices, axis=0))
             self._trees[category] = cKDTree(self._priors[category][0])
+            self._samples[category] = surface_samples(vertices, faces, SIZE_SAMPLES, seed=0)
         return self._priors[category]
 
     def update(self, frame: RGBDFrame, T_world_cam: np.ndarray, estimates: list[ObjectPoseEstimate],
@@ -221,7 +232,7 @@ class MultiViewFusion:
         cfg = self.config
         if near is not None and self._seen_through_fraction(track, T_cw, near, K) > cfg.moved_fraction:
             return True
-        if track.fused and len(pts_w) >= _MIN_CHECKED:
+        if track.fused and track.span_deg >= MODEL_CHECK_SPAN_DEG and len(pts_w) >= _MIN_CHECKED:
             dist = self._model_distances(track, _every(pts_w, _CHECK_POINTS))
             return float(np.percentile(dist, 75)) > track.fit_residual + cfg.motion_threshold
         return False
@@ -246,30 +257,48 @@ class MultiViewFusion:
         search = coverage or not track.fused
         if not search and track.frames_since_fit < self.config.refit_period:
             return
-        prior, normals, _ = self._prior(track.category)
+        prior, normals, extents = self._prior(track.category)
         views = ViewCoverage(track.directions.array.copy(), normals, votes=track.recent_votes.copy())
         fit = fit_prior_to_fused_cloud(prior, track.cloud.points, up=up, options=self.fit_options,
                                        rng=np.random.default_rng(track.views),
                                        seeds=[(track.scale, track.R, track.t), single_view], search=search,
-                                       views=views)
+                                       views=views, scale_bounds=similarity_scale_bounds(track.category, extents))
         self.stats["searches" if search else "refits"] += 1
         track.frames_since_fit = 0
         if not fit.success:
             return
-        track.scale, track.t = float(fit.scale), fit.translation
-        track.R = snap_if_upright(fit.rotation, up, self.config.upright_snap_deg)
+        R = snap_if_upright(fit.rotation, up, self.config.upright_snap_deg)
+        if not self._size(track, R, fit.translation, float(fit.scale), up):
+            return
         track.fused, track.fit_confidence = True, float(fit.inlier_ratio)
         # how far the fused cloud itself lies from the fit (the prior is not the instance): the motion check's zero
         track.fit_residual = float(np.percentile(self._model_distances(track, _every(track.cloud.points, 400)), 75))
+
+    def _size(self, track: FusedTrack, R: np.ndarray, t: np.ndarray, scale: float, up: np.ndarray | None) -> bool:
+        """Per-axis size of the fused cloud (the back-ends' ``size_and_pose``, data -> model only) and the
+        category size policy; set the track's pose and size and return True, or False when the size fails."""
+        cat, prior = track.category, self._prior(track.category)[0]
+        samples, normals = self._samples[cat]
+        sized = size_and_pose(cat, samples, _every(track.cloud.points, 500), R, t, scale, model_normals=normals,
+                              up=up, upright_deg=self.config.upright_snap_deg, max_distance=0.01, box_points=prior)
+        check = check_size(cat, sized.size)
+        if check.size is None:
+            self.stats["size_failures"] += 1
+            return False
+        centre, extents = mesh_box(prior, SYMMETRY.get(cat, "none"))
+        track.size, track.size_factor = check.size, float(check.confidence_factor)
+        track.R, track.box_centre = sized.rotation, sized.translation
+        track.scale = float(np.linalg.norm(check.size) / np.linalg.norm(extents))  # the similarity-equivalent scale
+        track.t = sized.translation - track.scale * sized.rotation @ centre  # the prior's origin, for the next fits
+        return True
 
     def _output(self, track: FusedTrack, est: ObjectPoseEstimate, T_cw: np.ndarray) -> ObjectPoseEstimate:
         """The published estimate: the fused pose in this camera, or the per-frame one marked unfused."""
         span = track.span_deg
         if not track.fused:
             return replace(est, fused=False, fused_views=track.views, view_span_deg=span)
-        extents = self._prior(track.category)[2]
-        return replace(est, R=T_cw[:3, :3] @ track.R, t=T_cw[:3, :3] @ track.t + T_cw[:3, 3], scale=track.scale,
-                       size=track.scale * extents,
-                       confidence=span_confidence(track.fit_confidence, span, self.config.full_span_deg),
+        confidence = span_confidence(track.fit_confidence, span, self.config.full_span_deg) * track.size_factor
+        return replace(est, R=T_cw[:3, :3] @ track.R, t=T_cw[:3, :3] @ track.box_centre + T_cw[:3, 3],
+                       scale=track.scale, size=track.size.copy(), confidence=confidence,
                        inlier_ratio=track.fit_confidence, num_correspondences=len(track.cloud), fused=True,
                        fused_views=track.views, view_span_deg=span)

@@ -125,6 +125,9 @@ class FusedTrack:
     fused: bool = False  #: the pose is a fit of the fused cloud (not a single view)
     fit_confidence: float = 0.0  #: inlier ratio of the last fused fit
     fit_residual: float = 0.0  #: metres: 75th percentile distance of the fused cloud to the fitted prior
+    size: np.ndarray | None = None  #: (3,) metres: the fused fit's per-axis size (within the category's range)
+    size_factor: float = 1.0  #: the size policy's confidence factor (below 1 when the size was clamped)
+    box_centre: np.ndarray | None = None  #: (3,) the fused box's centre in the fusion frame (published position)
     frames_since_fit: int = 0
     resets: int = 0  #: times the track restarted because its object moved
 

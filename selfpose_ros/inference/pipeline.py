@@ -3,8 +3,9 @@
 pose_estimator (live, over DDS) and ``selfpose predict`` (offline, from a bag) both run frames through
 :class:`FramePipeline`, so the numbers measured offline are the node's numbers. The stages, each timed:
 
-1. ``instances``: split the segmentation into instances of the active categories (small masks and labels
-   outside the category list are skipped with a reason);
+1. ``instances``: decode the segmenter's values with the label map (``data/label_map.py``; values it does
+   not know are reported), then split the segmentation into instances of the active categories (small
+   masks and labels outside the category list are skipped with a reason);
 2. ``estimate``: the back-end estimates every instance of the frame in one batched call (its own stages,
    e.g. ``model`` and ``solve``, are added to the timer);
 3. the confidence filter: estimates below ``min_confidence`` are skipped with a reason;
@@ -24,6 +25,7 @@ import numpy as np
 
 from selfpose_ros.data.frame import RGBDFrame
 from selfpose_ros.data.instances import Skip, extract_instances
+from selfpose_ros.data.label_map import LabelMap
 from selfpose_ros.inference.estimator import Estimator
 from selfpose_ros.inference.fusion_track import FusionConfig
 from selfpose_ros.inference.stage_timer import StageTimer
@@ -40,6 +42,8 @@ class PipelineConfig:
     min_mask_pixels: int = 50
     min_confidence: float = 0.0
     tracking: TrackerConfig = field(default_factory=lambda: TrackerConfig(enabled=False))
+    #: the segmenter's encoding (None: the package's panoptic ``category_index * 1000 + instance``)
+    label_map: LabelMap | None = None
     fusion: FusionConfig = field(default_factory=FusionConfig)  #: off unless its frame is set (replaces tracking)
 
 
@@ -57,6 +61,7 @@ class FrameResult:
     track_ids: list[str]
     skipped: list[Skip]
     instances: int  #: instances found (before estimation)
+    unknown_labels: list[int] = field(default_factory=list)  #: segmentation values the label map does not know
     per_frame: list[ObjectPoseEstimate] = field(default_factory=list)  #: the back-end's, before tracking/fusion
     fusion_error: str | None = None  #: why this frame was not fused (its camera pose could not be looked up)
 
@@ -83,8 +88,8 @@ class FramePipeline:
         """Run every stage on ``frame`` and return what a publisher or a prediction file needs."""
         c = self.config
         with self.timer.time("instances"):
-            instances, skipped = extract_instances(frame.labels, c.categories, c.active_categories,
-                                                   c.min_mask_pixels)
+            labels, unknown = (frame.labels, []) if c.label_map is None else c.label_map.to_panoptic(frame.labels)
+            instances, skipped = extract_instances(labels, c.categories, c.active_categories, c.min_mask_pixels)
         with self.timer.time("estimate"):
             results = self.estimator.estimate(frame, instances) if instances else []
         for stage, seconds in getattr(self.estimator, "last_timings", {}).items():
@@ -100,21 +105,23 @@ class FramePipeline:
                 kept.append(r.estimate)
                 masks.append(r.instance.mask)
         if self.fusion is not None:
-            return self._fuse(frame, kept, masks, skipped, len(instances))
+            return self._fuse(frame, kept, masks, skipped, len(instances), unknown)
         with self.timer.time("track"):
             tracked = self.tracker.update(kept, frame.stamp_ns)
         return FrameResult(frame, [e for e, _ in tracked], masks, [i for _, i in tracked], skipped, len(instances),
-                           kept)
+                           unknown, kept)
 
     def _fuse(self, frame: RGBDFrame, kept: list[ObjectPoseEstimate], masks: list[np.ndarray], skipped: list[Skip],
-              instances: int) -> FrameResult:
+              instances: int, unknown: list[int]) -> FrameResult:
         """The fusion stage: camera pose at the image stamp, then the world-frame tracks."""
         target = self.config.fusion.frame
         try:
             T_world_cam = self.tf_lookup(target, frame.frame_id, frame.stamp_ns)
         except (LookupError, ValueError) as exc:  # the text holds no stamp, so that warnings about it throttle
             error = f"no camera pose {target} <- {frame.frame_id} from TF ({type(exc).__name__}); not fused"
-            return FrameResult(frame, kept, masks, [e.frame_name for e in kept], skipped, instances, kept, error)
+            return FrameResult(frame, kept, masks, [e.frame_name for e in kept], skipped, instances, unknown, kept,
+                               error)
         with self.timer.time("fuse"):
             fused = self.fusion.update(frame, T_world_cam, kept, masks) if kept else []
-        return FrameResult(frame, [e for e, _ in fused], masks, [i for _, i in fused], skipped, instances, kept)
+        return FrameResult(frame, [e for e, _ in fused], masks, [i for _, i in fused], skipped, instances, unknown,
+                           kept)

@@ -13,7 +13,7 @@ from selfpose_ros.train.config import TrainConfig
 from selfpose_ros.train.dataset import TrajectoryDataset
 from selfpose_ros.train.dataset_collate import TrajectoryCollate
 from selfpose_ros.train.model_priors import model_priors
-from selfpose_ros.train.pseudo_labels import compute_pseudo_labels, labels_to_arrays
+from selfpose_ros.train.pseudo_labels import PSEUDO_LABEL_VERSION, compute_pseudo_labels, labels_to_arrays
 from selfpose_ros.train.sampler import VideoBatchSampler
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ def build_data(cfg: TrainConfig, rank: int, world_size: int, out_dir: Path, is_m
 
 def _pseudo_labels(cfg: TrainConfig, ds: TrajectoryDataset, out_dir: Path, is_main: bool, barrier) -> dict:
     p = cfg.pseudo_labels
-    key = f"{len(ds)}|{ds.bags}|{p.mode}|{p.use_up}|{p.inlier_threshold}|{cfg.run.seed}"
+    key = f"v{PSEUDO_LABEL_VERSION}|{len(ds)}|{ds.bags}|{p.mode}|{p.use_up}|{p.inlier_threshold}|{cfg.run.seed}"
     cache = out_dir / "pseudo_labels.npz"
     if is_main and not _cache_ok(cache, key):
         full = {c: v for c, (v, _) in model_priors(cfg.data.categories, 0).items()}

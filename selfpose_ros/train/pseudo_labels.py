@@ -9,22 +9,32 @@ Partial single views make scale, centre and the mug's handle direction ambiguous
 
 ``mode="frame"`` fits each crop's own points instead (no camera motion: the ablation), on at most
 ``max_frames_per_group`` frames per group; the other crops get no label.
+
+Each crop contributes only its object's own surface (``geometry.instance_surface``, the same selection as
+the back-ends: a bleeding mask's background and flying pixels are dropped), the fit's scale is held within
+the category's size range (``shapes.size_ranges``), and a fit whose size is still outside it by more than
+the clamp factor gets no label (within it, the label's quality is lowered as an estimate's confidence is).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-import cv2
 import numpy as np
 
 from selfpose_ros.geometry.fused_fit import FusedFitOptions, fit_prior_to_fused_cloud
+from selfpose_ros.geometry.instance_surface import object_surface
 from selfpose_ros.geometry.pinhole import backproject_np
+from selfpose_ros.shapes.size_ranges import check_size, similarity_scale_bounds
 
 log = logging.getLogger(__name__)
+
+#: Changes whenever the labels a dataset gets change (part of the training cache key).
+PSEUDO_LABEL_VERSION = 2
 
 PseudoMode = Literal["trajectory", "frame"]
 
@@ -39,15 +49,10 @@ class PseudoLabel:
     quality: float  # inlier ratio of the fit in [0, 1]
 
 
-def crop_points(depth: np.ndarray, mask: np.ndarray, K: np.ndarray, erode_px: int = 1) -> np.ndarray:
-    """Camera-frame points (N, 3) of a crop's masked pixels with depth (mask eroded by ``erode_px``)."""
-    m = mask.astype(bool)
-    if erode_px > 0:
-        kernel = np.ones((2 * erode_px + 1, 2 * erode_px + 1), np.uint8)
-        eroded = cv2.erode(m.astype(np.uint8), kernel).astype(bool)
-        if eroded.sum() >= 0.25 * m.sum():
-            m = eroded
-    return backproject_np(depth, K, m)
+def crop_points(depth: np.ndarray, mask: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Camera-frame points (N, 3) of a crop's object surface (depth 0 = none; ``geometry.instance_surface``)."""
+    keep = object_surface(depth, K, np.asarray(mask, bool)).keep
+    return backproject_np(depth, K, keep)
 
 
 def fuse_group(crops: list, T_map_cam: list[np.ndarray], per_frame: int, rng: np.random.Generator
@@ -63,11 +68,19 @@ def fuse_group(crops: list, T_map_cam: list[np.ndarray], per_frame: int, rng: np
 
 
 def _fit(prior: np.ndarray, points: np.ndarray, up: np.ndarray | None, threshold: float, max_points: int,
-         rng: np.random.Generator, num_yaw: int = 36, keep_best: int = 8):
-    """The shared fused-cloud fit (also pose_estimator's world-frame tracks), without a seed."""
+         rng: np.random.Generator, category: str, num_yaw: int = 36, keep_best: int = 8):
+    """The shared fused-cloud fit (pose_estimator's world-frame tracks refit with it too), then the size policy."""
+    extents = prior.max(0) - prior.min(0)
     options = FusedFitOptions(inlier_threshold=threshold, max_points=max_points, num_yaw=num_yaw,
                               keep_best=keep_best, min_points=30)
-    return fit_prior_to_fused_cloud(prior, points, up=up, options=options, rng=rng)
+    fit = fit_prior_to_fused_cloud(prior, points, up=up, options=options, rng=rng,
+                                   scale_bounds=similarity_scale_bounds(category, extents))
+    if not fit.success:
+        return fit, 0.0
+    check = check_size(category, fit.scale * extents)
+    if check.size is None:
+        return dataclasses.replace(fit, success=False, failure_reason=check.failure), 0.0
+    return fit, check.confidence_factor
 
 
 def _to_camera(fit, T_map_cam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -108,23 +121,23 @@ def compute_pseudo_labels(
         Ts = [dataset.frames[c.frame].T_map_cam for c in crops]
         if mode == "trajectory":
             pts = fuse_group(crops, Ts, per_frame_points, rng)
-            fit = _fit(priors[cat], pts, up_world if use_up else None, inlier_threshold, max_points, rng)
+            fit, factor = _fit(priors[cat], pts, up_world if use_up else None, inlier_threshold, max_points, rng, cat)
             if not fit.success:
                 log.warning("group %d (%s): no fused fit: %s", g, dataset.group_keys[g], fit.failure_reason)
                 continue
             for i, T in zip(members, Ts):
                 R, t = _to_camera(fit, T)
-                labels[i] = PseudoLabel(float(fit.scale), R, t, float(fit.inlier_ratio))
+                labels[i] = PseudoLabel(float(fit.scale), R, t, float(fit.inlier_ratio) * factor)
         else:
             pick = np.linspace(0, len(members) - 1, min(max_frames_per_group, len(members))).round().astype(int)
             for k in sorted(set(pick.tolist())):
                 c, T = crops[k], Ts[k]
                 pts = crop_points(c.depth, c.mask, c.K)
                 up = T[:3, :3].T @ up_world if use_up else None
-                fit = _fit(priors[cat], pts, up, inlier_threshold, max_points, rng)
+                fit, factor = _fit(priors[cat], pts, up, inlier_threshold, max_points, rng, cat)
                 if fit.success:
                     labels[members[k]] = PseudoLabel(float(fit.scale), fit.rotation, fit.translation,
-                                                      float(fit.inlier_ratio))
+                                                      float(fit.inlier_ratio) * factor)
     return labels
 
 
