@@ -11,7 +11,7 @@ estimates of the same frames. Scored are the object-frames whose fused track has
 - the fusion stage's cost: milliseconds per object per frame (wall and this thread's CPU) and searches/refits.
 
 Held-out data: seeds 9100.. (training uses 1000-1023, validation 7000-7002, train_eval 9000-9005), all six
-categories; missing bags are written with ``selfpose sim`` first.
+categories, realism ``default``, 3 Hz; missing bags are written with ``selfpose sim`` first.
 
     python benchmarks/fusion_eval.py [--root DIR] [--scenes 8] [--model prior_fit --model models/cse_4cat_selfsup.pt]
 """
@@ -48,7 +48,7 @@ def ensure_bags(root: Path, scenes: int, frames: int, seed: int, extra: list[str
         print(f"generating {scenes} held-out scenes in {root} ...", flush=True)
         cmd = [sys.executable, "-m", "selfpose_ros.cli.main", "sim", "--out", str(root), "--scenes", str(scenes),
                "--frames", str(frames), "--categories", ",".join(CATEGORIES), "--objects", "2-4", "--seed",
-               str(seed), "--rate", "3", "--no-progress", *extra]
+               str(seed), "--rate", "3", "--realism", "default", "--no-progress", *extra]
         subprocess.run(cmd, check=True, cwd=REPO)
     bags = sorted(p for p in root.iterdir() if (p / "metadata.yaml").is_file())
     if not bags:
@@ -136,7 +136,7 @@ def print_table(rows: list[tuple[str, dict]]) -> None:
 def main() -> int:
     """Run the benchmark and print the table."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--root", type=Path, default=Path("/tmp/selfpose_fusion_heldout"))
+    ap.add_argument("--root", type=Path, default=Path("/tmp/selfpose_fusion_heldout_default"))
     ap.add_argument("--scenes", type=int, default=8)
     ap.add_argument("--frames", type=int, default=40)
     ap.add_argument("--seed", type=int, default=9100)
