@@ -47,15 +47,17 @@ from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from selfpose_ros.msg import ObjectPoseArray  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
+from tf2_msgs.msg import TFMessage  # noqa: E402
 
 from selfpose_ros.data.image_codec import image_to_numpy, numpy_to_image  # noqa: E402
 from selfpose_ros.data.stamps import stamp_to_ns  # noqa: E402
 from selfpose_ros.data.topics import CAMERA_TOPICS  # noqa: E402
 from selfpose_ros.ros.approx_sync import ApproximateTimeSynchronizer  # noqa: E402
 from selfpose_ros.ros.camera_inputs import INPUT_QOS  # noqa: E402
-from selfpose_ros.ros.sim_messages import camera_info_msg, ground_truth_msg  # noqa: E402
+from selfpose_ros.ros.sim_messages import camera_info_msg, ground_truth_msg, transform_msg  # noqa: E402
 from selfpose_ros.sim.scene import SceneConfig  # noqa: E402
 from selfpose_ros.sim.simulator import SimConfig, SimScene  # noqa: E402
+from selfpose_ros.sim.tf_tree import FrameTransform  # noqa: E402
 
 NS = "/bench"
 CATEGORIES = ("mug", "bowl", "can", "bottle")  # the shipped model's categories
@@ -75,8 +77,10 @@ def render_frames(n_objects: int, frames: int, seed: int) -> list:
 class Bench:
     """The camera side: publishers like a driver, a subscriber to the results and to /diagnostics."""
 
-    def __init__(self, qos: str) -> None:
+    def __init__(self, qos: str, fusion_frame: str = "") -> None:
         self.node = rclpy.create_node("bench_camera")
+        self.fusion_frame = fusion_frame
+        self.pub_tf = self.node.create_publisher(TFMessage, "/tf", 100) if fusion_frame else None
         names = list(CAMERA_TOPICS)
         self.pubs = [
             self.node.create_publisher(t, f"{NS}/{n}", INPUT_QOS[qos])
@@ -115,6 +119,9 @@ class Bench:
         ]
         gt = ground_truth_msg(frame, header)
         t_pub = time.monotonic()
+        if self.pub_tf is not None:  # the camera pose at the image stamp, for the node's multi-view fusion
+            pose = FrameTransform(self.fusion_frame, "camera_color_optical_frame", frame.T_map_optical)
+            self.pub_tf.publish(TFMessage(transforms=[transform_msg(pose, stamp.to_msg())]))
         self.pub_gt.publish(gt)
         for pub, msg in zip(self.pubs, msgs):
             pub.publish(msg)
@@ -228,12 +235,15 @@ def main() -> int:
         "(as docs/pose_estimator.md advises for camera drivers); default: Fast DDS defaults",
     )
     ap.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for one frame's answer")
+    ap.add_argument("--fusion-frame", default="",
+                    help="run the node with multi-view fusion in this frame (the camera's poses are published on "
+                         "/tf with each frame); its cost is the 'fuse' stage")
     args = ap.parse_args()
     warmup = 3
     print(f"rendering {args.frames + warmup} frames x 3 scenes (1, 3, 5 objects) at 640x480 ...", flush=True)
     cases = {n: render_frames(n, args.frames + warmup, seed=100 + n) for n in (1, 3, 5)}
     rclpy.init()
-    bench = Bench(args.qos)
+    bench = Bench(args.qos, args.fusion_frame)
     log_path = Path(tempfile.gettempdir()) / "selfpose_node_latency_estimator.log"
     print(f"estimator log: {log_path}", flush=True)
     with log_path.open("wb") as log:
@@ -255,6 +265,8 @@ def main() -> int:
                 f"image_qos:={args.qos}",
                 "-p",
                 "publish_debug_image:=false",
+                "-p",
+                f"fusion_frame:={args.fusion_frame}",
             ],
             cwd=REPO,
             stdout=log,
@@ -280,7 +292,8 @@ def main() -> int:
     profile = next((os.environ[v] for v in PROFILE_VARS if os.environ.get(v)), "none")
     print(
         f"\nmodel {args.model}, device {args.device}, 640x480, image QoS {args.qos}, transport {args.transport} "
-        f"(Fast DDS profile: {profile}), closed loop (one frame in flight), {args.frames} frames per case"
+        f"(Fast DDS profile: {profile}), closed loop (one frame in flight), {args.frames} frames per case, "
+        f"multi-view fusion {'in ' + args.fusion_frame if args.fusion_frame else 'off'}"
     )
     print(
         f"{'objects':>7} {'answered':>8} {'found':>5} {'p50 ms':>8} {'p99 ms':>8} {'fps':>6} {'backend':>8} "
@@ -312,7 +325,8 @@ def main() -> int:
     lat = np.array(all_lat)
     overhead = 100.0 * (lat.sum() - np.sum(all_backend)) / lat.sum()
     print(
-        f"node_latency: model={args.model} device={args.device} fps_1obj={fps[1]:.2f} fps_5obj={fps[5]:.2f} "
+        f"node_latency: model={args.model} device={args.device} fusion={args.fusion_frame or 'off'} "
+        f"fps_1obj={fps[1]:.2f} fps_5obj={fps[5]:.2f} "
         f"p50_ms={np.percentile(lat, 50):.1f} p99_ms={np.percentile(lat, 99):.1f} overhead_pct={overhead:.1f}"
     )
     return 0

@@ -1,5 +1,5 @@
 """ros2 launch selfpose_ros pose.launch.py [camera:=camera] [model:=<checkpoint>|prior_fit] [device:=auto]
-[gravity_frame:=base_link] [rviz:=false]"""
+[gravity_frame:=base_link] [fusion_frame:=map] [rviz:=false]"""
 
 from pathlib import Path
 
@@ -22,6 +22,9 @@ def generate_launch_description() -> LaunchDescription:
                                           "bowl, can, mug) or 'prior_fit' (depth-only baseline)"),
         DeclareLaunchArgument("gravity_frame", default_value="",
                               description="TF frame whose +Z is up (map, odom, base_link); empty: unknown"),
+        DeclareLaunchArgument("fusion_frame", default_value="",
+                              description="multi-view fusion in this frame, static relative to the objects (map, "
+                                          "odom); empty: off"),
         DeclareLaunchArgument("device", default_value="auto", description="cpu | cuda:0 | auto"),
         DeclareLaunchArgument("params_file", default_value=str(share / "config" / "pose.yaml")),
         DeclareLaunchArgument("rviz", default_value="false", description="start RViz (needs the rviz2 package)"),
@@ -32,7 +35,8 @@ def generate_launch_description() -> LaunchDescription:
         namespace=LaunchConfiguration("camera"),
         parameters=[LaunchConfiguration("params_file"),
                     {"model": LaunchConfiguration("model"), "device": LaunchConfiguration("device"),
-                     "gravity_frame": LaunchConfiguration("gravity_frame")}],
+                     "gravity_frame": LaunchConfiguration("gravity_frame"),
+                     "fusion_frame": LaunchConfiguration("fusion_frame")}],
         output="screen",
     )
 

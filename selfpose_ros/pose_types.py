@@ -21,6 +21,9 @@ class ObjectPoseEstimate:
     inlier_ratio: float = 1.0
     num_correspondences: int = 0
     extras: dict = field(default_factory=dict)
+    fused: bool = False  # the pose is a fit of a multi-view fused cloud (inference/fusion.py)
+    fused_views: int = 0  # frames fused into the object's track (0: fusion off)
+    view_span_deg: float = 0.0  # largest angle between the track's view directions, degrees
 
     def __post_init__(self) -> None:
         self.R = np.asarray(self.R, dtype=np.float64).reshape(3, 3)

@@ -13,7 +13,7 @@ def test_definitions_are_the_package_messages():
     assert names == ["header", "objects"]
     pose_fields = [name for name, *_ in store.fielddefs["selfpose_ros/msg/ObjectPose"][1]]
     assert pose_fields == ["header", "category", "instance_id", "pose", "size", "scale", "confidence",
-                           "inlier_ratio", "num_correspondences"]
+                           "inlier_ratio", "num_correspondences", "fused", "fused_views", "view_span"]
     assert "vision_msgs/msg/Detection3DArray" in store.fielddefs
     assert "tf2_msgs/msg/TFMessage" in store.fielddefs
 
@@ -29,7 +29,7 @@ def test_object_pose_array_round_trips_through_mcap(tmp_path):
     obj = T["selfpose_ros/msg/ObjectPose"](
         header=header, category="mug", instance_id=3, pose=pose,
         size=T["geometry_msgs/msg/Vector3"](x=0.1, y=0.09, z=0.08), scale=0.15, confidence=0.9,
-        inlier_ratio=0.75, num_correspondences=420,
+        inlier_ratio=0.75, num_correspondences=420, fused=True, fused_views=12, view_span=0.8,
     )
     msg = T[OBJECT_POSE_ARRAY](header=header, objects=[obj, obj])
     bag = tmp_path / "bag"
@@ -45,4 +45,6 @@ def test_object_pose_array_round_trips_through_mcap(tmp_path):
     assert stamp == 5_000_000_007
     assert [o.category for o in back.objects] == ["mug", "mug"]
     assert back.objects[1].instance_id == 3 and back.objects[1].num_correspondences == 420
+    assert back.objects[0].fused and back.objects[0].fused_views == 12
+    assert back.objects[0].view_span == np.float32(0.8)
     np.testing.assert_allclose([back.objects[0].pose.position.z, back.objects[0].scale], [0.7, 0.15])

@@ -19,7 +19,7 @@ def _object(T, header, category, instance, pos, size, visibility, q=Q):
         pose=T["geometry_msgs/msg/Pose"](position=T["geometry_msgs/msg/Point"](x=pos[0], y=pos[1], z=pos[2]),
                                         orientation=T["geometry_msgs/msg/Quaternion"](x=q[0], y=q[1], z=q[2], w=q[3])),
         size=T["geometry_msgs/msg/Vector3"](x=size[0], y=size[1], z=size[2]), scale=0.2,
-        confidence=visibility, inlier_ratio=1.0, num_correspondences=0)
+        confidence=visibility, inlier_ratio=1.0, num_correspondences=0, fused=False, fused_views=0, view_span=0.0)
 
 
 def write_gt_bag(path, frames, topic=GT_TOPIC, size=(0.1, 0.08, 0.12)):

@@ -30,6 +30,7 @@ PROVIDERS = {
     "std_msgs": "std_msgs",
     "builtin_interfaces": "builtin_interfaces",
     "sensor_msgs": "sensor_msgs",
+    "sensor_msgs_py": "sensor_msgs_py",
     "geometry_msgs": "geometry_msgs",
     "visualization_msgs": "visualization_msgs",
     "vision_msgs": "vision_msgs",

@@ -3,7 +3,10 @@
 Three processes on loopback in a private ROS domain: sim_camera and pose_estimator (each its own process,
 configured by config/sim_camera.yaml and config/pose.yaml) and this one, which listens, prints one line
 per estimated frame, and at the end prints the NOCS-style table against the simulator's ground truth.
-It saves overlay images, the outputs as a short MCAP rosbag2, JSON lines and the nodes' logs in --out.
+pose_estimator fuses views in `map` (multi-view fusion; `--no-fusion` turns it off): each live line shows
+an object's views and view span, and a last table compares the fused and the per-frame estimates (published
+on `objects_per_frame`) on the same frames. It saves overlay images, the outputs as a short MCAP rosbag2,
+JSON lines and the nodes' logs in --out.
 """
 
 from __future__ import annotations
@@ -44,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, default=3.0, help="simulated camera rate, Hz")
     parser.add_argument("--realism", choices=REALISM_LEVELS, default="default",
                         help="simulated sensor, segmenter and appearance realism (docs/simulator.md)")
+    parser.add_argument("--no-fusion", action="store_true",
+                        help="estimate every frame alone (default: multi-view fusion in 'map', compared with the "
+                             "per-frame estimates on the same frames)")
 
 
 def isolated_dds_env() -> dict[str, str]:
@@ -92,8 +98,25 @@ def _frame_line(k: int, pred, gt) -> str:
             parts.append(f"{e.frame_name}: no GT")
             continue
         rot = float(rotation_error_deg(e.R, g.R, error_symmetry(e.category)))
-        parts.append(f"{e.frame_name} {float(translation_error_cm(e.t, g.t)):4.1f}cm {rot:5.1f}deg")
+        fused = f" fused {e.fused_views}v {e.view_span_deg:3.0f}deg span" if e.fused else ""
+        parts.append(f"{e.frame_name} {float(translation_error_cm(e.t, g.t)):4.1f}cm {rot:5.1f}deg{fused}")
     return f"[demo] frame {k:3d}: {len(pred.objects)}/{len(gt.objects)} objects | " + " | ".join(parts)
+
+
+def _fusion_comparison(recorder) -> str:
+    """Per-frame accuracy of the fused and the per-frame estimates on the same frames, side by side."""
+    from selfpose_ros.eval.nocs_metrics import METRICS, evaluate
+
+    fused, single, gts = recorder.compared_records()
+    if not gts:
+        return "\n[demo] no frame with fused, per-frame and ground-truth poses to compare"
+    a, b = evaluate(fused, gts), evaluate(single, gts)
+    frames = len({r.frame for r in gts})
+    lines = ["", f"Fused vs per-frame estimates on the same {frames} frames (per-frame accuracy, %, all objects)",
+             f"{'':10s} " + " ".join(f"{m:>8s}" for m in METRICS)]
+    for name, rep in (("per-frame", b), ("fused", a)):
+        lines.append(f"{name:10s} " + " ".join(f"{100 * rep.accuracy[m]['all']:8.1f}" for m in METRICS))
+    return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -117,15 +140,16 @@ def run(args: argparse.Namespace) -> int:
                                 "-p", f"width:={args.width}", "-p", f"height:={args.height}",
                                 "-p", f"categories:={cats}", "-p", "max_objects:=4",
                                 "-p", f"realism:={args.realism}"], env, out / "sim_camera.log")
+    fusion = [] if args.no_fusion else ["-p", "fusion_frame:=map", "-p", "publish_per_frame_objects:=true"]
     est = _start("pose_estimator", ["--params-file", str(REPO / "config" / "pose.yaml"),
                                     "-p", f"model:={args.model}", "-p", "device:=auto",
-                                    "-p", "gravity_frame:=map"], env,
+                                    "-p", "gravity_frame:=map", *fusion], env,
                  out / "pose_estimator.log")
     print(f"[demo] ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']} (loopback only); sim_camera and pose_estimator started "
           f"(logs in {out}/); collecting {args.frames} frames")
     rclpy.init()
     node = rclpy.create_node("selfpose_demo")
-    recorder = OutputRecorder(node, NAMESPACE, out)
+    recorder = OutputRecorder(node, NAMESPACE, out, per_frame=not args.no_fusion)
     printed: set[int] = set()
     t0 = time.monotonic()
     status = 0
@@ -161,6 +185,8 @@ def run(args: argparse.Namespace) -> int:
     report = evaluate(preds, gts)
     print()
     print(format_table(report))
+    if not args.no_fusion:
+        print(_fusion_comparison(recorder))
     (out / "metrics.json").write_text(json.dumps(report_to_json(report), indent=1))
     for name, records in (("pred.jsonl", preds), ("gt.jsonl", gts)):
         write_records(out / name, records)

@@ -34,6 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="do not take the gravity direction from the bag's TF (the world frame's +Z); "
                              "the bag then needs no /tf")
     parser.add_argument("--world-frame", default="map", help="TF frame whose +Z is up")
+    parser.add_argument("--fuse", action="store_true",
+                        help="multi-view fusion: world-frame tracks refitted on their fused cloud, camera poses "
+                             "from the bag's TF (docs/pose_estimator.md, 'Multi-view fusion')")
+    parser.add_argument("--fusion-frame", default="map", help="with --fuse: the frame static relative to the objects")
     parser.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     add_repair_argument(parser)
@@ -46,10 +50,12 @@ class PredictStats:
     frames: int = 0
     instances: int = 0
     estimated: int = 0
+    fused: int = 0  #: estimates that are fits of a multi-view fused cloud (with --fuse)
     seconds: float = 0.0
     skips: Counter = field(default_factory=Counter)  #: Skip.kind -> count
     examples: dict = field(default_factory=dict)  #: Skip.kind -> Counter of reason texts (for the summary)
     label_values: set = field(default_factory=set)  #: non-zero segmentation values seen (at most 64 kept)
+    fusion: dict = field(default_factory=dict)  #: the fusion stage's counters and times (with --fuse)
 
     def add_skips(self, skipped: Sequence) -> None:
         """Count the frame's skip reasons by kind and remember their texts."""
@@ -59,7 +65,8 @@ class PredictStats:
 
     def summary_lines(self) -> list[str]:
         """The run's summary: one line per skip kind with its count and most common reasons."""
-        lines = [f"frames {self.frames}, instances found {self.instances}, estimated {self.estimated}"]
+        lines = [f"frames {self.frames}, instances found {self.instances}, estimated {self.estimated}"
+                 + (f" ({self.fused} fused over several views)" if self.fused else "")]
         for kind, n in self.skips.most_common():
             common = "; ".join(f"{text} (x{k})" for text, k in self.examples[kind].most_common(2))
             lines.append(f"  skipped {kind} x{n}: {common}")
@@ -74,13 +81,23 @@ def _strip_instance(text: str) -> str:
 
 def predict_bag(estimator, bag: Path, categories: Sequence[str] | None, *, min_mask_pixels: int = 50,
                 use_up: bool = True, world_frame: str = "map", max_frames: int | None = None,
-                progress: bool = False) -> tuple[list, PredictStats]:
-    """Run ``estimator`` through the frame pipeline on every frame of ``bag``; return (ObjectRecords, stats)."""
+                progress: bool = False, fusion=None, per_frame: list | None = None) -> tuple[list, PredictStats]:
+    """Run ``estimator`` through the frame pipeline on every frame of ``bag``; return (ObjectRecords, stats).
+
+    ``fusion``: a FusionConfig with its frame set fuses views through the bag's TF. ``per_frame``: when a
+    list, the back-end's own estimates (before fusion) are appended to it as ObjectRecords too.
+    """
     from selfpose_ros.data.bag_reader import BagTopics, read_rgbd_frames
+    from selfpose_ros.data.instances import Skip
     from selfpose_ros.data.stamps import ns_to_sec_nanosec
     from selfpose_ros.eval.io_jsonl import ObjectRecord
     from selfpose_ros.inference.pipeline import FramePipeline, PipelineConfig
 
+    tf_lookup = None
+    if fusion is not None and fusion.enabled:
+        from selfpose_ros.data.bag_tf import read_bag_tf
+
+        tf_lookup = read_bag_tf(bag, BagTopics(world_frame=world_frame)).lookup
     records: list[ObjectRecord] = []
     stats = PredictStats()
     pipeline = None
@@ -94,21 +111,30 @@ def predict_bag(estimator, bag: Path, categories: Sequence[str] | None, *, min_m
             unknown = sorted(set(active) - set(cats))
             if unknown:
                 raise ValueError(f"categories {unknown} are not among the bag's label categories {list(cats)}")
-            pipeline = FramePipeline(estimator, PipelineConfig(cats, active, min_mask_pixels))
+            config = PipelineConfig(cats, active, min_mask_pixels)
+            if fusion is not None:
+                config.fusion = fusion
+            pipeline = FramePipeline(estimator, config, tf_lookup=tf_lookup)
         result = pipeline.process(frame)
         stats.frames += 1
         stats.instances += result.instances
         stats.estimated += len(result.estimates)
+        stats.fused += sum(1 for e in result.estimates if e.fused)
         stats.add_skips(result.skipped)
         if len(stats.label_values) < 64:
             stats.label_values.update(int(v) for v in np.unique(frame.labels)[:64] if v != 0)
         stamp = ns_to_sec_nanosec(frame.stamp_ns)
-        for e in result.estimates:
-            records.append(ObjectRecord(stamp, e.category, e.instance, float(e.confidence), e.R, e.t, e.size))
+        if result.fusion_error:
+            stats.add_skips([Skip("no_fusion_pose", result.fusion_error)])
+        records += [ObjectRecord.of_estimate(stamp, e) for e in result.estimates]
+        if per_frame is not None:
+            per_frame += [ObjectRecord.of_estimate(stamp, e) for e in result.per_frame]
         if progress:
             print(f"\rframe {stats.frames}: {stats.estimated}/{stats.instances} estimated", end="", file=sys.stderr)
     if progress:
         print(file=sys.stderr)
+    if pipeline is not None and pipeline.fusion is not None:
+        stats.fusion = dict(pipeline.fusion.stats)
     stats.seconds = time.perf_counter() - t0
     return records, stats
 
@@ -155,9 +181,14 @@ def run(args: argparse.Namespace) -> int:
         missing = getattr(estimator, "missing_categories", [])
         if missing:  # asked for by name: an error here, unlike a node's label list
             raise ValueError(f"{args.model} covers categories {estimator.categories}, but {missing} were requested")
+        fusion = None
+        if args.fuse:
+            from selfpose_ros.inference.fusion_track import FusionConfig
+
+            fusion = FusionConfig(frame=args.fusion_frame)
         records, stats = predict_bag(estimator, bags[0], cats, min_mask_pixels=args.min_mask_pixels,
                                      use_up=not args.no_up, world_frame=args.world_frame,
-                                     max_frames=args.max_frames, progress=sys.stderr.isatty())
+                                     max_frames=args.max_frames, progress=sys.stderr.isatty(), fusion=fusion)
     except (ValueError, FileNotFoundError) as exc:
         print(f"selfpose predict: error: {exc}", file=sys.stderr)
         return 2

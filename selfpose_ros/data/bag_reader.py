@@ -19,7 +19,7 @@ from selfpose_ros.data.frame import RGBDFrame, check_intrinsics, decode_images
 from selfpose_ros.data.stamps import header_stamp_ns
 from selfpose_ros.data.tf_buffer import TfBuffer
 from selfpose_ros.data.topics import CameraTopics
-from selfpose_ros.data.typestore import OBJECT_POSE_ARRAY, get_typestore
+from selfpose_ros.data.typestore import OBJECT_POSE_ARRAY, get_typestore, typestore_for
 from selfpose_ros.geometry.rotations import quaternion_to_matrix_np
 
 #: Bag metadata (custom_data) key that overrides the label category list: comma-separated or a JSON list.
@@ -122,7 +122,7 @@ def read_side_topics(reader: Reader, topics: BagTopics, supervised: bool, tf_tol
 
     Without ``require_tf`` a bag with no /tf (a camera recorded alone) is read; its TF buffer stays empty.
     """
-    store = get_typestore()
+    store = typestore_for(reader)  # bags recorded with older ObjectPose read too
     tf = TfBuffer(tolerance_ns=tf_tolerance_ns)
     want = {}
     for conn in connections_by_topic(reader, topics.full(topics.camera_info), "sensor_msgs/msg/CameraInfo", True):

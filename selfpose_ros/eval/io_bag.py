@@ -15,7 +15,7 @@ import numpy as np
 from rosbags.rosbag2 import Reader
 
 from selfpose_ros.data.stamps import ns_to_sec_nanosec, stamp_to_ns
-from selfpose_ros.data.typestore import get_typestore
+from selfpose_ros.data.typestore import typestore_for
 from selfpose_ros.eval.io_jsonl import ObjectRecord
 from selfpose_ros.geometry.rotations import quaternion_to_matrix_np
 
@@ -28,9 +28,9 @@ def load_gt_from_bag(path: str | Path, topic: str = GT_TOPIC) -> list[ObjectReco
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"bag not found: {path}")
-    store = get_typestore()
     records: list[ObjectRecord] = []
     with Reader(path) as reader:
+        store = typestore_for(reader)  # bags recorded with older ObjectPose definitions read too
         conns = [c for c in reader.connections if c.topic == topic]
         if not conns:
             topics = sorted({c.topic for c in reader.connections})

@@ -10,6 +10,9 @@ One JSON object per line (blank lines and lines starting with ``#`` are skipped)
 - ``t``: object centre in the camera optical frame, metres. ``size``: metric extents along canonical x, y, z.
 - ``score``: detection confidence, required for predictions (optional for ground truth, default 1).
 - ``visibility``: fraction of the object visible in [0, 1], required for ground truth.
+- ``fused``, ``fused_views``, ``view_span_deg`` (optional, predictions of ``selfpose predict --fuse``): whether
+  the pose is a fit of the multi-view fused cloud, how many frames were fused, and the angular span of their
+  view directions in degrees.
 Errors name the file and line: ``gt.jsonl:12: field 'R' ...``.
 """
 
@@ -39,6 +42,17 @@ class ObjectRecord:
     t: np.ndarray  # (3,) metres
     size: np.ndarray  # (3,) metres
     visibility: float | None = None
+    fused: bool | None = None  #: multi-view fusion: the pose is a fit of the fused cloud
+    fused_views: int | None = None  #: frames fused into the object's track
+    view_span_deg: float | None = None  #: angular span of the track's view directions, degrees
+
+    @classmethod
+    def of_estimate(cls, frame: Frame, est) -> ObjectRecord:
+        """The prediction record of an ObjectPoseEstimate (fusion fields only when fusion saw it: views > 0)."""
+        fusion = est.fused_views > 0
+        return cls(frame, est.category, est.instance, float(est.confidence), est.R, est.t, est.size, None,
+                   bool(est.fused) if fusion else None, int(est.fused_views) if fusion else None,
+                   float(est.view_span_deg) if fusion else None)
 
     def to_json(self) -> dict:
         """Return the JSON-serialisable dict of this record (the line format above)."""
@@ -48,6 +62,9 @@ class ObjectRecord:
                "size": np.asarray(self.size, dtype=float).tolist()}
         if self.visibility is not None:
             out["visibility"] = float(self.visibility)
+        if self.fused is not None:
+            out.update(fused=bool(self.fused), fused_views=int(self.fused_views or 0),
+                       view_span_deg=float(self.view_span_deg or 0.0))
         return out
 
 
@@ -104,7 +121,18 @@ def parse_record(obj: object, where: str, require_score: bool, require_visibilit
         visibility = _number(obj["visibility"], where, "visibility")
         if not 0.0 <= visibility <= 1.0:
             raise ValueError(f"{where}: field 'visibility' must be in [0, 1], got {visibility}")
-    return ObjectRecord((frame[0], frame[1]), category, instance, score, R, t, size, visibility)
+    fused = obj.get("fused")
+    if fused is not None and not isinstance(fused, bool):
+        raise ValueError(f"{where}: field 'fused' must be true or false, got {fused!r}")
+    views = obj.get("fused_views")
+    if views is not None and (isinstance(views, bool) or not isinstance(views, int) or views < 0):
+        raise ValueError(f"{where}: field 'fused_views' must be a non-negative integer, got {views!r}")
+    span = obj.get("view_span_deg")
+    if span is not None:
+        span = _number(span, where, "view_span_deg")
+        if not 0.0 <= span <= 180.0:
+            raise ValueError(f"{where}: field 'view_span_deg' must be in [0, 180] degrees, got {span}")
+    return ObjectRecord((frame[0], frame[1]), category, instance, score, R, t, size, visibility, fused, views, span)
 
 
 def read_records(path: str | Path, *, require_score: bool = True,

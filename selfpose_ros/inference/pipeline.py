@@ -9,12 +9,16 @@ pose_estimator (live, over DDS) and ``selfpose predict`` (offline, from a bag) b
 2. ``estimate``: the back-end estimates every instance of the frame in one batched call (its own stages,
    e.g. ``model`` and ``solve``, are added to the timer);
 3. the confidence filter: estimates below ``min_confidence`` are skipped with a reason;
-4. ``track``: association and SE(3) smoothing across frames (off: estimates pass through unchanged).
+4. ``track``: association and SE(3) smoothing across frames (off: estimates pass through unchanged);
+   or, with a fusion frame set, ``fuse``: world-frame tracks whose fused multi-view cloud is refitted
+   (``inference/fusion.py``), through the camera pose the ``tf_lookup`` callback returns at the image stamp
+   (the node's TF listener, or the bag's TF offline). A frame whose camera pose is unknown publishes its
+   per-frame estimates, unfused, and says why in ``FrameResult.fusion_error``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,6 +27,7 @@ from selfpose_ros.data.frame import RGBDFrame
 from selfpose_ros.data.instances import Skip, extract_instances
 from selfpose_ros.data.label_map import LabelMap
 from selfpose_ros.inference.estimator import Estimator
+from selfpose_ros.inference.fusion_track import FusionConfig
 from selfpose_ros.inference.stage_timer import StageTimer
 from selfpose_ros.inference.tracking import PoseTracker, TrackerConfig
 from selfpose_ros.pose_types import ObjectPoseEstimate
@@ -39,6 +44,11 @@ class PipelineConfig:
     tracking: TrackerConfig = field(default_factory=lambda: TrackerConfig(enabled=False))
     #: the segmenter's encoding (None: the package's panoptic ``category_index * 1000 + instance``)
     label_map: LabelMap | None = None
+    fusion: FusionConfig = field(default_factory=FusionConfig)  #: off unless its frame is set (replaces tracking)
+
+
+#: ``tf_lookup(target_frame, source_frame, stamp_ns)`` -> T_target_source (4, 4); raises LookupError or ValueError.
+TfLookup = Callable[[str, str, int], np.ndarray]
 
 
 @dataclass
@@ -52,16 +62,27 @@ class FrameResult:
     skipped: list[Skip]
     instances: int  #: instances found (before estimation)
     unknown_labels: list[int] = field(default_factory=list)  #: segmentation values the label map does not know
+    per_frame: list[ObjectPoseEstimate] = field(default_factory=list)  #: the back-end's, before tracking/fusion
+    fusion_error: str | None = None  #: why this frame was not fused (its camera pose could not be looked up)
 
 
 class FramePipeline:
     """instances -> batched estimator -> confidence filter -> tracking, with per-stage timings."""
 
-    def __init__(self, estimator: Estimator, config: PipelineConfig, timer: StageTimer | None = None) -> None:
+    def __init__(self, estimator: Estimator, config: PipelineConfig, timer: StageTimer | None = None,
+                 tf_lookup: TfLookup | None = None) -> None:
         self.estimator = estimator
         self.config = config
         self.timer = timer or StageTimer()
         self.tracker = PoseTracker(config.tracking)
+        self.fusion = None
+        if config.fusion.enabled:
+            from selfpose_ros.inference.fusion import MultiViewFusion  # Open3D and trimesh: only when fusing
+
+            self.fusion = MultiViewFusion(config.fusion)
+        if self.fusion is not None and tf_lookup is None:
+            raise ValueError(f"fusion in frame {config.fusion.frame!r} needs a tf_lookup for the camera poses")
+        self.tf_lookup = tf_lookup
 
     def process(self, frame: RGBDFrame) -> FrameResult:
         """Run every stage on ``frame`` and return what a publisher or a prediction file needs."""
@@ -83,7 +104,24 @@ class FramePipeline:
             else:
                 kept.append(r.estimate)
                 masks.append(r.instance.mask)
+        if self.fusion is not None:
+            return self._fuse(frame, kept, masks, skipped, len(instances), unknown)
         with self.timer.time("track"):
             tracked = self.tracker.update(kept, frame.stamp_ns)
         return FrameResult(frame, [e for e, _ in tracked], masks, [i for _, i in tracked], skipped, len(instances),
-                           unknown)
+                           unknown, kept)
+
+    def _fuse(self, frame: RGBDFrame, kept: list[ObjectPoseEstimate], masks: list[np.ndarray], skipped: list[Skip],
+              instances: int, unknown: list[int]) -> FrameResult:
+        """The fusion stage: camera pose at the image stamp, then the world-frame tracks."""
+        target = self.config.fusion.frame
+        try:
+            T_world_cam = self.tf_lookup(target, frame.frame_id, frame.stamp_ns)
+        except (LookupError, ValueError) as exc:  # the text holds no stamp, so that warnings about it throttle
+            error = f"no camera pose {target} <- {frame.frame_id} from TF ({type(exc).__name__}); not fused"
+            return FrameResult(frame, kept, masks, [e.frame_name for e in kept], skipped, instances, unknown, kept,
+                               error)
+        with self.timer.time("fuse"):
+            fused = self.fusion.update(frame, T_world_cam, kept, masks) if kept else []
+        return FrameResult(frame, [e for e, _ in fused], masks, [i for _, i in fused], skipped, instances, unknown,
+                           kept)

@@ -35,13 +35,19 @@ def to_detection_array(
     return out
 
 
+#: Boxes of fused estimates (multi-view fusion) are drawn in this colour; single-view ones in their category's.
+FUSED_COLOUR = ColorRGBA(r=0.1, g=1.0, b=0.3, a=1.0)
+
+
 def _colour(category: str, alpha: float = 1.0) -> ColorRGBA:
     r, g, b = category_colour(category)
     return ColorRGBA(r=r / 255.0, g=g / 255.0, b=b / 255.0, a=alpha)
 
 
 class MarkerTracker:
-    """Builds MarkerArrays for each frame and DELETEs the markers of objects that vanished."""
+    """Builds MarkerArrays for each frame and DELETEs the markers of objects that vanished.
+
+    A fused estimate's box is drawn in FUSED_COLOUR and its label says from how many views and what span."""
 
     NAMESPACES = ("box", "axes", "label")
 
@@ -62,7 +68,7 @@ class MarkerTracker:
             mid, pose = self._id(name), pose_msg(est.R, est.t)
             box = Marker(header=header, ns="box", id=mid, type=Marker.LINE_LIST, action=Marker.ADD, pose=pose)
             box.scale.x = 0.003
-            box.color = _colour(est.category)
+            box.color = FUSED_COLOUR if est.fused else _colour(est.category)
             corners = box_corners(est.size)
             box.points = [Point(x=float(corners[i][0]), y=float(corners[i][1]), z=float(corners[i][2]))
                           for edge in _BOX_EDGES for i in edge]
@@ -80,6 +86,8 @@ class MarkerTracker:
             label.scale.z = 0.03
             label.color = _colour(est.category)
             label.text = f"{name} {est.confidence:.2f}"
+            if est.fused:
+                label.text += f" fused {est.fused_views} views {est.view_span_deg:.0f} deg"
             out.markers += [box, axes, label]
         for name in sorted(self._shown - now):
             for ns in self.NAMESPACES:

@@ -34,12 +34,15 @@ def to_records(msg: ObjectPoseArray, ground_truth: bool) -> list[ObjectRecord]:
 
 
 class OutputRecorder:
-    """Subscribes to ``<ns>/objects``, ``<ns>/ground_truth/objects`` and ``<ns>/debug_image``."""
+    """Subscribes to ``<ns>/objects``, ``<ns>/ground_truth/objects`` and ``<ns>/debug_image`` (and, with
+    ``per_frame``, to ``<ns>/objects_per_frame``: the back-end's own estimates when the node fuses views)."""
 
-    def __init__(self, node: Node, namespace: str, out_dir: Path, max_images: int = 8) -> None:
+    def __init__(self, node: Node, namespace: str, out_dir: Path, max_images: int = 8, per_frame: bool = False
+                 ) -> None:
         self.out_dir = out_dir
         self.max_images = max_images
         self.predictions: dict[int, ObjectPoseArray] = {}
+        self.per_frame: dict[int, ObjectPoseArray] = {}
         self.ground_truth: dict[int, ObjectPoseArray] = {}
         self.images_saved: list[Path] = []
         self._log: list[tuple[str, str, int, bytes]] = []
@@ -47,7 +50,10 @@ class OutputRecorder:
         node.create_subscription(ObjectPoseArray, f"{ns}/objects", self._on_pred, 50)
         node.create_subscription(ObjectPoseArray, f"{ns}/ground_truth/objects", self._on_gt, 200)
         node.create_subscription(Image, f"{ns}/debug_image", self._on_image, 5)
-        self._topics = {"pred": f"{ns}/objects", "gt": f"{ns}/ground_truth/objects", "img": f"{ns}/debug_image"}
+        self._topics = {"pred": f"{ns}/objects", "gt": f"{ns}/ground_truth/objects", "img": f"{ns}/debug_image",
+                        "single": f"{ns}/objects_per_frame"}
+        if per_frame:
+            node.create_subscription(ObjectPoseArray, self._topics["single"], self._on_per_frame, 50)
 
     def _keep(self, key: str, typename: str, msg: Any) -> None:
         self._log.append((self._topics[key], typename, stamp_to_ns(msg.header.stamp), serialize_message(msg)))
@@ -55,6 +61,10 @@ class OutputRecorder:
     def _on_pred(self, msg: ObjectPoseArray) -> None:
         self.predictions[stamp_to_ns(msg.header.stamp)] = msg
         self._keep("pred", "selfpose_ros/msg/ObjectPoseArray", msg)
+
+    def _on_per_frame(self, msg: ObjectPoseArray) -> None:
+        self.per_frame[stamp_to_ns(msg.header.stamp)] = msg
+        self._keep("single", "selfpose_ros/msg/ObjectPoseArray", msg)
 
     def _on_gt(self, msg: ObjectPoseArray) -> None:
         self.ground_truth[stamp_to_ns(msg.header.stamp)] = msg
@@ -79,6 +89,15 @@ class OutputRecorder:
             preds += to_records(self.predictions[stamp], ground_truth=False)
             gts += to_records(self.ground_truth[stamp], ground_truth=True)
         return preds, gts
+
+    def compared_records(self) -> tuple[list[ObjectRecord], list[ObjectRecord], list[ObjectRecord]]:
+        """(fused, per-frame, ground truth) records over the frames that have all three."""
+        fused, single, gts = [], [], []
+        for stamp in sorted(set(self.predictions) & set(self.per_frame) & set(self.ground_truth)):
+            fused += to_records(self.predictions[stamp], ground_truth=False)
+            single += to_records(self.per_frame[stamp], ground_truth=False)
+            gts += to_records(self.ground_truth[stamp], ground_truth=True)
+        return fused, single, gts
 
     def write_bag(self, path: Path) -> int:
         """Write every kept message into a new MCAP rosbag2 at ``path``; return the message count."""

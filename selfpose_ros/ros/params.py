@@ -15,6 +15,7 @@ import numpy as np
 
 from selfpose_ros.conventions import CATEGORIES
 from selfpose_ros.data.label_map import LabelMap
+from selfpose_ros.inference.fusion_track import FusionConfig
 from selfpose_ros.recording.keyframes import GateConfig
 from selfpose_ros.sim.realism import REALISM_LEVELS
 
@@ -116,6 +117,17 @@ class PoseEstimatorParams:
     track_gate: float = _param(0.10, "association distance between frames, metres")
     max_jump_m: float = _param(0.05, "a larger jump is an outlier until it repeats, metres")
     max_jump_deg: float = _param(30.0, "a larger turn is an outlier until it repeats, degrees")
+    fusion_frame: str = _param("", "multi-view fusion: a TF frame static relative to the objects (map, odom); "
+                                   "objects become world-frame tracks refitted on their fused cloud; empty: off")
+    fusion_voxel_size: float = _param(0.004, "fused clouds are voxel-downsampled to this edge, metres")
+    fusion_max_points: int = _param(3000, "most voxels per track's fused cloud (the grid coarsens beyond)")
+    fusion_refit_period: int = _param(5, "frames between seeded refits of a track (new coverage refits at once)")
+    fusion_motion_threshold: float = _param(0.02, "depth contradicting a fused cloud by more means the object "
+                                                  "moved: its track restarts, metres")
+    publish_fused_cloud: bool = _param(False, "publish every track's fused cloud on 'fused_cloud' (PointCloud2 "
+                                              "in fusion_frame)")
+    publish_per_frame_objects: bool = _param(False, "with fusion: also publish the back-end's per-frame estimates "
+                                                    "on 'objects_per_frame'")
     publish_tf: bool = _param(True, "broadcast one TF frame per object")
     publish_markers: bool = _param(True, "publish a MarkerArray on 'markers'")
     publish_debug_image: bool = _param(True, "publish an overlay image on 'debug_image'")
@@ -163,9 +175,30 @@ class PoseEstimatorParams:
             errors.append(f"smoothing_alpha must be in (0, 1], got {self.smoothing_alpha}")
         if min(self.track_gate, self.max_jump_m, self.max_jump_deg) <= 0:
             errors.append("track_gate, max_jump_m and max_jump_deg must be > 0")
+        errors += self._fusion_errors()
         if errors:
             raise ValueError("invalid parameters: " + "; ".join(errors))
 
+    def _fusion_errors(self) -> list[str]:
+        errors = []
+        if self.fusion_frame != self.fusion_frame.strip() or " " in self.fusion_frame:
+            errors.append(f"fusion_frame must be a TF frame name without spaces, got {self.fusion_frame!r}")
+        if not 0.0 < self.fusion_voxel_size <= 0.05:
+            errors.append(f"fusion_voxel_size must be in (0, 0.05] metres, got {self.fusion_voxel_size}")
+        if not 100 <= self.fusion_max_points <= 100_000:
+            errors.append(f"fusion_max_points must be in [100, 100000], got {self.fusion_max_points}")
+        if self.fusion_refit_period < 1:
+            errors.append(f"fusion_refit_period must be >= 1 frame, got {self.fusion_refit_period}")
+        if not 0.0 < self.fusion_motion_threshold <= 0.5:
+            errors.append(f"fusion_motion_threshold must be in (0, 0.5] metres, got {self.fusion_motion_threshold}")
+        return errors
+
+    def fusion_config(self) -> FusionConfig:
+        """The fusion stage's settings from the fusion_* parameters (disabled when fusion_frame is empty)."""
+        return FusionConfig(frame=self.fusion_frame.lstrip("/"), voxel_size=self.fusion_voxel_size,
+                            max_points=self.fusion_max_points, refit_period=self.fusion_refit_period,
+                            motion_threshold=self.fusion_motion_threshold, gate=self.track_gate,
+                            upright_snap_deg=self.upright_snap_deg)
 
     def label_decoder(self) -> LabelMap:
         """The segmentation decoder of ``label_mode`` / ``label_map`` over ``categories``."""

@@ -41,6 +41,9 @@ def to_object_pose(est: ObjectPoseEstimate, header: Any) -> ObjectPose:
         confidence=float(np.clip(est.confidence, 0.0, 1.0)),
         inlier_ratio=float(np.clip(est.inlier_ratio, 0.0, 1.0)),
         num_correspondences=int(est.num_correspondences),
+        fused=bool(est.fused),
+        fused_views=int(est.fused_views),
+        view_span=float(np.radians(est.view_span_deg)),
     )
 
 
@@ -62,6 +65,9 @@ def from_object_pose(msg: ObjectPose) -> ObjectPoseEstimate:
         confidence=msg.confidence,
         inlier_ratio=msg.inlier_ratio,
         num_correspondences=msg.num_correspondences,
+        fused=bool(msg.fused),
+        fused_views=int(msg.fused_views),
+        view_span_deg=float(np.degrees(msg.view_span)),
     )
 
 

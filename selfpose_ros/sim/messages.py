@@ -78,6 +78,7 @@ class MessageFactory:
             pose=self.pose(obj.rotation, obj.translation),
             size=self.t["geometry_msgs/msg/Vector3"](x=float(obj.size[0]), y=float(obj.size[1]), z=float(obj.size[2])),
             scale=float(obj.scale), confidence=float(obj.visibility), inlier_ratio=1.0, num_correspondences=0,
+            fused=False, fused_views=0, view_span=0.0,
         )
 
     def ground_truth(self, frame: SimFrame, frame_id: str = OPTICAL_FRAME) -> Any:

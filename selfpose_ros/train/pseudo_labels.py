@@ -3,7 +3,8 @@
 For a static object the robot's camera motion puts every frame's depth points into one world frame, so a
 trajectory sees the object from many sides. The category prior is fitted once to that fused cloud (the
 depth-only fit of ``geometry.prior_fit``: no learning, no ground truth), and the single world pose is
-carried back into every frame with the camera motion: ``T_cam_obj(f) = inv(T_map_cam(f)) T_map_obj``.
+carried back into every frame with the camera motion: ``T_cam_obj(f) = inv(T_map_cam(f)) T_map_obj``. The fit is
+``geometry.fused_fit.fit_prior_to_fused_cloud``, the same function pose_estimator's world-frame tracks refit with.
 Partial single views make scale, centre and the mug's handle direction ambiguous; the fused cloud does not.
 
 ``mode="frame"`` fits each crop's own points instead (no camera motion: the ablation), on at most
@@ -25,9 +26,9 @@ from typing import Literal
 
 import numpy as np
 
+from selfpose_ros.geometry.fused_fit import FusedFitOptions, fit_prior_to_fused_cloud
 from selfpose_ros.geometry.instance_surface import object_surface
 from selfpose_ros.geometry.pinhole import backproject_np
-from selfpose_ros.geometry.prior_fit import fit_prior_to_points
 from selfpose_ros.shapes.size_ranges import check_size, similarity_scale_bounds
 
 log = logging.getLogger(__name__)
@@ -68,11 +69,12 @@ def fuse_group(crops: list, T_map_cam: list[np.ndarray], per_frame: int, rng: np
 
 def _fit(prior: np.ndarray, points: np.ndarray, up: np.ndarray | None, threshold: float, max_points: int,
          rng: np.random.Generator, category: str, num_yaw: int = 36, keep_best: int = 8):
-    if len(points) > max_points:
-        points = points[rng.choice(len(points), max_points, replace=False)]
+    """The shared fused-cloud fit (pose_estimator's world-frame tracks refit with it too), then the size policy."""
     extents = prior.max(0) - prior.min(0)
-    fit = fit_prior_to_points(prior, points, up_hint=up, inlier_threshold=threshold, min_points=30, num_yaw=num_yaw,
-                              keep_best=keep_best, scale_bounds=similarity_scale_bounds(category, extents))
+    options = FusedFitOptions(inlier_threshold=threshold, max_points=max_points, num_yaw=num_yaw,
+                              keep_best=keep_best, min_points=30)
+    fit = fit_prior_to_fused_cloud(prior, points, up=up, options=options, rng=rng,
+                                   scale_bounds=similarity_scale_bounds(category, extents))
     if not fit.success:
         return fit, 0.0
     check = check_size(category, fit.scale * extents)

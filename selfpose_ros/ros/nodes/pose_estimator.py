@@ -13,7 +13,7 @@ import time
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import Image, PointCloud2
 from std_msgs.msg import Header
 from vision_msgs.msg import Detection3DArray
 from visualization_msgs.msg import MarkerArray
@@ -29,6 +29,7 @@ from selfpose_ros.inference.stage_timer import StageTimer
 from selfpose_ros.inference.tracking import TrackerConfig
 from selfpose_ros.msg import ObjectPoseArray
 from selfpose_ros.ros.camera_inputs import CameraInputs
+from selfpose_ros.ros.cloud_messages import cloud_message
 from selfpose_ros.ros.detection_messages import MarkerTracker, to_detection_array
 from selfpose_ros.ros.node_runner import run_node
 from selfpose_ros.ros.params import PoseEstimatorParams, load_params
@@ -54,21 +55,27 @@ class PoseEstimator(Node):
         self.pub_debug = self.create_publisher(Image, "debug_image", 2) if p.publish_debug_image else None
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.tf = TfBroadcaster(self) if p.publish_tf else None
+        fusion = p.fusion_config()
         # TF on its own callback group (and, spun by main()'s MultiThreadedExecutor, its own thread)
         self.tf_in = TfListener(self, on_error=lambda text: self.warnings.warn("tf_rejected", text)) \
-            if p.gravity_frame else None
+            if p.gravity_frame or fusion.enabled else None
         self.frames_without_gravity = 0
+        self.pub_per_frame = (self.create_publisher(ObjectPoseArray, "objects_per_frame", 10)
+                              if fusion.enabled and p.publish_per_frame_objects else None)
+        self.pub_cloud = (self.create_publisher(PointCloud2, "fused_cloud", 2)
+                          if fusion.enabled and p.publish_fused_cloud else None)
         self.markers = MarkerTracker()
         self.timer = StageTimer()
         tracking = TrackerConfig(enabled=p.tracking, alpha=p.smoothing_alpha, gate=p.track_gate,
                                  max_jump_m=p.max_jump_m, max_jump_deg=p.max_jump_deg)
         config = PipelineConfig(p.categories, p.active_categories, p.min_mask_pixels, p.min_confidence, tracking,
-                                p.label_decoder())
-        self.pipeline = FramePipeline(self.estimator, config, self.timer)
+                                p.label_decoder(), fusion)
+        self.pipeline = FramePipeline(self.estimator, config, self.timer,
+                                      tf_lookup=self._camera_pose if fusion.enabled else None)
         self.worker = LatestWorker(self._process, on_error=self._on_worker_error)
         self.inputs = CameraInputs(self, self.worker.submit, slop=p.sync_slop, queue_size=p.sync_queue,
                                    warnings=self.warnings, timer=self.timer, qos=p.image_qos)
-        self.stats = {"frames": 0, "objects": 0, "proc_s": 0.0, "latency_s": 0.0, "t0": time.monotonic()}
+        self.stats = {"frames": 0, "objects": 0, "fused": 0, "proc_s": 0.0, "latency_s": 0.0, "t0": time.monotonic()}
         if getattr(self.estimator, "wants_ground_truth", False):  # the oracle back-end of the tests
             self.create_subscription(ObjectPoseArray, "ground_truth/objects", self._on_ground_truth, 50)
         self.create_timer(1.0, self._diagnostics)
@@ -78,7 +85,8 @@ class PoseEstimator(Node):
                                       "(set active_categories to silence this)")
         self.get_logger().info(
             f"model '{p.model}' ({self.estimator.name}) on {options.device}; categories {p.active_categories}; "
-            f"sync via {self.inputs.sync.backend}; TF via {self.tf.backend if self.tf else 'off'}"
+            f"sync via {self.inputs.sync.backend}; TF via {self.tf.backend if self.tf else 'off'}; "
+            f"multi-view fusion {'in ' + fusion.frame if fusion.enabled else 'off'}"
         )
 
     def _on_ground_truth(self, msg: ObjectPoseArray) -> None:
@@ -101,9 +109,13 @@ class PoseEstimator(Node):
             return frame
         return dataclasses.replace(frame, up=T[:3, :3].T @ np.array([0.0, 0.0, 1.0]))
 
+    def _camera_pose(self, target: str, source: str, stamp_ns: int) -> np.ndarray:
+        """T_target_source at the image stamp for the fusion stage (worker thread: it may wait for TF)."""
+        return self.tf_in.lookup(target, source, stamp_ns, timeout=self.params.tf_timeout)
+
     def _process(self, frame: RGBDFrame) -> None:
         t0 = time.perf_counter()
-        if self.tf_in is not None:
+        if self.params.gravity_frame:
             frame = self._with_gravity(frame)
         result = self.pipeline.process(frame)
         if result.unknown_labels:
@@ -111,12 +123,16 @@ class PoseEstimator(Node):
                                f"label_map (label_mode {self.params.label_mode}): their pixels are ignored")
         for reason in result.skipped:
             self.warnings.warn(reason.kind, f"instance skipped: {reason}")
+        if result.fusion_error:
+            self.warnings.warn("no_fusion_pose", result.fusion_error)
         with self.timer.time("publish"):
             self._publish(frame, result.estimates, result.masks, result.track_ids)
+            self._publish_fusion(frame, result.per_frame)
         dt = time.perf_counter() - t0
         s = self.stats
         s["frames"] += 1
         s["objects"] += len(result.estimates)
+        s["fused"] += sum(1 for e in result.estimates if e.fused)
         s["proc_s"] += dt
         s["latency_s"] += self.get_clock().now().nanoseconds * 1e-9 - frame.stamp_ns * 1e-9
 
@@ -132,6 +148,17 @@ class PoseEstimator(Node):
         if self.pub_debug is not None and self.pub_debug.get_subscription_count() > 0:
             overlay = draw_overlay(frame.rgb, frame.K, estimates, masks)
             self.pub_debug.publish(numpy_to_image(overlay, "rgb8", header))
+
+    def _publish_fusion(self, frame: RGBDFrame, per_frame: list) -> None:
+        """With fusion: the per-frame estimates and the tracks' fused clouds, when asked for."""
+        header = Header(frame_id=frame.frame_id)
+        header.stamp.sec, header.stamp.nanosec = ns_to_sec_nanosec(frame.stamp_ns)
+        if self.pub_per_frame is not None:
+            self.pub_per_frame.publish(to_object_pose_array(per_frame, header))
+        if self.pub_cloud is not None and self.pipeline.fusion is not None:
+            points, ids = self.pipeline.fusion.clouds()
+            header.frame_id = self.pipeline.fusion.config.frame
+            self.pub_cloud.publish(cloud_message(points, ids, header))
 
     def _diagnostics(self) -> None:
         s, w = self.stats, self.worker
@@ -149,6 +176,9 @@ class PoseEstimator(Node):
             "frames_without_gravity": self.frames_without_gravity,
         }
         values.update({f"stage_{k}_ms": f"{v:.2f}" for k, v in self.timer.summary().items()})
+        if self.pipeline.fusion is not None:
+            values["fused_objects_per_frame"] = f"{s['fused'] / n:.2f}"
+            values.update({f"fusion_{k}": v for k, v in self.pipeline.fusion.summary().items()})
         level = DiagnosticStatus.OK
         message = "ok"
         if self.inputs.received == 0 and elapsed > 5.0:

@@ -1,0 +1,304 @@
+"""Multi-view fusion: world-frame tracks whose fused cloud is refitted as the camera moves around the objects.
+
+Per frame, given the camera pose in the fusion frame (TF at the image stamp) and the back-end's per-frame
+estimates with their masks:
+
+1. **Association**: each estimate, carried into the fusion frame, joins the live track of its category
+   within ``gate`` metres of its centre or of the view's object points (less the track's half diagonal),
+   the same segmentation instance first, else the nearest; or starts a new one.
+2. **Motion check** (before anything is added): the track's fused points are projected into the frame; when
+   more than ``moved_fraction`` of those the depth can check are *seen through* (the measured depth lies
+   more than ``motion_threshold`` behind them), or, for a fused track with 45 deg of span, when the frame's
+   object points lie
+   more than ``motion_threshold`` farther from the fitted prior than the fused cloud itself does (75th
+   percentiles: the prior is not the instance), the object has moved: the track
+   restarts from this view, so no fused pose ever mixes two places. An unassociated track that the frame's
+   depth sees through is dropped the same way.
+3. **Accumulation**: the object's points of this view (eroded mask, within the estimate's reach) go into the
+   track's voxel cloud; the view direction object -> camera is kept when it adds coverage.
+4. **Refit** with ``geometry.fused_fit.fit_prior_to_fused_cloud`` (the trainer's pseudo-label fit), seeded by
+   the track's current pose: a full search when the view adds coverage (or before the first fused fit),
+   a seeded refinement every ``refit_period`` frames otherwise. Then the per-axis size of the fused cloud
+   (``inference.instance_geometry.size_and_pose``, as the back-ends) and the category size policy
+   (``shapes.size_ranges.check_size``: kept, clamped with lowered confidence, or the refit is dropped).
+5. **Output**: a fused track publishes its fused pose expressed in this frame's camera, with ``fused``,
+   ``fused_views``, ``view_span_deg`` and a confidence that grows with the view span; a track with one view
+   (or no fused fit yet) publishes the per-frame estimate unchanged, marked unfused.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import replace
+
+import numpy as np
+import trimesh
+from scipy.spatial import cKDTree
+
+from selfpose_ros.conventions import SYMMETRY
+from selfpose_ros.data.frame import RGBDFrame
+from selfpose_ros.geometry.axis_scales import surface_samples
+from selfpose_ros.geometry.free_space import nearest_depth, seen_through
+from selfpose_ros.geometry.fused_fit import (
+    FusedFitOptions,
+    ViewCoverage,
+    fit_prior_to_fused_cloud,
+    placed_prior_distances,
+)
+from selfpose_ros.geometry.instance_surface import object_surface
+from selfpose_ros.geometry.mesh_box import mesh_box
+from selfpose_ros.geometry.pinhole import backproject_np
+from selfpose_ros.geometry.transforms import invert_rigid
+from selfpose_ros.geometry.voxel_cloud import VoxelCloud
+from selfpose_ros.inference.estimator import snap_if_upright
+from selfpose_ros.inference.fusion_track import FusedTrack, FusionConfig, span_confidence
+from selfpose_ros.inference.instance_geometry import size_and_pose
+from selfpose_ros.pose_types import ObjectPoseEstimate
+from selfpose_ros.shapes.priors import load_prior
+from selfpose_ros.shapes.size_ranges import check_size, similarity_scale_bounds
+
+#: The run-time fit: the pseudo-labels' fit with a smaller subsample and search (it repeats as views arrive).
+RUNTIME_FIT = FusedFitOptions(inlier_threshold=0.006, max_points=600, num_yaw=12, keep_best=2, icp_iterations=10,
+                              upright_snap_deg=30.0)
+#: At most this many fused points are projected for the motion check, and frame points measured against the prior.
+_CHECK_POINTS = 400
+_MIN_CHECKED = 20
+#: The frame's points are checked against the fused fit only once the track has seen this span (an early fit of a
+#: partial cloud may not reach the object's other sides yet).
+MODEL_CHECK_SPAN_DEG = 45.0
+#: Surface samples of each prior for the per-axis size (as the depth-only back-end).
+SIZE_SAMPLES = 2000
+
+
+def object_points(frame: RGBDFrame, mask: np.ndarray, est: ObjectPoseEstimate, margin_px: int = 4,
+                  max_points: int = 2000) -> np.ndarray:
+    """The object's own depth points (N, 3) in the camera frame (``geometry.instance_surface``, the back-ends'
+    selection: a bleeding mask's background and flying pixels dropped), cut to the mask's box first, at most
+    ``max_points`` (evenly spaced), within reach of the estimate."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if not len(rows):
+        return np.zeros((0, 3))
+    r0, r1 = max(rows[0] - margin_px, 0), rows[-1] + margin_px + 1
+    c0, c1 = max(cols[0] - margin_px, 0), cols[-1] + margin_px + 1
+    K = np.array(frame.K, dtype=np.float64)
+    K[0, 2] -= c0
+    K[1, 2] -= r0
+    depth = frame.depth[r0:r1, c0:c1]
+    keep = object_surface(depth, K, mask[r0:r1, c0:c1]).keep
+    pts = backproject_np(depth, K, keep)
+    pts = pts[:: max(1, -(-len(pts) // max_points))]
+    reach = 0.75 * float(np.linalg.norm(est.size)) + 0.02
+    return pts[np.linalg.norm(pts - est.t, axis=1) <= reach]
+
+
+def _every(points: np.ndarray, n: int) -> np.ndarray:
+    return points[:: max(1, len(points) // n)]
+
+
+class MultiViewFusion:
+    """World-frame tracks of one camera stream (the fusion stage of the frame pipeline)."""
+
+    def __init__(self, config: FusionConfig, fit_options: FusedFitOptions = RUNTIME_FIT) -> None:
+        if not config.enabled:
+            raise ValueError("MultiViewFusion needs a fusion frame (FusionConfig.frame)")
+        self.config = config
+        self.fit_options = fit_options
+        self.tracks: list[FusedTrack] = []
+        self.stats: Counter = Counter()  #: objects, searches, refits, resets, dropped, wall_s, cpu_s
+        self._next_id = 1
+        self._priors: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._trees: dict[str, cKDTree] = {}
+        self._samples: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # prior surface samples and normals
+
+    def _prior(self, category: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(canonical prior vertices (M, 3), their outward unit normals (M, 3), box extents (3,)) of a category."""
+        if category not in self._priors:
+            vertices, faces = load_prior(category)
+            mesh = trimesh.Trimesh(vertices.astype(np.float64), faces, process=False)
+            self._priors[category] = (np.asarray(mesh.vertices), np.asarray(mesh.vertex_normals),
+                                      np.ptp(mesh.vertices, axis=0))
+            self._trees[category] = cKDTree(self._priors[category][0])
+            self._samples[category] = surface_samples(vertices, faces, SIZE_SAMPLES, seed=0)
+        return self._priors[category]
+
+    def update(self, frame: RGBDFrame, T_world_cam: np.ndarray, estimates: list[ObjectPoseEstimate],
+               masks: list[np.ndarray]) -> list[tuple[ObjectPoseEstimate, str]]:
+        """Fuse this frame's estimates; return (estimate in the camera frame, track id) per estimate, in order."""
+        wall, cpu = time.perf_counter(), time.thread_time()
+        out = self._update(frame, T_world_cam, estimates, masks)
+        self.stats["objects"] += len(estimates)
+        self.stats["wall_s"] += time.perf_counter() - wall
+        self.stats["cpu_s"] += time.thread_time() - cpu  # this thread's CPU: fair on a loaded machine
+        return out
+
+    def _update(self, frame: RGBDFrame, T_world_cam: np.ndarray, estimates: list[ObjectPoseEstimate],
+                masks: list[np.ndarray]) -> list[tuple[ObjectPoseEstimate, str]]:
+        cfg, stamp = self.config, frame.stamp_ns
+        self.tracks = [t for t in self.tracks if (stamp - t.last_seen_ns) * 1e-9 <= cfg.max_age_s]
+        T_wc = np.asarray(T_world_cam, dtype=np.float64)
+        T_cw = invert_rigid(T_wc)
+        up = None if frame.up is None else T_wc[:3, :3] @ np.asarray(frame.up, dtype=np.float64)
+        near = nearest_depth(frame.depth) if self.tracks else None
+        free, out = list(self.tracks), []
+        for est, mask in zip(estimates, masks):
+            R_w, t_w = T_wc[:3, :3] @ est.R, T_wc[:3, :3] @ est.t + T_wc[:3, 3]
+            pts = object_points(frame, mask, est)
+            pts_w = pts @ T_wc[:3, :3].T + T_wc[:3, 3]
+            track = self._associate(est, t_w, pts_w, free)
+            if track is None:
+                track = FusedTrack(self._next_id, est.category, est.instance, self._cloud(), est.scale, R_w, t_w,
+                                   stamp, cfg.coverage_step_deg)
+                self._next_id += 1
+                self.tracks.append(track)
+            else:
+                free.remove(track)
+                track.instance = est.instance
+                if self._moved(track, pts_w, T_cw, near, frame.K):
+                    track.restart(self._cloud(), est.scale, R_w, t_w, stamp)
+                    self.stats["resets"] += 1
+            if not track.fused:
+                track.scale, track.R, track.t = est.scale, R_w, t_w
+            if SYMMETRY.get(est.category) != "continuous_y":  # a turn about +Y means nothing for those
+                track.add_vote(R_w)
+            track.last_seen_ns = stamp
+            if len(pts_w):
+                track.cloud.add(pts_w)
+                track.views += 1
+                track.frames_since_fit += 1
+                coverage = track.add_view(T_wc[:3, 3])
+                self._refit(track, coverage, up, (est.scale, R_w, t_w))
+            out.append((self._output(track, est, T_cw), track.name))
+        if near is not None:
+            self._drop_seen_through(free, T_cw, near, frame.K)
+        return out
+
+    def summary(self) -> dict[str, float]:
+        """Live tracks, fused ones, their most views and widest span, and the counters (for diagnostics)."""
+        tracks, s = list(self.tracks), self.stats
+        return {"tracks": len(tracks), "fused_tracks": sum(t.fused for t in tracks),
+                "views_max": max((t.views for t in tracks), default=0),
+                "view_span_max_deg": round(max((t.span_deg for t in tracks), default=0.0), 1),
+                "bytes_max": max((t.nbytes for t in tracks), default=0),
+                "searches": s["searches"], "refits": s["refits"], "resets": s["resets"], "dropped": s["dropped"],
+                "cpu_ms_per_object": round(1e3 * s["cpu_s"] / max(s["objects"], 1), 2)}
+
+    def clouds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every track's fused points (N, 3) in the fusion frame, and the numeric track id (N,) of each."""
+        tracks = list(self.tracks)
+        parts = [t.cloud.points for t in tracks]
+        ids = [np.full(len(p), t.track_id, dtype=np.uint32) for p, t in zip(parts, tracks)]
+        if not parts:
+            return np.zeros((0, 3)), np.zeros(0, dtype=np.uint32)
+        return np.concatenate(parts), np.concatenate(ids)
+
+    def _cloud(self) -> VoxelCloud:
+        return VoxelCloud(self.config.voxel_size, self.config.max_points)
+
+    def _associate(self, est: ObjectPoseEstimate, t_world: np.ndarray, pts_w: np.ndarray, free: list[FusedTrack]
+                   ) -> FusedTrack | None:
+        """The free track of the estimate's category within ``gate``: its centre near the estimate's, or near
+        the view's object points (their median lies up to the object's half diagonal from its centre), so a
+        wild single-view pose of a tracked object does not start a second track."""
+        same = [t for t in free if t.category == est.category]
+        median = np.median(pts_w, axis=0) if len(pts_w) else None
+
+        def distance(track: FusedTrack) -> float:
+            d = float(np.linalg.norm(track.t - t_world))
+            if median is not None:
+                half = 0.5 * track.scale * float(np.linalg.norm(self._prior(track.category)[2]))
+                d = min(d, max(0.0, float(np.linalg.norm(track.t - median)) - half))
+            return d
+
+        dist = {id(t): distance(t) for t in same}
+        near = [t for t in same if dist[id(t)] <= self.config.gate]
+        same_id = [t for t in near if t.instance == est.instance]
+        pool = same_id or near
+        return min(pool, key=lambda t: dist[id(t)]) if pool else None
+
+    def _seen_through_fraction(self, track: FusedTrack, T_cw: np.ndarray, near: np.ndarray, K: np.ndarray
+                               ) -> float:
+        """Share of the track's fused points (that the depth can check) this frame sees through; 0 if too few."""
+        if not len(track.cloud):
+            return 0.0
+        pts = _every(track.cloud.points, _CHECK_POINTS)
+        checked, through = seen_through(pts @ T_cw[:3, :3].T + T_cw[:3, 3], near, K, self.config.motion_threshold)
+        n = int(checked.sum())
+        return float(through.sum()) / n if n >= _MIN_CHECKED else 0.0
+
+    def _moved(self, track: FusedTrack, pts_w: np.ndarray, T_cw: np.ndarray, near: np.ndarray | None,
+               K: np.ndarray) -> bool:
+        """True when this frame's depth contradicts the track's fused cloud or its fused fit."""
+        cfg = self.config
+        if near is not None and self._seen_through_fraction(track, T_cw, near, K) > cfg.moved_fraction:
+            return True
+        if track.fused and track.span_deg >= MODEL_CHECK_SPAN_DEG and len(pts_w) >= _MIN_CHECKED:
+            dist = self._model_distances(track, _every(pts_w, _CHECK_POINTS))
+            return float(np.percentile(dist, 75)) > track.fit_residual + cfg.motion_threshold
+        return False
+
+    def _model_distances(self, track: FusedTrack, points: np.ndarray) -> np.ndarray:
+        """Distances of points (N, 3) in the fusion frame to the track's placed prior."""
+        prior, tree = self._prior(track.category)[0], self._trees[track.category]
+        return placed_prior_distances(prior, (track.scale, track.R, track.t), points, tree)
+
+    def _drop_seen_through(self, tracks: list[FusedTrack], T_cw: np.ndarray, near: np.ndarray, K: np.ndarray
+                           ) -> None:
+        """Drop unassociated tracks whose fused points this frame's depth sees through (their object left)."""
+        for track in tracks:
+            if self._seen_through_fraction(track, T_cw, near, K) > self.config.moved_fraction:
+                self.tracks.remove(track)
+                self.stats["dropped"] += 1
+
+    def _refit(self, track: FusedTrack, coverage: bool, up: np.ndarray | None, single_view: tuple) -> None:
+        """Fit the prior to the fused cloud: full search on new coverage (or first), seeded refinement periodically."""
+        if track.views < 2:
+            return
+        search = coverage or not track.fused
+        if not search and track.frames_since_fit < self.config.refit_period:
+            return
+        prior, normals, extents = self._prior(track.category)
+        views = ViewCoverage(track.directions.array.copy(), normals, votes=track.recent_votes.copy())
+        fit = fit_prior_to_fused_cloud(prior, track.cloud.points, up=up, options=self.fit_options,
+                                       rng=np.random.default_rng(track.views),
+                                       seeds=[(track.scale, track.R, track.t), single_view], search=search,
+                                       views=views, scale_bounds=similarity_scale_bounds(track.category, extents))
+        self.stats["searches" if search else "refits"] += 1
+        track.frames_since_fit = 0
+        if not fit.success:
+            return
+        R = snap_if_upright(fit.rotation, up, self.config.upright_snap_deg)
+        if not self._size(track, R, fit.translation, float(fit.scale), up):
+            return
+        track.fused, track.fit_confidence = True, float(fit.inlier_ratio)
+        # how far the fused cloud itself lies from the fit (the prior is not the instance): the motion check's zero
+        track.fit_residual = float(np.percentile(self._model_distances(track, _every(track.cloud.points, 400)), 75))
+
+    def _size(self, track: FusedTrack, R: np.ndarray, t: np.ndarray, scale: float, up: np.ndarray | None) -> bool:
+        """Per-axis size of the fused cloud (the back-ends' ``size_and_pose``, data -> model only) and the
+        category size policy; set the track's pose and size and return True, or False when the size fails."""
+        cat, prior = track.category, self._prior(track.category)[0]
+        samples, normals = self._samples[cat]
+        sized = size_and_pose(cat, samples, _every(track.cloud.points, 500), R, t, scale, model_normals=normals,
+                              up=up, upright_deg=self.config.upright_snap_deg, max_distance=0.01, box_points=prior)
+        check = check_size(cat, sized.size)
+        if check.size is None:
+            self.stats["size_failures"] += 1
+            return False
+        centre, extents = mesh_box(prior, SYMMETRY.get(cat, "none"))
+        track.size, track.size_factor = check.size, float(check.confidence_factor)
+        track.R, track.box_centre = sized.rotation, sized.translation
+        track.scale = float(np.linalg.norm(check.size) / np.linalg.norm(extents))  # the similarity-equivalent scale
+        track.t = sized.translation - track.scale * sized.rotation @ centre  # the prior's origin, for the next fits
+        return True
+
+    def _output(self, track: FusedTrack, est: ObjectPoseEstimate, T_cw: np.ndarray) -> ObjectPoseEstimate:
+        """The published estimate: the fused pose in this camera, or the per-frame one marked unfused."""
+        span = track.span_deg
+        if not track.fused:
+            return replace(est, fused=False, fused_views=track.views, view_span_deg=span)
+        confidence = span_confidence(track.fit_confidence, span, self.config.full_span_deg) * track.size_factor
+        return replace(est, R=T_cw[:3, :3] @ track.R, t=T_cw[:3, :3] @ track.box_centre + T_cw[:3, 3],
+                       scale=track.scale, size=track.size.copy(), confidence=confidence,
+                       inlier_ratio=track.fit_confidence, num_correspondences=len(track.cloud), fused=True,
+                       fused_views=track.views, view_span_deg=span)

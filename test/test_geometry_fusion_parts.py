@@ -1,0 +1,113 @@
+"""Geometry of multi-view fusion: the bounded voxel cloud, the free-space check and upright ICP."""
+
+import numpy as np
+import pytest
+
+from selfpose_ros.geometry.free_space import nearest_depth, seen_through
+from selfpose_ros.geometry.rotations import rotation_about_y_np
+from selfpose_ros.geometry.upright_icp import axis_rotation, refine_upright_icp, upright_similarity
+from selfpose_ros.geometry.voxel_cloud import VoxelCloud, voxel_downsample, voxel_keys
+from selfpose_ros.shapes.priors import load_prior
+
+
+def test_voxel_downsample_gives_centroids_and_counts():
+    pts = np.array([[0.001, 0.001, 0.001], [0.003, 0.003, 0.003], [0.011, 0.0, 0.0]])
+    centroids, counts = voxel_downsample(pts, 0.005)
+    order = np.argsort(counts)
+    np.testing.assert_allclose(centroids[order[1]], [0.002, 0.002, 0.002])
+    np.testing.assert_allclose(centroids[order[0]], [0.011, 0.0, 0.0])
+    assert sorted(counts.tolist()) == [1.0, 2.0]
+
+
+def test_voxel_cloud_averages_repeated_views_without_growing():
+    rng = np.random.default_rng(0)
+    g = np.arange(0.0005, 0.05, 0.001)
+    surface = np.stack(np.meshgrid(g, g, [0.0102]), -1).reshape(-1, 3)  # a 5 cm plate sampled every mm
+    cloud = VoxelCloud(0.004, 5000)
+    cloud.add(surface + rng.normal(0, 0.0005, surface.shape))
+    first = len(cloud)
+    for _ in range(20):  # the same surface seen again: noise only reaches the neighbouring voxel layers
+        cloud.add(surface + rng.normal(0, 0.0005, surface.shape))
+    assert len(cloud) <= 3 * first
+    assert cloud.counts.sum() == 21 * len(surface)
+    assert abs(np.median(cloud.points[:, 2]) - 0.0102) < 0.0005  # the plate's depth, averaged
+
+
+def test_voxel_cloud_stays_within_its_bound_and_keeps_coverage():
+    rng = np.random.default_rng(1)
+    cloud = VoxelCloud(0.002, 400)
+    for _ in range(50):  # a 30 cm box surface, far more voxels than the bound at 2 mm
+        cloud.add(rng.uniform(-0.15, 0.15, (1000, 3)))
+        assert len(cloud) <= 400 and cloud.nbytes <= 40 * 400
+    assert cloud.voxel_size > 0.002
+    pts = cloud.points
+    assert pts.min(0).max() < -0.12 and pts.max(0).min() > 0.12  # still covers the whole box
+
+
+def test_voxel_cloud_drops_non_finite_points_and_rejects_bad_settings():
+    cloud = VoxelCloud(0.01, 100)
+    assert cloud.add(np.array([[np.nan, 0, 0], [0.0, 0.0, np.inf]])) == 0 and len(cloud) == 0
+    with pytest.raises(ValueError, match="voxel_size"):
+        VoxelCloud(0.0, 10)
+    with pytest.raises(ValueError, match="max_points"):
+        VoxelCloud(0.01, 0)
+    with pytest.raises(ValueError, match="beyond"):
+        voxel_keys(np.array([[1e5, 0.0, 0.0]]), 0.004)
+
+
+def _wall(depth_m: float, hole: tuple[slice, slice] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    K = np.array([[100.0, 0, 50], [0, 100.0, 40], [0, 0, 1]])
+    depth = np.full((80, 100), depth_m, np.float32)
+    if hole is not None:
+        depth[hole] = np.nan
+    return depth, K
+
+
+def test_points_in_front_of_a_farther_surface_are_seen_through():
+    depth, K = _wall(1.0)
+    pts = np.array([[0.0, 0.0, 0.5], [0.0, 0.0, 0.99], [0.0, 0.0, 1.5], [0.05, 0.0, 0.9]])
+    checked, through = seen_through(pts, nearest_depth(depth), K, margin=0.02)
+    assert checked.tolist() == [True, True, True, True]
+    assert through.tolist() == [True, False, False, True]  # close to the wall or behind it: not contradicted
+
+
+def test_no_reading_outside_the_image_or_behind_the_camera_checks_nothing():
+    depth, K = _wall(1.0, hole=(slice(30, 50), slice(40, 60)))
+    pts = np.array([[0.0, 0.0, 0.5], [5.0, 0.0, 0.5], [0.0, 0.0, -0.5]])
+    checked, through = seen_through(pts, nearest_depth(depth, 5), K, margin=0.02)
+    assert not checked.any() and not through.any()
+
+
+def test_silhouette_points_are_not_contradicted_by_the_background_next_to_them():
+    depth, K = _wall(2.0)
+    depth[:, :50] = 0.5  # an object's surface covering the left half
+    u = 50.5  # a point of the object on the first background column (a one-pixel pose error)
+    pts = np.array([[(u - 50) * 0.5 / 100.0, 0.0, 0.5]])
+    assert seen_through(pts, nearest_depth(depth, 5), K, 0.02)[1].tolist() == [False]
+    assert seen_through(pts, nearest_depth(depth, 1), K, 0.02)[1].tolist() == [True]
+
+
+def test_upright_similarity_is_exact_on_clean_pairs():
+    rng = np.random.default_rng(2)
+    model = rng.normal(size=(50, 3))
+    up = np.array([0.0, 0.0, 1.0])
+    R0 = axis_rotation(np.array([1.0, 0.0, 0.0]), np.pi / 2)  # canonical +Y -> up
+    R_true = axis_rotation(up, 0.7) @ R0
+    observed = 0.2 * model @ R_true.T + np.array([0.3, -0.1, 0.8])
+    s, R, t = upright_similarity(model, observed, R0, up)
+    assert s == pytest.approx(0.2) and np.allclose(R, R_true) and np.allclose(t, [0.3, -0.1, 0.8])
+
+
+def test_upright_icp_recovers_yaw_scale_and_centre_and_never_tilts():
+    prior = load_prior("camera")[0].astype(np.float64)
+    up = np.array([0.0, 0.0, 1.0])
+    R_up = axis_rotation(np.array([1.0, 0.0, 0.0]), np.pi / 2)
+    R_true = axis_rotation(up, 1.0) @ R_up
+    cloud = 0.15 * prior @ R_true.T + np.array([0.5, 0.2, 0.75])
+    cloud += np.random.default_rng(3).normal(0, 0.001, cloud.shape)
+    tilted = R_true @ rotation_about_y_np(0.25) @ axis_rotation(np.array([1.0, 0, 0]), 0.1)  # off in yaw and tilt
+    s, R, t = refine_upright_icp(prior, cloud, 0.13, tilted, np.array([0.52, 0.19, 0.76]), up, 0.04, 40)
+    s, R, t = refine_upright_icp(prior, cloud, s, R, t, up, 0.01, 40)
+    assert abs(s / 0.15 - 1) < 0.02 and np.linalg.norm(t - [0.5, 0.2, 0.75]) < 0.003
+    assert np.degrees(np.arccos(np.clip((np.trace(R.T @ R_true) - 1) / 2, -1, 1))) < 1.5
+    np.testing.assert_allclose(R[:, 1], up, atol=1e-9)  # canonical +Y stays exactly up

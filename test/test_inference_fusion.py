@@ -1,0 +1,133 @@
+"""Multi-view fusion in the frame pipeline, on simulated frames with their exact camera poses.
+
+World-frame tracks gather views, publish the fused world pose expressed in each camera, grow their
+confidence with the view span, keep bounded memory, and restart when their object is moved.
+"""
+
+import numpy as np
+import pytest
+from scipy.spatial import cKDTree
+
+from selfpose_ros.conventions import CATEGORIES
+from selfpose_ros.data.frame import RGBDFrame
+from selfpose_ros.geometry.transforms import rigid
+from selfpose_ros.inference.estimator import SolverOptions, make_estimator
+from selfpose_ros.inference.fusion_track import MAX_VIEW_DIRECTIONS, FusionConfig, span_confidence
+from selfpose_ros.inference.pipeline import FramePipeline, PipelineConfig
+from selfpose_ros.sim.object_moves import with_object_moved
+from selfpose_ros.sim.scene import SceneConfig
+from selfpose_ros.sim.simulator import SimConfig, SimScene
+
+pytestmark = pytest.mark.slow
+
+
+def _sim(categories, seed: int, frames: int, objects: int = 1) -> SimScene:
+    scene = SceneConfig(categories=tuple(categories), min_objects=objects, max_objects=objects)
+    return SimScene(SimConfig(width=240, height=180, rate_hz=3, num_frames=frames, trajectory="orbit",
+                              scene=scene), seed)
+
+
+def _pipeline(poses: dict, fusion: FusionConfig | None = None) -> FramePipeline:
+    estimator = make_estimator("prior_fit", list(CATEGORIES), SolverOptions(min_inliers=15))
+    config = PipelineConfig(CATEGORIES, None, 50, fusion=fusion or FusionConfig(frame="map"))
+
+    def lookup(target: str, source: str, stamp_ns: int) -> np.ndarray:
+        assert (target, source) == ("map", "camera_color_optical_frame")
+        if stamp_ns not in poses:
+            raise LookupError(f"no transform at {stamp_ns}")
+        return poses[stamp_ns]
+
+    return FramePipeline(estimator, config, tf_lookup=lookup)
+
+
+def _frame(f, poses: dict) -> RGBDFrame:
+    poses[f.stamp_ns] = f.T_map_optical
+    up = f.T_map_optical[:3, :3].T @ np.array([0.0, 0.0, 1.0])
+    return RGBDFrame(f.rgb, f.depth_m, f.segmentation, f.K, "camera_color_optical_frame", f.stamp_ns, up)
+
+
+def _world(est, T_wc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return T_wc[:3, :3] @ est.R, T_wc[:3, :3] @ est.t + T_wc[:3, 3]
+
+
+def test_tracks_gather_views_and_publish_the_fused_world_pose_in_each_camera():
+    sim, poses = _sim(("can", "bottle"), seed=5, frames=8, objects=2), {}
+    pipe = _pipeline(poses)
+    history: dict[str, list] = {}
+    for f in sim.frames():
+        result = pipe.process(_frame(f, poses))
+        assert result.fusion_error is None and len(result.per_frame) == len(result.estimates)
+        for est, name in zip(result.estimates, result.track_ids):
+            history.setdefault(name, []).append((f, est))
+    assert len(history) == 2, f"one track per object, got {list(history)}"
+    for name, seq in history.items():
+        views = [e.fused_views for _, e in seq]
+        assert views == list(range(1, len(seq) + 1))
+        assert not seq[0][1].fused and all(e.fused for _, e in seq[1:])
+        spans = [e.view_span_deg for _, e in seq]
+        assert spans[0] == 0.0 and spans[-1] > 10.0 and all(b >= a for a, b in zip(spans, spans[1:]))
+        track = next(t for t in pipe.fusion.tracks if t.name == name)
+        f, est = seq[-1]
+        R_w, t_w = _world(est, f.T_map_optical)  # the published pose is the track's world pose, in this camera
+        np.testing.assert_allclose(R_w, track.R, atol=1e-9)
+        np.testing.assert_allclose(t_w, track.t, atol=1e-9)
+        assert est.confidence == pytest.approx(span_confidence(track.fit_confidence, est.view_span_deg, 90.0))
+        truth = next(o for o in f.objects if (o.category, o.instance_id) == (est.category, est.instance))
+        assert np.linalg.norm(est.t - truth.translation) < 0.03
+        assert track.nbytes <= 40 * pipe.config.fusion.max_points + 2 * 24 * MAX_VIEW_DIRECTIONS
+    assert pipe.timer.summary()["fuse"] > 0
+
+
+@pytest.mark.parametrize("shift_m", [0.05, 0.2])  # within the association gate (the depth says so) and beyond it
+def test_a_moved_object_is_reacquired_and_no_fused_pose_mixes_two_places(shift_m):
+    sim, poses, move_at = _sim(("can",), seed=2, frames=12), {}, 5
+    obj = sim.scene.objects[0]
+    T_old = obj.T_map_object
+    T_new = rigid(T_old[:3, :3], T_old[:3, 3] + np.array([shift_m, 0.0, 0.0]))
+    moved = with_object_moved(sim, 0, T_new)
+    new_surface = moved.scene.objects[0].vertices_in_map()
+    pipe = _pipeline(poses)
+    reacquired = None
+    for i in range(sim.num_frames):
+        f = (sim if i < move_at else moved).render(i)
+        result = pipe.process(_frame(f, poses))
+        assert len(result.estimates) == 1
+        est = result.estimates[0]
+        _, t_w = _world(est, f.T_map_optical)
+        near_old, near_new = np.linalg.norm(t_w - T_old[:3, 3]), np.linalg.norm(t_w - T_new[:3, 3])
+        if i < move_at:
+            assert near_old < 0.03
+            continue
+        assert min(near_old, near_new) < 0.03, f"frame {i}: estimate between the two places ({t_w})"
+        if near_new < 0.03 and reacquired is None:
+            reacquired = i
+        if reacquired is not None:
+            assert near_new < 0.03, f"frame {i}: back at the old place after re-acquisition"
+            track = next(t for t in pipe.fusion.tracks if t.name == result.track_ids[0])
+            surface, _ = cKDTree(new_surface).query(track.cloud.points)
+            assert surface.max() < 0.015, f"frame {i}: the fused cloud holds points off the object's new surface"
+    assert reacquired is not None and reacquired < move_at + 5, f"re-acquired at frame {reacquired}"
+    assert pipe.fusion.stats["resets"] + pipe.fusion.stats["dropped"] >= 1
+    assert len(pipe.fusion.tracks) == 1  # the old place's track is gone
+
+
+def test_without_a_camera_pose_the_frame_passes_unfused_and_says_why():
+    sim, poses = _sim(("bowl",), seed=1, frames=2), {}
+    pipe = _pipeline(poses)
+    f = sim.render(0)
+    frame = _frame(f, poses)
+    del poses[f.stamp_ns]
+    result = pipe.process(frame)
+    assert result.estimates and not any(e.fused for e in result.estimates)
+    assert result.fusion_error == ("no camera pose map <- camera_color_optical_frame from TF (LookupError); "
+                                   "not fused")
+    assert not pipe.fusion.tracks
+
+
+def test_fusion_needs_a_tf_lookup_and_valid_settings():
+    estimator = make_estimator("prior_fit", ["can"], SolverOptions())
+    with pytest.raises(ValueError, match="needs a tf_lookup"):
+        FramePipeline(estimator, PipelineConfig(["can"], fusion=FusionConfig(frame="map")))
+    with pytest.raises(ValueError, match="voxel_size must be > 0.*refit_period must be >= 1"):
+        FusionConfig(frame="map", voxel_size=0.0, refit_period=0)
+    assert FramePipeline(estimator, PipelineConfig(["can"])).fusion is None  # empty frame: fusion off
