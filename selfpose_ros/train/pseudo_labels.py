@@ -5,6 +5,10 @@ trajectory sees the object from many sides. The category prior is fitted once to
 depth-only fit of ``geometry.prior_fit``: no learning, no ground truth), and the single world pose is
 carried back into every frame with the camera motion: ``T_cam_obj(f) = inv(T_map_cam(f)) T_map_obj``.
 Partial single views make scale, centre and the mug's handle direction ambiguous; the fused cloud does not.
+The instance's own per-axis size comes from the fused cloud's robust box (``train/pseudo_extents.py``); the
+label then uses that box's centre and diagonal (the NOCS frame of the instance). For the mug, each crop is
+flagged ``handle_visible`` with ``shapes.handle`` (the handle placed with the label pose lands on the crop's
+mask where its depth agrees): crops without it are trained as symmetric about +Y (the NOCS convention).
 
 ``mode="frame"`` fits each crop's own points instead (no camera motion: the ablation), on at most
 ``max_frames_per_group`` frames per group; the other crops get no label.
@@ -14,14 +18,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import cv2
 import numpy as np
 
+from selfpose_ros.conventions import SYMMETRY
 from selfpose_ros.geometry.pinhole import backproject_np
 from selfpose_ros.geometry.prior_fit import fit_prior_to_points
+from selfpose_ros.shapes.handle import HANDLE_CATEGORIES, handle_visible
+from selfpose_ros.train.pseudo_extents import fused_box
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +39,13 @@ PseudoMode = Literal["trajectory", "frame"]
 class PseudoLabel:
     """A pose pseudo-label of one crop: canonical -> camera similarity and the fit's quality."""
 
-    scale: float
+    scale: float  # metres per canonical unit (the box diagonal when ``extents_valid``)
     R: np.ndarray  # (3, 3)
-    t: np.ndarray  # (3,) metres
+    t: np.ndarray  # (3,) metres (the box centre when ``extents_valid``)
     quality: float  # inlier ratio of the fit in [0, 1]
+    extents: np.ndarray = field(default_factory=lambda: np.full(3, np.nan))  # (3,) metres, per canonical axis
+    extents_valid: bool = False
+    handle_visible: bool = True  # mugs: the handle shows in this crop (others: True)
 
 
 def crop_points(depth: np.ndarray, mask: np.ndarray, K: np.ndarray, erode_px: int = 1) -> np.ndarray:
@@ -69,9 +79,33 @@ def _fit(prior: np.ndarray, points: np.ndarray, up: np.ndarray | None, threshold
                                 keep_best=keep_best)
 
 
-def _to_camera(fit, T_map_cam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _to_camera(R_w: np.ndarray, t_w: np.ndarray, T_map_cam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     R_cm, t_cm = T_map_cam[:3, :3], T_map_cam[:3, 3]
-    return R_cm.T @ fit.rotation, R_cm.T @ (fit.translation - t_cm)
+    return R_cm.T @ R_w, R_cm.T @ (t_w - t_cm)
+
+
+def _boxed(fit, points: np.ndarray, prior: np.ndarray, category: str):
+    """(R, t, scale, extents, valid) of a fit re-expressed in the fused cloud's own box."""
+    box = fused_box(points, fit.rotation, fit.translation, float(fit.scale), prior, SYMMETRY.get(category, "none"))
+    if not box.valid:
+        return fit.rotation, fit.translation, float(fit.scale), box.extents, False
+    t = fit.translation + fit.rotation @ box.centre
+    return fit.rotation, t, float(np.linalg.norm(box.extents)), box.extents, True
+
+
+class _HandleTest:
+    """Per-crop handle visibility (``shapes.handle``; always True for categories without a handle)."""
+
+    def __init__(self, category: str) -> None:
+        self.active = category in HANDLE_CATEGORIES
+
+    def __call__(self, crop, R: np.ndarray, t: np.ndarray, extents: np.ndarray | None) -> bool:
+        """Whether the crop's depth shows the handle of the box (R, t camera frame, metric extents)."""
+        if not self.active:
+            return True
+        if extents is None or not np.all(np.isfinite(extents)):
+            return False
+        return handle_visible(R, t, extents, crop.depth, crop.mask, crop.K)
 
 
 def compute_pseudo_labels(
@@ -105,15 +139,21 @@ def compute_pseudo_labels(
         if cat not in priors:
             raise ValueError(f"no prior for category {cat!r}")
         Ts = [dataset.frames[c.frame].T_map_cam for c in crops]
+        handle = _HandleTest(cat)
         if mode == "trajectory":
             pts = fuse_group(crops, Ts, per_frame_points, rng)
             fit = _fit(priors[cat], pts, up_world if use_up else None, inlier_threshold, max_points, rng)
             if not fit.success:
                 log.warning("group %d (%s): no fused fit: %s", g, dataset.group_keys[g], fit.failure_reason)
                 continue
-            for i, T in zip(members, Ts):
-                R, t = _to_camera(fit, T)
-                labels[i] = PseudoLabel(float(fit.scale), R, t, float(fit.inlier_ratio))
+            R_w, t_w, scale, ext, ext_ok = _boxed(fit, pts, priors[cat], cat)
+            cam = [_to_camera(R_w, t_w, T) for T in Ts]
+            seen = [handle(c, R, t, ext if ext_ok else None) for c, (R, t) in zip(crops, cam)]
+            if handle.active and not any(seen):  # the trajectory never saw the handle: yaw and box are unknown
+                R_w, t_w, scale, ext_ok = fit.rotation, fit.translation, float(fit.scale), False
+                cam = [_to_camera(R_w, t_w, T) for T in Ts]
+            for i, (R, t), h in zip(members, cam, seen):
+                labels[i] = PseudoLabel(scale, R, t, float(fit.inlier_ratio), ext, ext_ok, h)
         else:
             pick = np.linspace(0, len(members) - 1, min(max_frames_per_group, len(members))).round().astype(int)
             for k in sorted(set(pick.tolist())):
@@ -122,20 +162,27 @@ def compute_pseudo_labels(
                 up = T[:3, :3].T @ up_world if use_up else None
                 fit = _fit(priors[cat], pts, up, inlier_threshold, max_points, rng)
                 if fit.success:
-                    labels[members[k]] = PseudoLabel(float(fit.scale), fit.rotation, fit.translation,
-                                                      float(fit.inlier_ratio))
+                    R, t, scale, ext, ext_ok = _boxed(fit, pts, priors[cat], cat)
+                    h = handle(c, R, t, ext if ext_ok else None)
+                    if handle.active and not h:
+                        R, t, scale, ext_ok = fit.rotation, fit.translation, float(fit.scale), False
+                    labels[members[k]] = PseudoLabel(scale, R, t, float(fit.inlier_ratio), ext, ext_ok, h)
     return labels
 
 
 def labels_to_arrays(labels: Mapping[int, PseudoLabel], size: int) -> dict[str, np.ndarray]:
-    """Dense arrays over dataset indices: valid (N,), scale (N,), R (N,3,3), t (N,3), quality (N,)."""
+    """Dense arrays over dataset indices: valid, scale, R, t, quality, extents, extents_valid, handle_visible."""
     out = {"valid": np.zeros(size, bool), "scale": np.ones(size, np.float32),
            "R": np.tile(np.eye(3, dtype=np.float32), (size, 1, 1)), "t": np.zeros((size, 3), np.float32),
-           "quality": np.zeros(size, np.float32)}
+           "quality": np.zeros(size, np.float32), "extents": np.full((size, 3), np.nan, np.float32),
+           "extents_valid": np.zeros(size, bool), "handle_visible": np.ones(size, bool)}
     for i, lab in labels.items():
         out["valid"][i] = True
         out["scale"][i] = lab.scale
         out["R"][i] = lab.R
         out["t"][i] = lab.t
         out["quality"][i] = lab.quality
+        out["extents"][i] = lab.extents
+        out["extents_valid"][i] = lab.extents_valid
+        out["handle_visible"][i] = lab.handle_visible
     return out

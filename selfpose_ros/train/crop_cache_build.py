@@ -1,0 +1,137 @@
+"""Write a crop cache (``train/crop_cache.py``) from trajectory bags: crops, pseudo-labels, priors, shape ranges."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from selfpose_ros.train.config import TrainConfig
+from selfpose_ros.train.crop_cache import CROPS_FILE, FORMAT, GT_FILE, PL_KEYS, VERSION, encode_depth_png, encode_rgb
+
+log = logging.getLogger(__name__)
+
+#: Margin (log units, about 8 %) added on both sides of the shape library's proportions.
+EXTENT_MARGIN = 0.08
+
+
+def mask_cells(mask: np.ndarray, stride: int = 4) -> int:
+    """Stride-``stride`` cells of a square mask covered by at least half (the model's feature cells)."""
+    m = np.asarray(mask, np.float32)
+    S = m.shape[0] // stride * stride
+    return int((m[:S, :S].reshape(S // stride, stride, S // stride, stride).mean(axis=(1, 3)) >= 0.5).sum())
+
+
+def shape_extent_ranges(categories: list[str], samples: int = 24, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(lo, hi) (C,3) of log unit-diagonal box extents over ``samples`` shape-library instances per category."""
+    from selfpose_ros.shapes.registry import sample_instance
+
+    rng = np.random.default_rng(seed)
+    lo, hi = [], []
+    for cat in categories:
+        logs = []
+        for _ in range(samples):
+            ext = sample_instance(cat, rng, resolution=16).extents
+            logs.append(np.log(ext / np.linalg.norm(ext)))
+        arr = np.array(logs)
+        lo.append(arr.min(0) - EXTENT_MARGIN)
+        hi.append(arr.max(0) + EXTENT_MARGIN)
+    return np.array(lo, np.float32), np.array(hi, np.float32)
+
+
+def _concat(blobs: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    offsets = np.zeros(len(blobs) + 1, np.int64)
+    offsets[1:] = np.cumsum([len(b) for b in blobs])
+    return np.frombuffer(b"".join(blobs), np.uint8).copy(), offsets
+
+
+def _typical_scale(categories: list[str], cat_idx: np.ndarray, arrays: dict, min_quality: float) -> np.ndarray:
+    out = []
+    for c in range(len(categories)):
+        ok = (cat_idx == c) & arrays["valid"] & (arrays["quality"] >= min_quality)
+        out.append(float(np.median(arrays["scale"][ok])) if ok.any() else float("nan"))
+    return np.array(out, np.float32)
+
+
+def build_crop_cache(cfg: TrainConfig, out: str | Path, ground_truth: bool = False, rgb_codec: str = "jpeg",
+                     progress: bool = False) -> dict:
+    """Read ``cfg.data.bags``, fit the pseudo-labels and write ``out/crops.npz`` (+ ``ground_truth.npz``)."""
+    from selfpose_ros.train.data_setup import expand_bags
+    from selfpose_ros.train.dataset import TrajectoryDataset
+    from selfpose_ros.train.model_priors import model_priors
+    from selfpose_ros.train.pseudo_labels import compute_pseudo_labels, labels_to_arrays
+
+    d, p = cfg.data, cfg.pseudo_labels
+    out = Path(out)
+    if (out / CROPS_FILE).exists():
+        raise ValueError(f"{out / CROPS_FILE} already exists; choose a new directory")
+    t0 = time.perf_counter()
+    bags = expand_bags(d.bags)
+    ds = TrajectoryDataset(bags, categories=d.categories, crop_size=d.crop_size,
+                           mode="supervised" if ground_truth else "self_supervised", min_mask_pixels=d.min_mask_pixels)
+    t_read = time.perf_counter() - t0
+    full = {c: v for c, (v, _) in model_priors(d.categories, 0).items()}
+    wrap = None
+    if progress:
+        from tqdm import tqdm
+
+        def wrap(x):
+            return tqdm(x, desc="pseudo-labels")
+    labels = compute_pseudo_labels(ds, full, p.mode, use_up=p.use_up, inlier_threshold=p.inlier_threshold,
+                                   seed=cfg.run.seed, progress=wrap)
+    arrays = labels_to_arrays(labels, len(ds))
+    t_labels = time.perf_counter() - t0 - t_read
+    cats = list(d.categories)
+    cat_idx = np.array([cats.index(c.category) for c in ds.crops], np.int64)
+    rgb, rgb_off = _concat([encode_rgb(c.rgb, rgb_codec) for c in ds.crops])
+    dep, dep_off = _concat([encode_depth_png(c.depth) for c in ds.crops])
+    lo, hi = shape_extent_ranges(cats, seed=cfg.run.seed)
+    z: dict[str, np.ndarray] = {
+        "format": np.array(FORMAT), "version": np.array(VERSION), "crop_size": np.array(d.crop_size),
+        "categories": np.array(cats), "bags": np.array([str(b) for b in ds.bags]),
+        "rgb_bytes": rgb, "rgb_offsets": rgb_off, "depth_bytes": dep, "depth_offsets": dep_off,
+        "mask_bits": np.stack([np.packbits(c.mask.reshape(-1)) for c in ds.crops]),
+        "K": np.stack([c.K for c in ds.crops]).astype(np.float32), "category": cat_idx,
+        "frame": np.array([c.frame for c in ds.crops], np.int64),
+        "label": np.array([c.label for c in ds.crops], np.int64),
+        "instance": np.array([c.instance for c in ds.crops], np.int64),
+        "pixels": np.array([c.pixels for c in ds.crops], np.int64),
+        "median_depth": np.array([c.median_depth for c in ds.crops], np.float32),
+        "visibility": np.array([c.visibility for c in ds.crops], np.float32),
+        "feature_cells": np.array([mask_cells(c.mask) for c in ds.crops], np.int64),
+        "frame_bag": np.array([f.bag for f in ds.frames], np.int64),
+        "frame_stamp_ns": np.array([f.stamp_ns for f in ds.frames], np.int64),
+        "frame_T_map_cam": np.stack([f.T_map_cam for f in ds.frames]).astype(np.float64),
+        "frame_segment": np.array([f.segment for f in ds.frames], np.int64),
+        "frame_index": np.array([f.index for f in ds.frames], np.int64),
+        "typical_scale": _typical_scale(cats, cat_idx, arrays, p.min_quality),
+        "extent_log_lo": lo, "extent_log_hi": hi,
+    }
+    z.update({f"pl_{k}": arrays[k] for k in PL_KEYS})
+    for c, (v, f) in model_priors(cats, d.prior_vertices).items():
+        z[f"prior_vertices_{c}"], z[f"prior_faces_{c}"] = np.asarray(v, np.float32), np.asarray(f, np.int64)
+    out.mkdir(parents=True, exist_ok=True)
+    _save(out / CROPS_FILE, z)
+    if ground_truth:
+        gts = [c.ground_truth for c in ds.crops]
+        _save(out / GT_FILE, {"gt_R": np.stack([g.R for g in gts]).astype(np.float32),
+                              "gt_t": np.stack([g.t for g in gts]).astype(np.float32),
+                              "gt_scale": np.array([g.scale for g in gts], np.float32),
+                              "gt_size": np.stack([g.size if g.size is not None else np.full(3, np.nan)
+                                                   for g in gts]).astype(np.float32)})
+    stats = {"bags": len(bags), "frames": len(ds.frames), "crops": len(ds), "groups": len(ds.groups),
+             "pseudo_labels": int(arrays["valid"].sum()), "extents_valid": int(arrays["extents_valid"].sum()),
+             "read_seconds": round(t_read, 1), "label_seconds": round(t_labels, 1),
+             "megabytes": round(sum(f.stat().st_size for f in out.glob("*.npz")) / 2**20, 1),
+             "skipped": dict(ds.skipped)}
+    log.info("crop cache %s: %s", out, stats)
+    return stats
+
+
+def _save(path: Path, arrays: dict) -> None:
+    """np.savez to a temporary name, then rename: a stopped build never leaves a half-written cache."""
+    tmp = path.with_name(path.stem + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(path)
