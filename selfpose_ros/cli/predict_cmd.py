@@ -101,7 +101,9 @@ def predict_bag(estimator, bag: Path, categories: Sequence[str] | None, *, min_m
             stats.label_values.update(int(v) for v in np.unique(frame.labels)[:64] if v != 0)
         stamp = ns_to_sec_nanosec(frame.stamp_ns)
         for e in result.estimates:
-            records.append(ObjectRecord(stamp, e.category, e.instance, float(e.confidence), e.R, e.t, e.size))
+            handle = e.extras.get("handle_visible")
+            records.append(ObjectRecord(stamp, e.category, e.instance, float(e.confidence), e.R, e.t, e.size,
+                                        handle_visible=None if handle is None else bool(handle)))
         if progress:
             print(f"\rframe {stats.frames}: {stats.estimated}/{stats.instances} estimated", end="", file=sys.stderr)
     if progress:

@@ -10,6 +10,9 @@ One JSON object per line (blank lines and lines starting with ``#`` are skipped)
 - ``t``: object centre in the camera optical frame, metres. ``size``: metric extents along canonical x, y, z.
 - ``score``: detection confidence, required for predictions (optional for ground truth, default 1).
 - ``visibility``: fraction of the object visible in [0, 1], required for ground truth.
+- ``handle_visible`` (optional, mugs): whether the handle shows. On ground truth the evaluator then scores a
+  mug without a visible handle as symmetric about +Y (the NOCS convention); on predictions it is the model's
+  own flag (``extras.handle_visible``).
 Errors name the file and line: ``gt.jsonl:12: field 'R' ...``.
 """
 
@@ -39,6 +42,7 @@ class ObjectRecord:
     t: np.ndarray  # (3,) metres
     size: np.ndarray  # (3,) metres
     visibility: float | None = None
+    handle_visible: bool | None = None
 
     def to_json(self) -> dict:
         """Return the JSON-serialisable dict of this record (the line format above)."""
@@ -48,6 +52,8 @@ class ObjectRecord:
                "size": np.asarray(self.size, dtype=float).tolist()}
         if self.visibility is not None:
             out["visibility"] = float(self.visibility)
+        if self.handle_visible is not None:
+            out["handle_visible"] = bool(self.handle_visible)
         return out
 
 
@@ -104,7 +110,10 @@ def parse_record(obj: object, where: str, require_score: bool, require_visibilit
         visibility = _number(obj["visibility"], where, "visibility")
         if not 0.0 <= visibility <= 1.0:
             raise ValueError(f"{where}: field 'visibility' must be in [0, 1], got {visibility}")
-    return ObjectRecord((frame[0], frame[1]), category, instance, score, R, t, size, visibility)
+    handle = obj.get("handle_visible")
+    if handle is not None and not isinstance(handle, bool):
+        raise ValueError(f"{where}: field 'handle_visible' must be true or false, got {handle!r}")
+    return ObjectRecord((frame[0], frame[1]), category, instance, score, R, t, size, visibility, handle)
 
 
 def read_records(path: str | Path, *, require_score: bool = True,

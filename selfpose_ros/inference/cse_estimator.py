@@ -12,6 +12,11 @@ yaw and the box centre are kept), as in the depth-only baseline. Reported size =
 mesh (square cross-section for solids of revolution, ``geometry.mesh_box``), and the translation is moved to
 the centre of that mesh's box (the canonical convention). Beyond that box, rotation-symmetric categories
 need nothing special: any yaw that fits is equally right, and the evaluator scores them modulo the symmetry.
+
+RGB-D models (``CSEConfig.input`` rgbd/rgbdn) also take the crop's depth as network input. With
+``use_depth=False`` the depth is withheld from both the network and the solver: the keypoint/PnP path alone
+(the RGB-only mode, scored as its own row by benchmarks/train_eval.py). Models with a handle head report, for
+mugs, ``extras["handle_visible"]``: when False, the yaw is unobservable and the mug is scored as symmetric.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from selfpose_ros.conventions import SYMMETRY
+from selfpose_ros.conventions import HANDLE_CATEGORIES, SYMMETRY
 from selfpose_ros.data.crops import crop_instance
 from selfpose_ros.data.frame import RGBDFrame
 from selfpose_ros.data.instances import Instance
@@ -67,7 +72,7 @@ class CSEEstimator:
 
     def __init__(self, checkpoint: str, categories: Sequence[str] | None, options: SolverOptions, *,
                  padding: float = 0.1, conf_cap: float = 0.5, min_cells: int = 4, ransac_threshold: float | None = None,
-                 icp_distance: float = 0.015) -> None:
+                 icp_distance: float = 0.015, use_depth: bool = True) -> None:
         self.options = options
         self.device = torch.device(resolve_device(options.device))
         self.ckpt = load_checkpoint(checkpoint)
@@ -79,7 +84,9 @@ class CSEEstimator:
         self.padding, self.conf_cap, self.min_cells = padding, conf_cap, min_cells
         self.ransac_threshold = ransac_threshold if ransac_threshold is not None else options.inlier_threshold
         self.icp_distance = icp_distance
-        self.name = f"cse ({checkpoint}, {len(self.categories)} categories)"
+        self.use_depth = bool(use_depth)
+        mode = "" if use_depth else ", RGB only"
+        self.name = f"cse ({checkpoint}, {len(self.categories)} categories{mode})"
         self._scales = dict(self.ckpt.extra.get("typical_scale") or {})
 
     def typical_scale(self, category: str) -> float:
@@ -98,6 +105,8 @@ class CSEEstimator:
                                                         f"{self.categories}")
                 continue
             c = crop_instance(frame.rgb, frame.depth, inst.mask, frame.K, self.size, self.padding, inst.box)
+            if not self.use_depth:
+                c.depth = np.zeros_like(c.depth)
             cells = downsample_mask(torch.from_numpy(c.mask[None].astype(np.float32)), FEATURE_STRIDE)
             if int(cells.sum()) < self.min_cells:
                 results[k] = InstanceResult(inst, None, f"mask too small for the model: {int(cells.sum())} "
@@ -116,9 +125,12 @@ class CSEEstimator:
         rgb = torch.from_numpy(np.stack([c.rgb for c in crops])).permute(0, 3, 1, 2).float().div_(255.0)
         masks = torch.from_numpy(np.stack([c.mask for c in crops]).astype(np.float32))
         K = torch.from_numpy(np.stack([c.K for c in crops])).float()
-        out = self.model(rgb.to(self.device), masks.to(self.device), categories, K.to(self.device))
+        depth = None
+        if self.model.uses_depth and self.use_depth:
+            depth = torch.from_numpy(np.stack([c.depth for c in crops]).astype(np.float32))[:, None].to(self.device)
+        out = self.model(rgb.to(self.device), masks.to(self.device), categories, K.to(self.device), depth)
         keep = ("points3d", "cycle_confidence", "feature_mask", "pixel_xy", "vertices", "vertex_valid",
-                "keypoint_pixels", "keypoint_indices")
+                "keypoint_pixels", "keypoint_indices", "handle_logit")
         arrays = {k: getattr(out, k).detach().cpu() for k in keep}
         return {k: (a.float() if a.is_floating_point() else a).numpy() for k, a in arrays.items()}
 
@@ -149,10 +161,13 @@ class CSEEstimator:
         R = snap_if_upright(fit.rotation, frame.up, self.options.upright_snap_deg)  # keeps yaw and box centre
         t = fit.translation + fit.scale * fit.rotation @ centre
         score = float(fit.inlier_ratio) * mean_conf
+        extras: dict = {"method": method}
+        if self.model.handle_head is not None and inst.category in HANDLE_CATEGORIES:
+            extras["handle_visible"] = bool(out["handle_logit"][j] > 0.0)
         est = ObjectPoseEstimate(category=inst.category, instance=inst.instance, R=R, t=t,
                                  scale=fit.scale, size=fit.scale * extents, confidence=score,
                                  inlier_ratio=fit.inlier_ratio, num_correspondences=fit.num_correspondences,
-                                 extras={"method": method})
+                                 extras=extras)
         return InstanceResult(inst, est)
 
     def _pnp(self, out: dict, j: int, crop, category: str):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from selfpose_ros.conventions import SYMMETRY
+from selfpose_ros.conventions import HANDLE_CATEGORIES, SYMMETRY
 from selfpose_ros.losses import cross_instance, ego_motion, instance_cycles, reconstruction, regularisers
 from selfpose_ros.losses.contrastive import relative_viewpoint_infonce
 from selfpose_ros.losses.keypoints import keypoint_heatmap_loss
@@ -27,7 +27,6 @@ from selfpose_ros.model.camera import scale_intrinsics
 from selfpose_ros.model.cse_model import FEATURE_STRIDE, CSEOutput
 from selfpose_ros.model.keypoint_head import proxy_keypoint_targets
 from selfpose_ros.model.soft_renderer import RenderResult, render_soft, transform_vertices
-from selfpose_ros.shapes.handle import HANDLE_CATEGORIES
 
 #: At most this many ordered same-instance pairs per step enter the ego-motion terms.
 MAX_EGO_PAIRS = 32

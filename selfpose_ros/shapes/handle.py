@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from selfpose_ros.conventions import HANDLE_CATEGORIES
 from selfpose_ros.geometry.pinhole import backproject_np
 
-#: Categories that have a handle (only the mug).
-HANDLE_CATEGORIES = ("mug",)
+__all__ = ["HANDLE_CATEGORIES", "handle_region", "handle_seen_in_points", "handle_visible"]
 #: A view shows the handle when at least this many of its points, and this share of them, lie in the handle part.
 HANDLE_MIN_POINTS = 12
 HANDLE_MIN_SHARE = 0.015
