@@ -6,9 +6,9 @@ canonical orientation, by a few rounds of:
 
 1. keep the points within ``outlier_fraction`` of the fitted diagonal of the prior *stretched to the current
    box* (mask bleeding, neighbours and the table fall away; a tall can's top is kept once the box has grown);
-2. the box: robust percentiles along each axis (``LOW_PERCENTILE``, ``HIGH_PERCENTILE``); for solids of revolution (continuous symmetry about +Y) the
-   height, and the radius about a circle fitted to the points' (x, z) (so an off-centre fitted axis does
-   not inflate it).
+2. the box: robust percentiles along each axis (``LOW_PERCENTILE``, ``HIGH_PERCENTILE``); for solids of
+   revolution (continuous symmetry about +Y) the height, and the radius about a circle fitted to the
+   points' (x, z) (so an off-centre fitted axis does not inflate it).
 
 The pseudo-label then uses the NOCS canonical frame of *this* instance: box centre as translation, box
 diagonal as scale.
