@@ -11,7 +11,10 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the options of ``selfpose cache``."""
-    parser.add_argument("--config", required=True, type=Path, help="training config YAML (its data, pseudo_labels)")
+    parser.add_argument("--config", type=Path, help="training config YAML (its data, pseudo_labels)")
+    parser.add_argument("--resize-from", type=Path, metavar="CACHE",
+                        help="instead of reading bags, copy this cache with --size-px crops (same windows)")
+    parser.add_argument("--size-px", type=int, default=64, help="crop size of --resize-from (default 64)")
     parser.add_argument("--out", required=True, type=Path, help="new directory for crops.npz (+ ground_truth.npz)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override one config value (YAML syntax); repeatable")
@@ -29,6 +32,19 @@ def run(args: argparse.Namespace) -> int:
     from selfpose_ros.train.crop_cache_build import build_crop_cache
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.resize_from is not None:
+        from selfpose_ros.train.crop_cache import CacheError
+        from selfpose_ros.train.crop_cache_build import resize_crop_cache
+
+        try:
+            print(f"selfpose cache: {args.out}: {resize_crop_cache(args.resize_from, args.out, args.size_px)}")
+        except (CacheError, ValueError) as exc:
+            print(f"selfpose cache: error: {exc}", file=sys.stderr)
+            return 2
+        return 0
+    if args.config is None:
+        print("selfpose cache: error: --config is required (or --resize-from)", file=sys.stderr)
+        return 2
     if args.report and not args.ground_truth:
         print("selfpose cache: error: --report needs --ground-truth", file=sys.stderr)
         return 2

@@ -135,3 +135,43 @@ def _save(path: Path, arrays: dict) -> None:
     tmp = path.with_name(path.stem + ".tmp.npz")
     np.savez(tmp, **arrays)
     tmp.replace(path)
+
+
+def resize_crop_cache(src: str | Path, dst: str | Path, size: int, rgb_codec: str = "jpeg") -> dict:
+    """Write a copy of the cache at ``src`` with ``size``-px crops (same windows, intrinsics rescaled).
+
+    Colour is area-resampled, depth takes the nearest reading, the mask is area-resampled and kept where at
+    least half covered; the pseudo-labels (camera frame) and everything else are copied unchanged.
+    """
+    import cv2
+
+    from selfpose_ros.train.crop_cache import CropCacheDataset
+
+    src_ds = CropCacheDataset(src)
+    dst = Path(dst)
+    if (dst / CROPS_FILE).exists():
+        raise ValueError(f"{dst / CROPS_FILE} already exists; choose a new directory")
+    S = src_ds.crop_size
+    f = size / S
+    A = np.array([[f, 0.0, 0.5 * f - 0.5], [0.0, f, 0.5 * f - 0.5], [0.0, 0.0, 1.0]])  # u' = f (u + 0.5) - 0.5
+    rgbs, depths, masks = [], [], []
+    for i in range(len(src_ds)):
+        rgb, depth, mask = src_ds.decode(i)
+        rgbs.append(encode_rgb(cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA), rgb_codec))
+        depths.append(encode_depth_png(cv2.resize(depth, (size, size), interpolation=cv2.INTER_NEAREST)))
+        masks.append(cv2.resize(mask.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA) >= 0.5)
+    z = dict(src_ds.z)
+    z["crop_size"] = np.array(size)
+    z["rgb_bytes"], z["rgb_offsets"] = _concat(rgbs)
+    z["depth_bytes"], z["depth_offsets"] = _concat(depths)
+    z["mask_bits"] = np.stack([np.packbits(m.reshape(-1)) for m in masks])
+    z["K"] = (A[None] @ src_ds.z["K"].astype(np.float64)).astype(np.float32)
+    z["feature_cells"] = np.array([mask_cells(m) for m in masks], np.int64)
+    dst.mkdir(parents=True, exist_ok=True)
+    _save(dst / CROPS_FILE, z)
+    gt = Path(src) / GT_FILE
+    if gt.is_file():
+        import shutil
+
+        shutil.copyfile(gt, dst / GT_FILE)
+    return {"crops": len(src_ds), "crop_size": size}
