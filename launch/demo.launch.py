@@ -1,16 +1,18 @@
-"""ros2 launch selfpose_ros demo.launch.py [model:=<checkpoint>|prior_fit] [device:=auto] [rviz:=true]
+"""ros2 launch selfpose_ros demo.launch.py [model:=<checkpoint>|prior_fit] [device:=auto] [rviz:=false]
 
-Simulated RGB-D camera (sim_camera) -> pose_estimator -> RViz, all in the `camera` namespace.
+Simulated RGB-D camera (sim_camera) -> pose_estimator (-> RViz with rviz:=true), all in the `camera` namespace.
+RViz is off by default (rviz2 is not a dependency); rviz:=true without rviz2 stops before any node starts.
 """
 
 from pathlib import Path
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
-from launch.conditions import IfCondition
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+
+from selfpose_ros.ros.launch_rviz import require_rviz, rviz_requested
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -23,7 +25,7 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("gravity_frame", default_value="map",
                               description="TF frame whose +Z is up (map, odom, base_link); empty: unknown"),
         DeclareLaunchArgument("device", default_value="auto", description="cpu | cuda:0 | auto"),
-        DeclareLaunchArgument("rviz", default_value="true", description="start RViz"),
+        DeclareLaunchArgument("rviz", default_value="false", description="start RViz (needs the rviz2 package)"),
     ]
     sim = Node(
         package="selfpose_ros",
@@ -42,10 +44,13 @@ def generate_launch_description() -> LaunchDescription:
                      "gravity_frame": LaunchConfiguration("gravity_frame")}],
         output="screen",
     )
-    rviz = Node(
-        package="rviz2",
-        executable="rviz2",
-        arguments=["-d", str(share / "config" / "selfpose.rviz")],
-        condition=IfCondition(LaunchConfiguration("rviz")),
-    )
-    return LaunchDescription([*args, sim, estimator, rviz])
+
+    def nodes(context):
+        """Check the RViz request first, so that a launch that fails has started nothing."""
+        if not rviz_requested(LaunchConfiguration("rviz").perform(context)):
+            return [sim, estimator]
+        require_rviz(get_package_share_directory)
+        rviz = Node(package="rviz2", executable="rviz2", arguments=["-d", str(share / "config" / "selfpose.rviz")])
+        return [sim, estimator, rviz]
+
+    return LaunchDescription([*args, OpaqueFunction(function=nodes)])

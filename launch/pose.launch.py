@@ -5,10 +5,11 @@ from pathlib import Path
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
-from launch.conditions import IfCondition
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+
+from selfpose_ros.ros.launch_rviz import require_rviz, rviz_requested
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -23,7 +24,7 @@ def generate_launch_description() -> LaunchDescription:
                               description="TF frame whose +Z is up (map, odom, base_link); empty: unknown"),
         DeclareLaunchArgument("device", default_value="auto", description="cpu | cuda:0 | auto"),
         DeclareLaunchArgument("params_file", default_value=str(share / "config" / "pose.yaml")),
-        DeclareLaunchArgument("rviz", default_value="false", description="start RViz"),
+        DeclareLaunchArgument("rviz", default_value="false", description="start RViz (needs the rviz2 package)"),
     ]
     estimator = Node(
         package="selfpose_ros",
@@ -34,10 +35,13 @@ def generate_launch_description() -> LaunchDescription:
                      "gravity_frame": LaunchConfiguration("gravity_frame")}],
         output="screen",
     )
-    rviz = Node(
-        package="rviz2",
-        executable="rviz2",
-        arguments=["-d", str(share / "config" / "selfpose.rviz")],
-        condition=IfCondition(LaunchConfiguration("rviz")),
-    )
-    return LaunchDescription([*args, estimator, rviz])
+
+    def nodes(context):
+        """Check the RViz request first, so that a launch that fails has started nothing."""
+        if not rviz_requested(LaunchConfiguration("rviz").perform(context)):
+            return [estimator]
+        require_rviz(get_package_share_directory)
+        rviz = Node(package="rviz2", executable="rviz2", arguments=["-d", str(share / "config" / "selfpose.rviz")])
+        return [estimator, rviz]
+
+    return LaunchDescription([*args, OpaqueFunction(function=nodes)])

@@ -6,7 +6,8 @@
 #   v2           the shipped RGB-D model, all six categories     -> models/cse_6cat_rgbd.pt
 #   v2ablations  500-step runs: reference, RGB only, 64 px, realism none, no trajectory regularisation,
 #                supervised (ground-truth poses)                 -> runs/abl_*_500/model.pt
-# The first model (4 categories, RGB, 64 px) and its runs: stages data selfsup supervised ablations.
+# The first model (4 categories, RGB, 64 px) and its runs: stages data selfsup supervised ablations (its
+# data now at --realism default).
 # STEPS=N overrides optim.steps of every run. Each `selfpose train` line is the exact command recorded
 # inside its checkpoint. One thread per run (OMP_NUM_THREADS=1): on a shared 2-core CPU that is several
 # times faster than two threads spinning against each other.
@@ -67,11 +68,14 @@ for stage in "${stages[@]}"; do
       abl notraj --set losses.traj=0 --set losses.vicreg=0
       abl supervised --set data.mode=supervised ;;
     data)
-      if [ ! -d data/sim/train/scene_023 ]; then
-        say "simulating 24 training trajectories (data/sim/train)"
+      # data/sim/train/REALISM records the level; data simulated at another level (or before there were
+      # levels) is made again.
+      if [ ! -d data/sim/train/scene_023 ] || [ "$(cat data/sim/train/REALISM 2>/dev/null)" != default ]; then
+        say "simulating 24 training trajectories at realism default (data/sim/train)"
         rm -rf data/sim/train
         selfpose sim --out data/sim/train --scenes 24 --frames 60 --categories bottle,bowl,can,mug \
-          --objects 2-4 --seed 1000 --width 320 --height 240 --rate 3 --no-progress
+          --objects 2-4 --seed 1000 --width 320 --height 240 --rate 3 --realism default --no-progress
+        echo default > data/sim/train/REALISM
       fi ;;
     selfsup)
       train "self-supervised model (no ground truth is read)" --set run.export=models/cse_4cat_selfsup.pt ;;

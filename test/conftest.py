@@ -2,6 +2,11 @@
 
 import os
 import random
+import sys
+from pathlib import Path
+
+# test/helpers (ros_testing) on the import path; pytest.ini's `pythonpath` option needs pytest >= 7 (not jammy's 6.2).
+sys.path.insert(0, str(Path(__file__).resolve().parent / "helpers"))
 
 # Set before anything imports rclpy; child processes inherit these.
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"

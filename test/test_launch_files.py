@@ -2,6 +2,9 @@
 
 import ast
 import importlib.util
+import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -41,3 +44,76 @@ def test_launch_description_builds_with_launch_ros(path, monkeypatch):
     spec.loader.exec_module(module)
     description = module.generate_launch_description()
     assert description.entities
+
+
+RVIZ_LAUNCH_FILES = [p for p in LAUNCH_FILES if '"rviz"' in p.read_text()]
+
+
+@pytest.mark.parametrize("path", RVIZ_LAUNCH_FILES, ids=lambda p: p.name)
+def test_rviz_is_off_by_default(path):
+    """rviz2 is not a dependency (headless robots): no launch file may start it unless asked to."""
+    tree = ast.parse(path.read_text(), str(path))
+    defaults = [
+        {k.arg: getattr(k.value, "value", None) for k in node.keywords}.get("default_value")
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "DeclareLaunchArgument"
+        and getattr(node.args[0], "value", None) == "rviz"
+    ]
+    assert defaults == ["false"]
+
+
+def test_rviz_request_words_and_missing_rviz2_message():
+    from selfpose_ros.ros.launch_rviz import require_rviz, rviz_requested
+
+    assert [rviz_requested(w) for w in ("true", "True", "1", "false", "0", "")] == [True] * 3 + [False] * 3
+    with pytest.raises(ValueError):
+        rviz_requested("maybe")
+
+    def no_rviz2(name):
+        raise KeyError(name)  # ament_index_python.PackageNotFoundError is a KeyError
+
+    with pytest.raises(RuntimeError, match="ros-\\$ROS_DISTRO-rviz2.*Nothing was started"):
+        require_rviz(no_rviz2)
+    require_rviz(lambda name: "/opt/ros/share/rviz2")  # installed: no error
+
+
+@pytest.mark.parametrize("path", RVIZ_LAUNCH_FILES, ids=lambda p: p.name)
+def test_rviz_without_rviz2_fails_before_any_process_starts(path, monkeypatch):
+    """`rviz:=true` without rviz2: launch exits non-zero and has started no process (none left orphaned)."""
+    pytest.importorskip("launch_ros", reason="launch_ros is not installable from PyPI; runs on real ROS 2")
+    import ament_index_python.packages as aip
+    from launch import LaunchDescription, LaunchService
+    from launch.actions import IncludeLaunchDescription
+    from launch.launch_description_sources import PythonLaunchDescriptionSource
+
+    def share(name):
+        if name == "rviz2":
+            raise aip.PackageNotFoundError(name)
+        return str(REPO)
+
+    monkeypatch.setattr(aip, "get_package_share_directory", share)
+    before = _children()
+    service = LaunchService()
+    service.include_launch_description(LaunchDescription([
+        IncludeLaunchDescription(PythonLaunchDescriptionSource(str(path)), launch_arguments={"rviz": "true"}.items()),
+    ]))
+    status = service.run()
+    time.sleep(1.0)
+    left = _children() - before
+    for pid in left:  # clean up before failing
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"processes left running after the failed launch: {sorted(left)}"
+    assert status != 0
+
+
+def _children() -> set[int]:
+    """PIDs of this process's live child processes (from /proc)."""
+    pids = set()
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == str(os.getpid()) and not fields.get("State", "").startswith("Z"):
+            pids.add(int(status.parent.name))
+    return pids

@@ -1,6 +1,9 @@
-"""package.xml parses with catkin_pkg and declares every runtime import of the code; ruff is clean."""
+"""package.xml parses with catkin_pkg, declares every runtime import of the code, and every key resolves with
+rosdep on humble/jammy, jazzy/noble and kilted/noble; packages without a rosdep key are README pip lines."""
 
 import ast
+import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +21,7 @@ PROVIDERS = {
     "torch": "python3-torch",
     "open3d": "python3-open3d-pip",
     "trimesh": "python3-trimesh-pip",
-    "manifold3d": "python3-manifold3d-pip",
+    "manifold3d": "pip:manifold3d",  # no rosdep key exists: a pip line in the README
     "rosbags": "python3-rosbags-pip",
     "tqdm": "python3-tqdm",
     "matplotlib": "python3-matplotlib",
@@ -81,9 +84,64 @@ def test_every_runtime_import_is_declared():
         provider = PROVIDERS.get(module)
         if provider is None:
             missing.append(f"{module} (no known provider; imported by {sorted(files)})")
+        elif provider.startswith("pip:"):
+            if provider[4:] not in _readme_pip_packages():
+                missing.append(f"README pip line for `import {module}` (no rosdep key) in {sorted(files)}")
         elif provider not in declared:
             missing.append(f"{provider} for `import {module}` in {sorted(files)}")
     assert not missing, "package.xml lacks: " + "; ".join(missing)
+
+
+def _readme_pip_packages() -> set[str]:
+    """Package names on the README's `pip install` lines (version pins stripped)."""
+    names = set()
+    for line in (REPO / "README.md").read_text().splitlines():
+        if line.strip().startswith("pip install") and "-r " not in line:
+            for word in line.split("#")[0].split()[2:]:
+                if not word.startswith("-"):
+                    names.add(word.split("==")[0].split(">=")[0])
+    return names
+
+
+def _rosdep_tool():
+    spec = importlib.util.spec_from_file_location("check_rosdep_keys", REPO / "tools" / "check_rosdep_keys.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_package_xml_key_resolves_on_humble_jazzy_and_kilted():
+    """Against the resolution recorded from ros/rosdistro (tools/check_rosdep_keys.py --write); live against a
+    rosdistro checkout when SELFPOSE_ROSDISTRO names one."""
+    import yaml
+
+    tool = _rosdep_tool()
+    keys = tool.package_keys(REPO / "package.xml")
+    if os.environ.get("SELFPOSE_ROSDISTRO"):
+        table = tool.resolve_all(Path(os.environ["SELFPOSE_ROSDISTRO"]), keys)
+    else:
+        table = yaml.safe_load((REPO / "test" / "data" / "rosdep_keys.yaml").read_text())["resolved"]
+    assert set(table) == {"humble/jammy", "jazzy/noble", "kilted/noble"}
+    for target, resolved in table.items():
+        unrecorded = sorted(set(keys) - set(resolved))
+        assert not unrecorded, f"{target}: not checked against rosdistro (run tools/check_rosdep_keys.py): {unrecorded}"
+        unresolved = sorted(k for k in keys if resolved[k] is None)
+        assert not unresolved, f"{target}: no rosdep definition for {unresolved}; make them README pip lines"
+
+
+def test_readme_names_pip_lines_and_the_noble_pip_caveat():
+    text = (REPO / "README.md").read_text()
+    assert {"manifold3d", "ruff"} <= _readme_pip_packages()
+    assert "PIP_BREAK_SYSTEM_PACKAGES" in text
+
+
+def test_rosdep_rule_resolution():
+    tool = _rosdep_tool()
+    assert tool.resolve_rule(["python3-numpy"], "noble") == "apt: python3-numpy"
+    assert tool.resolve_rule({"pip": {"packages": ["open3d"]}}, "jammy") == "pip: open3d"
+    assert tool.resolve_rule({"*": ["python3-open3d"], "noble": None}, "noble") is None
+    assert tool.resolve_rule({"*": ["python3-open3d"], "noble": None}, "jammy") == "apt: python3-open3d"
+    assert tool.resolve_rule(None, "jammy") is None
 
 
 def test_setup_py_entry_point_and_message_data():

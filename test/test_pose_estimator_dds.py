@@ -28,7 +28,7 @@ def pipeline(tmp_path_factory):
     logs = tmp_path_factory.mktemp("pipeline")
     sim = NodeProcess(
         "selfpose_ros.ros.nodes.sim_camera", "--ros-args", "-r", f"__ns:={NS}",
-        "--params-file", str(REPO / "config" / "sim_camera.yaml"),
+        "--params-file", str(REPO / "config" / "sim_camera.yaml"), "-p", "realism:=none",  # clean: exact plumbing check
         "-p", "width:=320", "-p", "height:=240", "-p", "rate_hz:=4.0", "-p", "frames:=5", "-p", "seed:=11",
         "-p", "categories:=[mug, bowl, can, laptop]", "-p", "max_objects:=3", log_dir=logs,
     )

@@ -1,6 +1,8 @@
 """TfListener's fallback (no tf2_ros): rolling TF storage with interpolation, and lookups of TF sent over DDS."""
 
 import math
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -92,3 +94,56 @@ def test_listener_answers_from_tf_sent_over_dds(node):
     with pytest.raises(TransformLookupError):
         listener.lookup("map", "camera_link", stamps[-1] + SEC, timeout=0.05)
     assert errors == []
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_tf_arrives_while_an_image_callback_blocks_the_default_group(threads):
+    """TF has its own callback group: spun by a MultiThreadedExecutor (as the recorder and pose_estimator are),
+    it is received while a long callback of the node's default group runs; one thread cannot do that."""
+    from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
+    from std_msgs.msg import Empty
+
+    ctx = rclpy.Context()  # its own context: the module's node fixture holds the default one
+    rclpy.init(context=ctx)
+    try:
+        node = rclpy.create_node(f"tf_thread_node_{threads}", context=ctx)
+        sender = rclpy.create_node(f"tf_thread_sender_{threads}", context=ctx)
+        listener = TfListener(node, use_tf2_ros=False)
+        assert listener.callback_group is not node.default_callback_group
+        blocking, seen = [], []
+
+        def heavy(msg):  # an image callback that takes long (a big frame on a loaded machine)
+            blocking.append(time.monotonic())
+            try:  # what the TF thread delivered while this callback still runs
+                seen.append(listener.lookup("map", "base_link", 7 * SEC, timeout=1.5))
+            except TransformLookupError:
+                seen.append(None)
+
+        node.create_subscription(Empty, "/tf_thread_block", heavy, 10)
+        trigger = sender.create_publisher(Empty, "/tf_thread_block", 10)
+        tf = TfBroadcaster(sender, use_tf2_ros=False)
+        executor = MultiThreadedExecutor(num_threads=threads, context=ctx) if threads > 1 else \
+            SingleThreadedExecutor(context=ctx)
+        executor.add_node(node)
+        spinner = threading.Thread(target=executor.spin, daemon=True)
+        spinner.start()
+        side = SingleThreadedExecutor(context=ctx)  # spins the sender (publishers need no spinning; discovery)
+        deadline = time.monotonic() + 20.0
+        while (trigger.get_subscription_count() < 1 or tf._pub.get_subscription_count() < 2) \
+                and time.monotonic() < deadline:
+            rclpy.spin_once(sender, executor=side, timeout_sec=0.05)
+        trigger.publish(Empty())
+        while not blocking and time.monotonic() < deadline:
+            rclpy.spin_once(sender, executor=side, timeout_sec=0.01)
+        tf.send([transform("map", "base_link", 7 * SEC, x=2.0)])
+        while not seen and time.monotonic() < deadline:
+            rclpy.spin_once(sender, executor=side, timeout_sec=0.05)
+        executor.shutdown()
+        spinner.join(5.0)
+        assert len(seen) == 1
+        if threads > 1:
+            assert seen[0] is not None and seen[0][0, 3] == pytest.approx(2.0)
+        else:
+            assert seen[0] is None  # TF waited behind the callback that waited for it
+    finally:
+        rclpy.shutdown(context=ctx)

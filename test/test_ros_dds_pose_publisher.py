@@ -25,7 +25,7 @@ PARAMS_FILE = REPO / "config" / "pose_publisher.yaml"
 
 @pytest.fixture(scope="module")
 def expected():
-    p = yaml.safe_load(PARAMS_FILE.read_text())["pose_publisher"]["ros__parameters"]
+    p = yaml.safe_load(PARAMS_FILE.read_text())["/**/pose_publisher"]["ros__parameters"]
     n = len(p["categories"])
     return p, n
 

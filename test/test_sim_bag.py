@@ -10,6 +10,7 @@ from rosbags.rosbag2 import Reader
 
 from selfpose_ros.cli.main import main
 from selfpose_ros.data.typestore import get_typestore
+from selfpose_ros.sim.realism import realism_preset
 from selfpose_ros.sim.scene import SceneConfig
 from selfpose_ros.sim.simulator import SimConfig, SimScene
 
@@ -56,9 +57,9 @@ def test_bag_has_every_topic_with_its_type_and_count(bag: Path) -> None:
 
 def test_bag_content_matches_the_simulator(bag: Path) -> None:
     msgs = read_all(bag)
-    sim = SimScene(SimConfig(width=128, height=96, rate_hz=10, num_frames=FRAMES,
+    sim = SimScene(SimConfig(width=128, height=96, rate_hz=10, num_frames=FRAMES, realism=realism_preset("default"),
                              scene=SceneConfig(categories=("mug", "bowl", "can"), min_objects=2, max_objects=3)),
-                   seed=7)
+                   seed=7)  # `selfpose sim` simulates at --realism default unless told otherwise
     frame = sim.render(2)
     rgb = msgs["/camera/color/image_raw"][2][1]
     assert (rgb.encoding, rgb.height, rgb.width, rgb.step) == ("rgb8", 96, 128, 384)
@@ -112,7 +113,8 @@ def test_same_seed_same_bytes_and_no_overwrite(bag: Path, tmp_path: Path) -> Non
 
 
 def test_bad_arguments_are_rejected(tmp_path: Path) -> None:
-    for bad in (["--objects", "4-2"], ["--categories", "mug,teapot"], ["--trajectory", "zigzag"]):
+    for bad in (["--objects", "4-2"], ["--categories", "mug,teapot"], ["--trajectory", "zigzag"],
+                ["--realism", "extreme"]):
         with pytest.raises(SystemExit):
             main(["sim", "--out", str(tmp_path / "x"), *bad])
 

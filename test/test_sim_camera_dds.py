@@ -60,3 +60,12 @@ def test_synchronised_triples_with_identical_stamps(sim_camera):
     finally:
         node.destroy_node()
         rclpy.shutdown()
+
+
+def test_unknown_realism_level_exits_with_a_clear_message(tmp_path):
+    proc = NodeProcess("selfpose_ros.ros.nodes.sim_camera", "--ros-args", "-r", "__ns:=/badcam",
+                       "--params-file", str(REPO / "config" / "sim_camera.yaml"), "-p", "realism:=extreme",
+                       log_dir=tmp_path)
+    assert proc.proc.wait(timeout=60) == 2
+    assert "realism must be one of ['none', 'default', 'heavy'], got 'extreme'" in proc.output()
+    proc.stop()

@@ -28,7 +28,7 @@ GT_TOPIC = "/ground_truth/objects"
 def sim_bag(tmp_path_factory) -> tuple[Path, SimScene]:
     """A 12-frame 160x120 simulator bag written by `selfpose sim`, and the same scene for ground truth."""
     out = simulated_bag(tmp_path_factory.mktemp("bags") / "sim", CATS, frames=FRAMES, seed=SEED, width=WIDTH,
-                        height=HEIGHT, extra=("--rate", str(RATE)))
+                        height=HEIGHT, extra=("--rate", str(RATE), "--realism", "none"))  # exact geometry
     config = SimConfig(width=WIDTH, height=HEIGHT, num_frames=FRAMES, rate_hz=RATE, trajectory="orbit",
                        scene=SceneConfig(categories=CATS))
     return out, SimScene(config, seed=SEED)

@@ -12,12 +12,16 @@ import argparse
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from selfpose_ros.ros.fastdds_profile import use_large_images_profile
+from selfpose_ros.sim.realism import REALISM_LEVELS
 
 REPO = Path(__file__).resolve().parents[2]
 NAMESPACE = "/camera"
@@ -28,7 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the demo's options."""
     parser.add_argument("--frames", type=int, default=20, help="estimated frames to collect before stopping")
     parser.add_argument("--timeout", type=float, default=150.0, help="stop after this many seconds regardless")
-    parser.add_argument("--out", type=Path, default=Path("demo_out"), help="directory for images, bag, logs")
+    parser.add_argument("--out", type=Path, default=Path("demo_out"),
+                        help="directory for images, bag, logs (a new run replaces the previous run's files there)")
     parser.add_argument("--model", default=str(SHIPPED_MODEL),
                         help="a checkpoint (default: the shipped self-supervised model) or 'prior_fit'")
     parser.add_argument("--seed", type=int, default=7, help="simulated scene seed")
@@ -37,6 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--rate", type=float, default=3.0, help="simulated camera rate, Hz")
+    parser.add_argument("--realism", choices=REALISM_LEVELS, default="default",
+                        help="simulated sensor, segmenter and appearance realism (docs/simulator.md)")
 
 
 def isolated_dds_env() -> dict[str, str]:
@@ -47,7 +54,24 @@ def isolated_dds_env() -> dict[str, str]:
         env["ROS_LOCALHOST_ONLY"] = "1"
     env.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(1, 100)))
     env.setdefault("OMP_NUM_THREADS", "1")  # two CPU-heavy nodes share the machine
+    use_large_images_profile(env)  # 640x480 frames over Fast DDS shared memory: docs/pose_estimator.md
     return env
+
+
+#: What a demo run writes into --out; a new run replaces these (and only these) from the previous run.
+DEMO_OUTPUTS = ("outputs_bag", "overlay_*.png", "pred.jsonl", "gt.jsonl", "metrics.json", "sim_camera.log",
+                "pose_estimator.log")
+
+
+def replace_previous_outputs(out: Path) -> list[Path]:
+    """Remove the files of an earlier demo run from ``out`` (other files stay); return what was removed."""
+    removed = [p for pattern in DEMO_OUTPUTS for p in sorted(out.glob(pattern))]
+    for path in removed:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    return removed
 
 
 def _start(module: str, args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
@@ -76,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
     """Run the demo; return 0 when frames were estimated and scored."""
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
+    if replace_previous_outputs(out):
+        print(f"[demo] replacing the previous demo output in {out}/")
     env = isolated_dds_env()
     os.environ.update(env)
     import rclpy
@@ -89,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
     sim = _start("sim_camera", ["--params-file", str(REPO / "config" / "sim_camera.yaml"),
                                 "-p", f"seed:={args.seed}", "-p", f"rate_hz:={args.rate}",
                                 "-p", f"width:={args.width}", "-p", f"height:={args.height}",
-                                "-p", f"categories:={cats}", "-p", "max_objects:=4"], env, out / "sim_camera.log")
+                                "-p", f"categories:={cats}", "-p", "max_objects:=4",
+                                "-p", f"realism:={args.realism}"], env, out / "sim_camera.log")
     est = _start("pose_estimator", ["--params-file", str(REPO / "config" / "pose.yaml"),
                                     "-p", f"model:={args.model}", "-p", "device:=auto",
                                     "-p", "gravity_frame:=map"], env,

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from selfpose_ros.cli.bag_guard import add_repair_argument, readable_bags, reader_error_line, reader_errors
 from selfpose_ros.eval.io_jsonl import ObjectRecord, read_ground_truth, read_predictions
 from selfpose_ros.eval.nocs_metrics import EvalConfig, evaluate
 from selfpose_ros.eval.report_table import format_table, report_to_json
@@ -22,11 +23,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="directory for metrics.json and PNG plots (AP curves, error histograms)")
     parser.add_argument("--min-visibility", type=float, default=0.0,
                         help="ignore ground-truth objects less visible than this fraction (default 0)")
+    add_repair_argument(parser)
+
+
+def is_bag(path: Path) -> bool:
+    """True for a rosbag2 directory, .mcap or .db3 file (ground truth from /ground_truth/objects)."""
+    return path.is_dir() or path.suffix in (".mcap", ".db3")
 
 
 def load_ground_truth(path: Path) -> list[ObjectRecord]:
     """Read ground truth from JSON lines or a rosbag2 directory/file."""
-    if path.is_dir() or path.suffix in (".mcap", ".db3"):
+    if is_bag(path):
         from selfpose_ros.eval.io_bag import load_gt_from_bag  # needs rosbags; only for bags
 
         return load_gt_from_bag(path)
@@ -39,11 +46,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"selfpose eval: error: --min-visibility must be in [0, 1], got {args.min_visibility}",
               file=sys.stderr)
         return 2
+    gt = args.gt
+    if is_bag(gt) and gt.exists():
+        bags = readable_bags("selfpose eval", [gt], args.repair)
+        if bags is None:
+            return 2
+        gt = bags[0]
     try:
         predictions = read_predictions(args.pred)
-        ground_truth = load_ground_truth(args.gt)
+        ground_truth = load_ground_truth(gt)
     except (ValueError, FileNotFoundError) as exc:
         print(f"selfpose eval: error: {exc}", file=sys.stderr)
+        return 2
+    except reader_errors() as exc:  # a damaged bag: one line, not a traceback
+        print(reader_error_line("selfpose eval", exc), file=sys.stderr)
         return 2
     report = evaluate(predictions, ground_truth, EvalConfig(min_visibility=args.min_visibility))
     print(format_table(report))

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from selfpose_ros.cli.bag_guard import add_repair_argument, readable_bags, reader_error_line, reader_errors
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the options of ``selfpose predict``."""
@@ -34,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--world-frame", default="map", help="TF frame whose +Z is up")
     parser.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    add_repair_argument(parser)
 
 
 @dataclass
@@ -140,6 +143,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.bag.exists():
         print(f"selfpose predict: error: bag not found: {args.bag}", file=sys.stderr)
         return 2
+    bags = readable_bags("selfpose predict", [args.bag], args.repair)  # before the model loads
+    if bags is None:
+        return 2
     cats = [c.strip() for c in args.categories.split(",")] if args.categories else None
     options = SolverOptions(min_inliers=args.min_inliers, icp=not args.no_icp, device=args.device)
     try:
@@ -151,11 +157,14 @@ def run(args: argparse.Namespace) -> int:
         missing = getattr(estimator, "missing_categories", [])
         if missing:  # asked for by name: an error here, unlike a node's label list
             raise ValueError(f"{args.model} covers categories {estimator.categories}, but {missing} were requested")
-        records, stats = predict_bag(estimator, args.bag, cats, min_mask_pixels=args.min_mask_pixels,
+        records, stats = predict_bag(estimator, bags[0], cats, min_mask_pixels=args.min_mask_pixels,
                                      use_up=not args.no_up, world_frame=args.world_frame,
                                      max_frames=args.max_frames, progress=sys.stderr.isatty())
     except (ValueError, FileNotFoundError) as exc:
         print(f"selfpose predict: error: {exc}", file=sys.stderr)
+        return 2
+    except reader_errors() as exc:
+        print(reader_error_line("selfpose predict", exc), file=sys.stderr)
         return 2
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_records(args.out, records)

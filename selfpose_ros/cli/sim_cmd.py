@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 from selfpose_ros.conventions import CATEGORIES
+from selfpose_ros.sim.realism import REALISM_LEVELS
 
 
 def _object_range(text: str) -> tuple[int, int]:
@@ -43,7 +45,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, default=15.0, help="frame rate in Hz")
     parser.add_argument("--trajectory", choices=("random", "orbit", "arc", "spline"), default="random")
     parser.add_argument("--depth-float", action="store_true", help="also write 32FC1 depth in metres")
-    parser.add_argument("--ideal-depth", action="store_true", help="no depth noise, holes or quantisation")
+    parser.add_argument("--ideal-depth", action="store_true",
+                        help="no depth noise, holes, quantisation or other depth artefacts (whatever --realism says)")
+    parser.add_argument("--realism", choices=REALISM_LEVELS, default="default",
+                        help="sensor, segmenter and appearance realism (docs/simulator.md); 'none' is the clean "
+                             "simulator (default: default)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -51,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     """Write the requested bags; return 0 on success."""
     from selfpose_ros.sim.bag_writer import write_sim_bag
     from selfpose_ros.sim.depth_sensor import DepthSensorModel
+    from selfpose_ros.sim.realism import DepthArtefacts, realism_preset
     from selfpose_ros.sim.scene import SceneConfig
     from selfpose_ros.sim.simulator import SimConfig, SimScene
 
@@ -62,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
         trajectory=args.trajectory, scene=scene,
         sensor=DepthSensorModel.ideal(max_range=DepthSensorModel().max_range) if args.ideal_depth
         else DepthSensorModel(),
+        realism=replace(realism_preset(args.realism), depth=DepthArtefacts()) if args.ideal_depth
+        else realism_preset(args.realism),
     )
     out = Path(args.out)
     paths = [out] if args.scenes == 1 else [out / f"scene_{k:03d}" for k in range(args.scenes)]
@@ -72,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         sim = SimScene(config, seed=args.seed + k)
         counts = write_sim_bag(sim, path, depth_float=args.depth_float, progress=not args.no_progress)
         kinds = ", ".join(o.category for o in sim.scene.objects)
-        print(f"{path}: {args.frames} frames, {sim.trajectory_kind} trajectory, objects: {kinds}; "
+        print(f"{path}: {args.frames} frames, {sim.trajectory_kind} trajectory, realism {args.realism}, "
+              f"objects: {kinds}; "
               f"{sum(counts.values())} messages")
     return 0

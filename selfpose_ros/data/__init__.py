@@ -1,1 +1,1 @@
-"""Data handling shared by training, inference, recording and the nodes: frames, instances, crops, TF, bags, images."""
+"""Data floor: frames, instances, labels, crops, TF, images, stamps, topics and bag reading (shared)."""

@@ -21,6 +21,7 @@ mugs, ``extras["handle_visible"]``: when False, the yaw is unobservable and the 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -88,6 +89,8 @@ class CSEEstimator:
         mode = "" if use_depth else ", RGB only"
         self.name = f"cse ({checkpoint}, {len(self.categories)} categories{mode})"
         self._scales = dict(self.ckpt.extra.get("typical_scale") or {})
+        #: seconds of the last estimate() per stage: crop, model (the network forward), solve
+        self.last_timings: dict[str, float] = {}
 
     def typical_scale(self, category: str) -> float:
         """Scale for the RGB-only path: the checkpoint's training median, else the shape library's middle."""
@@ -97,6 +100,7 @@ class CSEEstimator:
 
     def estimate(self, frame: RGBDFrame, instances: Sequence[Instance]) -> list[InstanceResult]:
         """Estimate every instance of ``frame`` with one batched forward pass."""
+        t0 = time.perf_counter()
         results: list[InstanceResult | None] = [None] * len(instances)
         crops, todo = [], []
         for k, inst in enumerate(instances):
@@ -114,10 +118,13 @@ class CSEEstimator:
                 continue
             crops.append(c)
             todo.append(k)
+        t1 = t2 = time.perf_counter()
         if todo:
             out = self._forward(crops, [instances[k].category for k in todo])
+            t2 = time.perf_counter()
             for j, k in enumerate(todo):
                 results[k] = self._solve(frame, instances[k], crops[j], out, j)
+        self.last_timings = {"crop": t1 - t0, "model": t2 - t1, "solve": time.perf_counter() - t2}
         return [r for r in results if r is not None]
 
     @torch.no_grad()

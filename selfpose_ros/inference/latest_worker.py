@@ -54,7 +54,7 @@ class LatestWorker:
                 self._handler(item)
             except Exception as exc:  # a bad frame must not kill the worker
                 self.errors += 1
-                if self._on_error is not None:
+                if self._on_error is not None and not self._stop:  # after stop(): the node is going away
                     self._on_error(exc)
             finally:
                 with self._cond:
@@ -68,7 +68,8 @@ class LatestWorker:
             return self._cond.wait_for(lambda: not self._has_item and not self.busy, timeout)
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop the thread after the item in progress (a queued item is discarded)."""
+        """Stop the thread after the item in progress (a queued item is discarded); errors raised by that item
+        after this call are counted but not reported (the node it publishes through is going away)."""
         with self._cond:
             self._stop = True
             self._cond.notify_all()

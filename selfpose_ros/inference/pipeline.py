@@ -3,8 +3,9 @@
 pose_estimator (live, over DDS) and ``selfpose predict`` (offline, from a bag) both run frames through
 :class:`FramePipeline`, so the numbers measured offline are the node's numbers. The stages, each timed:
 
-1. ``instances``: split the segmentation into instances of the active categories (small masks and labels
-   outside the category list are skipped with a reason);
+1. ``instances``: decode the segmenter's values with the label map (``data/label_map.py``; values it does
+   not know are reported), then split the segmentation into instances of the active categories (small
+   masks and labels outside the category list are skipped with a reason);
 2. ``estimate``: the back-end estimates every instance of the frame in one batched call (its own stages,
    e.g. ``model`` and ``solve``, are added to the timer);
 3. the confidence filter: estimates below ``min_confidence`` are skipped with a reason;
@@ -20,6 +21,7 @@ import numpy as np
 
 from selfpose_ros.data.frame import RGBDFrame
 from selfpose_ros.data.instances import Skip, extract_instances
+from selfpose_ros.data.label_map import LabelMap
 from selfpose_ros.inference.estimator import Estimator
 from selfpose_ros.inference.stage_timer import StageTimer
 from selfpose_ros.inference.tracking import PoseTracker, TrackerConfig
@@ -35,6 +37,8 @@ class PipelineConfig:
     min_mask_pixels: int = 50
     min_confidence: float = 0.0
     tracking: TrackerConfig = field(default_factory=lambda: TrackerConfig(enabled=False))
+    #: the segmenter's encoding (None: the package's panoptic ``category_index * 1000 + instance``)
+    label_map: LabelMap | None = None
 
 
 @dataclass
@@ -47,6 +51,7 @@ class FrameResult:
     track_ids: list[str]
     skipped: list[Skip]
     instances: int  #: instances found (before estimation)
+    unknown_labels: list[int] = field(default_factory=list)  #: segmentation values the label map does not know
 
 
 class FramePipeline:
@@ -62,8 +67,8 @@ class FramePipeline:
         """Run every stage on ``frame`` and return what a publisher or a prediction file needs."""
         c = self.config
         with self.timer.time("instances"):
-            instances, skipped = extract_instances(frame.labels, c.categories, c.active_categories,
-                                                   c.min_mask_pixels)
+            labels, unknown = (frame.labels, []) if c.label_map is None else c.label_map.to_panoptic(frame.labels)
+            instances, skipped = extract_instances(labels, c.categories, c.active_categories, c.min_mask_pixels)
         with self.timer.time("estimate"):
             results = self.estimator.estimate(frame, instances) if instances else []
         for stage, seconds in getattr(self.estimator, "last_timings", {}).items():
@@ -80,4 +85,5 @@ class FramePipeline:
                 masks.append(r.instance.mask)
         with self.timer.time("track"):
             tracked = self.tracker.update(kept, frame.stamp_ns)
-        return FrameResult(frame, [e for e, _ in tracked], masks, [i for _, i in tracked], skipped, len(instances))
+        return FrameResult(frame, [e for e, _ in tracked], masks, [i for _, i in tracked], skipped, len(instances),
+                           unknown)

@@ -26,6 +26,7 @@ from rosbags.rosbag2.metadata import dump_qos_v9
 from selfpose_ros.data.typestore import get_typestore
 from selfpose_ros.recording.bag_metadata import INCOMPLETE_KEY, TopicCount, build_metadata, write_metadata
 from selfpose_ros.recording.mcap_scan import finalize_unindexed
+from selfpose_ros.recording.writer_lock import WriterLock
 
 COMPRESSIONS = ("none", "zstd")
 WRITE_ERROR_KEY = "selfpose_ros.write_error"
@@ -68,6 +69,7 @@ class CrashSafeBag:
         self._pending_range: tuple[int, int] | None = None
         self.good_end = 0
         self.state = "new"  # new -> open -> closed | failed
+        self._lock = WriterLock(self.mcap_path)  # held while open: bag-repair leaves a live bag alone
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -88,6 +90,7 @@ class CrashSafeBag:
             storage.bio = self._wrap_file(storage.bio)
         self._writer = writer
         self.state = "open"
+        self._lock.acquire()
         self._guard(self._after_flush)
 
     def close(self) -> None:
@@ -98,6 +101,8 @@ class CrashSafeBag:
             self._writer.close()
         except OSError as exc:
             self._fail(exc)
+        finally:
+            self._lock.release()
         for topic in self._topics.values():
             topic.flushed, topic.pending = topic.flushed + topic.pending, 0
         self._flushed_range = self._merge(self._flushed_range, self._pending_range)
@@ -210,6 +215,7 @@ class CrashSafeBag:
     def _fail(self, exc: OSError) -> None:
         """Keep what was flushed as a closed bag, then raise BagWriteError."""
         self.state = "failed"
+        self._lock.release()
         writer, self._writer = self._writer, None
         if writer is not None:
             storage = writer.storage

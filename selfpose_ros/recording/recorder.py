@@ -38,6 +38,7 @@ from selfpose_ros.recording.messages import (
     pose_stamped_cdr,
     string_cdr,
 )
+from selfpose_ros.recording.output_dir import check_output_dir
 
 #: custom_data key of every bag: the recording's description (JSON), also published on METADATA_TOPIC.
 RECORDING_KEY = "selfpose_ros.recording"
@@ -55,6 +56,7 @@ class RecorderConfig:
     metadata_period_ns: int = 5_000_000_000
     compression: str = "none"
     tf_history_ns: int = 2_000_000_000
+    min_free_bytes: int = 0  #: ``start`` refuses an output_dir with less free space (or not writable)
 
     def validate(self) -> None:
         """Raise ValueError listing every bad setting."""
@@ -63,7 +65,7 @@ class RecorderConfig:
             errors.append("output_dir must not be empty")
         if not self.prefix or "/" in self.prefix:
             errors.append(f"prefix must be a non-empty name without '/', got {self.prefix!r}")
-        for name in ("max_bag_bytes", "max_bag_duration_ns", "tf_history_ns"):
+        for name in ("max_bag_bytes", "max_bag_duration_ns", "tf_history_ns", "min_free_bytes"):
             if getattr(self, name) < 0:
                 errors.append(f"{name} must be >= 0, got {getattr(self, name)}")
         for name in ("chunk_period_ns", "metadata_period_ns"):
@@ -122,11 +124,13 @@ class BagRecorder:
         return None if self._bag is None else self._bag.path
 
     def start(self, now_ns: int, date: str | None = None) -> Path:
-        """Begin a recording (first bag ``<prefix>_<date>_0``); return its directory."""
+        """Begin a recording (first bag ``<prefix>_<date>_0``); return its directory.
+
+        Raise OutputDirError (nothing started) when output_dir is not writable or has too little free space."""
         if self._bag is not None:
             raise RuntimeError(f"already recording into {self._bag.path}")
         out = Path(self.config.output_dir).expanduser()
-        out.mkdir(parents=True, exist_ok=True)
+        check_output_dir(out, self.config.min_free_bytes)
         date = date or time.strftime("%Y%m%d_%H%M%S")
         base, n = f"{self.config.prefix}_{date}", 1
         while any(out.glob(f"{base}_*")):
@@ -211,6 +215,9 @@ class BagRecorder:
             "keyframes_written": self.keyframes_written,
             "keyframes_flushed": self.keyframes_flushed,
             "messages_written": self.messages_written,
+            # keyframes reported (on ~/keyframes) but not on disk when a write error stopped the recording
+            "keyframes_lost": self.keyframes_written - self.keyframes_flushed if self.error and not self.recording
+            else 0,
             "error": self.error,
         }
 

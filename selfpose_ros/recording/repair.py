@@ -4,7 +4,7 @@
 closes it with a footer (no summary section: readers scan it) and writes ``metadata.yaml`` from the
 messages actually present. ``custom_data`` and type hashes of an earlier metadata.yaml (the recorder
 refreshes one while recording) are kept; ``selfpose_ros.repaired`` records what was done. CLI:
-``selfpose bag-repair <bag_dir>`` (docs/recorder.md).
+``selfpose bag-repair <bag_dir>...`` (docs/recorder.md), also run as ``python -m selfpose_ros.recording.repair``.
 """
 
 from __future__ import annotations
@@ -89,8 +89,11 @@ def _old_info(bag: Path) -> tuple[dict[str, str], dict[str, str], bool]:
     return custom, hashes, INCOMPLETE_KEY not in custom
 
 
-def repair_bag(path: str | Path, *, dry_run: bool = False) -> RepairReport:
-    """Make the bag directory ``path`` readable again; raise ValueError when it holds no usable MCAP file."""
+def repair_bag(path: str | Path, *, dry_run: bool = False, force: bool = False) -> RepairReport:
+    """Make the bag directory ``path`` readable again; raise ValueError when it holds no usable MCAP file.
+
+    A complete bag is left alone unless ``force``: then metadata.yaml is rebuilt from the messages found.
+    """
     bag = Path(path)
     if not bag.is_dir():
         raise ValueError(f"{bag} is not a bag directory")
@@ -102,10 +105,10 @@ def repair_bag(path: str | Path, *, dry_run: bool = False) -> RepairReport:
     custom, hashes, metadata_ok = _old_info(bag)
     topics = _topics(scan, hashes)
     counts = {t.name: t.count for t in topics}
-    if scan.complete and metadata_ok:
+    if scan.complete and metadata_ok and not force:
         return RepairReport(bag, mcap, "none", scan.message_count, scan.chunks, 0, counts, "bag is complete")
     action = "metadata" if scan.complete else "truncated"
-    detail = "metadata.yaml rebuilt" if scan.complete else scan.stop_reason
+    detail = ("metadata.yaml rebuilt" + (" (forced)" if metadata_ok else "")) if scan.complete else scan.stop_reason
     dropped = 0 if scan.complete else scan.file_size - scan.good_end
     if dry_run:
         return RepairReport(bag, mcap, action, scan.message_count, scan.chunks, dropped, counts, detail)
@@ -115,3 +118,15 @@ def repair_bag(path: str | Path, *, dry_run: bool = False) -> RepairReport:
     custom[REPAIRED_KEY] = f"{action}: {detail}; {scan.message_count} messages kept, {dropped} bytes dropped"
     write_metadata(bag, build_metadata(mcap.name, topics, scan.start_ns, scan.end_ns, custom))
     return RepairReport(bag, mcap, action, scan.message_count, scan.chunks, dropped, counts, detail)
+
+
+if __name__ == "__main__":  # the same command as `selfpose bag-repair`
+    import argparse
+    import sys
+
+    from selfpose_ros.recording.repair_command import add_arguments, run
+
+    _parser = argparse.ArgumentParser(prog="python -m selfpose_ros.recording.repair",
+                                      description="Repair rosbag2 MCAP bags whose writer died (selfpose bag-repair).")
+    add_arguments(_parser)
+    sys.exit(run(_parser.parse_args()))

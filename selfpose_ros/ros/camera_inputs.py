@@ -5,12 +5,11 @@ Every check failure becomes a throttled warning that names the problem; nothing 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import numpy as np
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 
 from selfpose_ros.data.frame import FrameError, RGBDFrame, check_frame, decode_images
@@ -18,23 +17,15 @@ from selfpose_ros.data.stamps import stamp_to_ns
 from selfpose_ros.data.topics import CAMERA_TOPICS
 from selfpose_ros.inference.stage_timer import StageTimer
 from selfpose_ros.ros.sync_subscribers import SyncedSubscribers
+from selfpose_ros.ros.throttled_warnings import ThrottledWarnings
 
+#: image_qos -> subscription QoS. Reliable readers get lost fragments of large images resent; best-effort readers
+#: lose a whole image whenever one of its ~64 KB fragments is dropped (docs/pose_estimator.md, "QoS and transport").
+INPUT_QOS = {
+    "reliable": QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE),
+    "sensor_data": qos_profile_sensor_data,
+}
 
-class ThrottledWarnings:
-    """Log each distinct warning at most once per ``period`` seconds, counting repeats."""
-
-    def __init__(self, node: Node, period: float) -> None:
-        self._node, self._period = node, period
-        self._last: dict[str, float] = {}
-        self.count = 0
-
-    def warn(self, text: str) -> None:
-        """Log ``text`` unless the same text was logged less than ``period`` seconds ago."""
-        self.count += 1
-        now = time.monotonic()
-        if now - self._last.get(text, -1e18) >= self._period:
-            self._last[text] = now
-            self._node.get_logger().warning(text)
 
 
 def frame_from_messages(rgb: Image, depth: Image, seg: Image, info: CameraInfo) -> RGBDFrame:
@@ -61,14 +52,32 @@ class CameraInputs:
     TOPICS = CAMERA_TOPICS
 
     def __init__(self, node: Node, on_frame: Callable[[RGBDFrame], None], *, slop: float, queue_size: int,
-                 warnings: ThrottledWarnings, timer: StageTimer | None = None) -> None:
-        self._on_frame, self._warnings = on_frame, warnings
+                 warnings: ThrottledWarnings, timer: StageTimer | None = None, qos: str = "reliable") -> None:
+        self._node, self._on_frame, self._warnings = node, on_frame, warnings
         self._timer = timer or StageTimer()
+        self.qos = qos
         types = (Image, Image, Image, CameraInfo)
-        self.sync = SyncedSubscribers(node, list(zip(types, self.TOPICS)), qos_profile_sensor_data,
-                                      queue_size, slop, self._on_set)
+        self.sync = SyncedSubscribers(node, list(zip(types, self.TOPICS)), INPUT_QOS[qos], queue_size, slop,
+                                      self._on_set, on_incompatible_qos=self._on_incompatible_qos)
         self.received = 0
         self.rejected = 0
+
+    def _on_incompatible_qos(self, topic: str) -> None:
+        self._warnings.warn("incompatible_qos", f"a publisher of '{topic}' offers a QoS that image_qos "
+                            f"'{self.qos}' cannot match (best-effort publishers need image_qos:=sensor_data)")
+
+    def input_problems(self) -> list[str]:
+        """Why no synchronised set may arrive: inputs without publishers, publishers our QoS cannot match."""
+        problems = []
+        for topic in self.TOPICS:
+            publishers = self._node.get_publishers_info_by_topic(self._node.resolve_topic_name(topic))
+            if not publishers:
+                problems.append(f"{topic}: no publisher")
+            elif self.qos == "reliable" and any(
+                    p.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT for p in publishers):
+                problems.append(f"{topic}: a best-effort publisher, image_qos is 'reliable' "
+                                "(set image_qos:=sensor_data)")
+        return problems
 
     def _on_set(self, rgb: Image, depth: Image, seg: Image, info: CameraInfo) -> None:
         self.received += 1
@@ -77,6 +86,6 @@ class CameraInputs:
                 frame = frame_from_messages(rgb, depth, seg, info)
         except FrameError as exc:
             self.rejected += 1
-            self._warnings.warn(f"frame rejected: {exc}")
+            self._warnings.warn("frame_rejected", f"frame rejected: {exc}")
             return
         self._on_frame(frame)

@@ -14,7 +14,9 @@ from typing import Any, TypeVar
 import numpy as np
 
 from selfpose_ros.conventions import CATEGORIES
+from selfpose_ros.data.label_map import LabelMap
 from selfpose_ros.recording.keyframes import GateConfig
+from selfpose_ros.sim.realism import REALISM_LEVELS
 
 P = TypeVar("P")
 
@@ -86,6 +88,11 @@ class PoseEstimatorParams:
                                      "or 'oracle' (ground-truth correspondences, for tests)")
     categories: list[str] = _param(list(CATEGORIES), "label categories, in panoptic index order (index 1..N)")
     active_categories: list[str] = _param(list(CATEGORIES), "categories to estimate; others are ignored")
+    label_mode: str = _param("panoptic", "segmentation encoding: 'panoptic' (value = class * 1000 + instance), "
+                                         "'instance_ids' (each value one object, its class in label_map) or "
+                                         "'semantic' (each value a class, one object per class)")
+    label_map: str = _param("", "segmentation class -> category, e.g. '44: bottle, 47: mug' (docs/pose_estimator.md); "
+                                "empty with label_mode panoptic: class k is categories[k - 1]")
     min_mask_pixels: int = _param(200, "skip instances whose mask is smaller (pixels)")
     min_inliers: int = _param(30, "a fit with fewer inliers is reported as failed")
     min_confidence: float = _param(0.2, "estimates below this confidence are not published, in [0, 1]")
@@ -95,11 +102,15 @@ class PoseEstimatorParams:
     device: str = _param("auto", "'cpu', 'cuda:N' or 'auto'")
     sync_slop: float = _param(0.02, "approximate-time sync tolerance, seconds")
     sync_queue: int = _param(10, "approximate-time sync queue size per topic")
+    image_qos: str = _param("reliable", "input QoS: 'reliable' (lossless for large images; needs a reliable "
+                                        "publisher, the ROS default) or 'sensor_data' (best effort, any publisher)")
     tf_prefix: str = _param("", "prefix of object TF frames: <prefix><category>_<instance>")
     gravity_frame: str = _param("", "TF frame whose +Z points up (REP 103: map, odom, base_link); "
                                     "empty: gravity unknown, no upright snapping")
     upright_snap_deg: float = _param(30.0, "with gravity known, fits within this tilt of upright are snapped "
                                            "upright (objects standing on a surface), degrees; 0: off")
+    tf_timeout: float = _param(0.5, "how long the worker waits for a frame's gravity TF before it processes the "
+                                    "frame without gravity, s")
     tracking: bool = _param(True, "associate objects across frames and smooth their poses on SE(3)")
     smoothing_alpha: float = _param(0.5, "weight of the newest estimate in (0, 1]; 1 = no smoothing")
     track_gate: float = _param(0.10, "association distance between frames, metres")
@@ -120,6 +131,10 @@ class PoseEstimatorParams:
         unknown = sorted(set(self.active_categories) - set(self.categories))
         if unknown:
             errors.append(f"active_categories {unknown} are not in categories {self.categories}")
+        try:
+            self.label_decoder()
+        except ValueError as exc:
+            errors.append(str(exc))
         if self.min_mask_pixels < 1:
             errors.append(f"min_mask_pixels must be >= 1, got {self.min_mask_pixels}")
         if self.min_inliers < 3:
@@ -136,8 +151,12 @@ class PoseEstimatorParams:
             errors.append(f"sync_slop must be > 0 seconds, got {self.sync_slop}")
         if self.sync_queue < 1:
             errors.append(f"sync_queue must be >= 1, got {self.sync_queue}")
+        if self.image_qos not in ("reliable", "sensor_data"):
+            errors.append(f"image_qos must be 'reliable' or 'sensor_data', got {self.image_qos!r}")
         if not self.warn_period >= 0:
             errors.append(f"warn_period must be >= 0, got {self.warn_period}")
+        if not self.tf_timeout >= 0:
+            errors.append(f"tf_timeout must be >= 0 seconds, got {self.tf_timeout}")
         if not 0.0 <= self.upright_snap_deg <= 90.0:
             errors.append(f"upright_snap_deg must be in [0, 90], got {self.upright_snap_deg}")
         if not 0.0 < self.smoothing_alpha <= 1.0:
@@ -146,6 +165,11 @@ class PoseEstimatorParams:
             errors.append("track_gate, max_jump_m and max_jump_deg must be > 0")
         if errors:
             raise ValueError("invalid parameters: " + "; ".join(errors))
+
+
+    def label_decoder(self) -> LabelMap:
+        """The segmentation decoder of ``label_mode`` / ``label_map`` over ``categories``."""
+        return LabelMap.create(self.label_mode, self.label_map, self.categories)
 
 
 @dataclass
@@ -163,8 +187,13 @@ class SimCameraParams:
     max_objects: int = _param(5, "most objects in a scene")
     trajectory: str = _param("random", "'random', or one of the simulator's trajectory kinds")
     loop: bool = _param(True, "start a new scene (seed + 1) when a sequence ends; otherwise stop publishing")
+    repeat_sequence: bool = _param(False, "with loop: replay the first sequence's rendered frames (fresh stamps) "
+                                          "instead of rendering new scenes, so high rates stay affordable (soak)")
     depth_encoding: str = _param("16UC1", "'16UC1' (millimetres) or '32FC1' (metres)")
     publish_ground_truth: bool = _param(True, "publish ground truth ObjectPoseArray on 'ground_truth/objects'")
+    realism: str = _param("default", "sensor, segmenter and appearance realism: 'none' (clean), 'default' or "
+                                     "'heavy' (docs/simulator.md); ground truth stays exact")
+    warn_period: float = _param(5.0, "seconds between repeats of one kind of warning")
 
     def validate(self) -> None:
         """Raise ValueError listing every bad parameter."""
@@ -186,6 +215,10 @@ class SimCameraParams:
             errors.append(f"need 1 <= min_objects <= max_objects <= 12, got {self.min_objects}..{self.max_objects}")
         if self.depth_encoding not in ("16UC1", "32FC1"):
             errors.append(f"depth_encoding must be '16UC1' or '32FC1', got {self.depth_encoding!r}")
+        if self.realism not in REALISM_LEVELS:
+            errors.append(f"realism must be one of {list(REALISM_LEVELS)}, got {self.realism!r}")
+        if not self.warn_period >= 0:
+            errors.append(f"warn_period must be >= 0, got {self.warn_period}")
         if errors:
             raise ValueError("invalid parameters: " + "; ".join(errors))
 
@@ -219,6 +252,8 @@ class TrajectoryRecorderParams:
     sync_slop: float = _param(0.02, "approximate-time sync tolerance, seconds")
     sync_queue: int = _param(10, "approximate-time sync queue size per topic")
     tf_timeout: float = _param(0.5, "how long a frame waits for its TF before it is dropped, s")
+    min_free_space_mb: float = _param(500.0, "~/start (and autostart) refuse to record when output_dir has less "
+                                             "free space than this, MB")
     tf_cache_s: float = _param(10.0, "TF history kept for lookups, s")
     warn_period: float = _param(5.0, "seconds between repeats of the same warning")
 
@@ -248,7 +283,7 @@ class TrajectoryRecorderParams:
         for name in ("chunk_period_s", "metadata_period_s", "sync_slop", "tf_timeout", "tf_cache_s"):
             if not getattr(self, name) > 0:
                 errors.append(f"{name} must be > 0, got {getattr(self, name)}")
-        for name in ("max_bag_size_mb", "max_bag_duration_s", "warn_period"):
+        for name in ("max_bag_size_mb", "max_bag_duration_s", "warn_period", "min_free_space_mb"):
             if not getattr(self, name) >= 0:
                 errors.append(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.tf_cache_s <= self.blur_dt + self.tf_timeout:

@@ -16,6 +16,11 @@ try:  # the standard library on a real ROS 2 install
 except ImportError:  # PyPI wheels: no message_filters
     _message_filters = None
 
+try:  # Iron and later
+    from rclpy.event_handler import SubscriptionEventCallbacks
+except ImportError:  # Humble
+    from rclpy.qos_event import SubscriptionEventCallbacks
+
 
 def has_message_filters() -> bool:
     """Return True when the standard message_filters package is importable."""
@@ -35,19 +40,30 @@ class SyncedSubscribers:
         callback: Callable[..., Any],
         *,
         use_message_filters: bool | None = None,
+        on_incompatible_qos: Callable[[str], None] | None = None,
     ) -> None:
         use_mf = has_message_filters() if use_message_filters is None else use_message_filters
         if use_mf and _message_filters is None:
             raise RuntimeError("message_filters was requested but is not importable")
         self.backend = "message_filters" if use_mf else "selfpose_ros"
+
+        def events(name: str) -> dict[str, Any]:  # a publisher whose QoS cannot match ours: say so, by topic
+            if on_incompatible_qos is None:
+                return {}
+            callbacks = SubscriptionEventCallbacks(incompatible_qos=lambda _info: on_incompatible_qos(name))
+            return {"event_callbacks": callbacks}
+
         if use_mf:
-            self._subs = [_message_filters.Subscriber(node, t, name, qos_profile=qos) for t, name in topics]
+            self._subs = [
+                _message_filters.Subscriber(node, t, name, qos_profile=qos, **events(name)) for t, name in topics
+            ]
             self._sync = _message_filters.ApproximateTimeSynchronizer(self._subs, queue_size, slop)
             self._sync.registerCallback(callback)
         else:
             self._sync = ApproximateTimeSynchronizer(len(topics), queue_size, slop, callback)
             self._subs = [
-                node.create_subscription(t, name, self._feeder(i), qos) for i, (t, name) in enumerate(topics)
+                node.create_subscription(t, name, self._feeder(i), qos, **events(name))
+                for i, (t, name) in enumerate(topics)
             ]
 
     def _feeder(self, index: int) -> Callable[[Any], None]:

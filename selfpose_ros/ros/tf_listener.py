@@ -6,6 +6,14 @@ coordinates to ``target``), interpolated at the stamp, or raises :class:`Transfo
 :class:`selfpose_ros.data.tf_buffer.TfBuffer` (linear translation, slerp rotation, static edges at all
 times), kept to the last ``cache_s`` seconds by rolling two buffers: every transform goes into both, the
 older one answers lookups, and it is replaced when the younger one holds ``cache_s`` of history.
+
+TF arrives on its own callback group (``TfListener.callback_group``; tf2_ros' listener makes its own too), so a
+node spun by a MultiThreadedExecutor receives TF on another thread than its images: heavy image callbacks
+cannot hold TF back (docs/recorder.md, "Camera pose and TF"). The fallback also subscribes /tf a second time,
+best effort (``prompt``): a reliable reader hands samples over in order, so one sample lost on a loaded machine
+holds back every later one until the writer resends it (Fast DDS: up to its 3 s heartbeat period); the
+best-effort copy delivers the later samples at once, and lookups interpolate across the missing one. The
+reliable subscription still fills the gap when the resend comes; a sample received twice counts once.
 """
 
 from __future__ import annotations
@@ -16,7 +24,9 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from tf2_msgs.msg import TFMessage
 
 from selfpose_ros.data.stamps import stamp_to_ns
@@ -29,6 +39,10 @@ try:
     import tf2_ros as _tf2_ros
 except ImportError:  # PyPI wheels: no tf2_ros
     _tf2_ros = None
+
+
+#: The fallback's second, best-effort /tf subscription (see the module docstring).
+TF_PROMPT_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT, durability=DurabilityPolicy.VOLATILE)
 
 
 class TransformLookupError(LookupError):
@@ -121,7 +135,7 @@ class TfListener:
     """Answers ``lookup(target, source, stamp_ns)`` from TF received by ``node``."""
 
     def __init__(self, node: Node, *, cache_s: float = 10.0, use_tf2_ros: bool | None = None,
-                 on_error: Callable[[str], None] | None = None) -> None:
+                 on_error: Callable[[str], None] | None = None, prompt: bool = True) -> None:
         use = (_tf2_ros is not None) if use_tf2_ros is None else use_tf2_ros
         if use and _tf2_ros is None:
             raise RuntimeError("tf2_ros was requested but is not importable")
@@ -132,12 +146,20 @@ class TfListener:
 
             self._tf2_buffer = _tf2_ros.Buffer(cache_time=Duration(seconds=cache_s))
             self._tf2_listener = _tf2_ros.TransformListener(self._tf2_buffer, node)
+            self.callback_group = self._tf2_listener.group
         else:
             self.buffer = RollingTfBuffer(cache_s)
+            self.callback_group = MutuallyExclusiveCallbackGroup()
+            group = self.callback_group
             self._subs = [
-                node.create_subscription(TFMessage, "/tf", lambda m: self._add(m, False), TF_QOS),
-                node.create_subscription(TFMessage, "/tf_static", lambda m: self._add(m, True), TF_STATIC_QOS),
+                node.create_subscription(TFMessage, "/tf", lambda m: self._add(m, False), TF_QOS,
+                                         callback_group=group),
+                node.create_subscription(TFMessage, "/tf_static", lambda m: self._add(m, True), TF_STATIC_QOS,
+                                         callback_group=group),
             ]
+            if prompt:
+                self._subs.append(node.create_subscription(TFMessage, "/tf", lambda m: self._add(m, False),
+                                                           TF_PROMPT_QOS, callback_group=group))
 
     def _add(self, msg: TFMessage, static: bool) -> None:
         for text in self.buffer.add_message(msg, static):

@@ -11,7 +11,7 @@ from selfpose_ros.shapes.mesh_ops import keep_corners, revolve_y
 
 #: Parameter ranges, lengths in body radii.
 RANGES = {
-    "body_height": (2.5, 5.0),
+    "body_height": (1.8, 6.5),  # squat (height / diameter ~1.3) to slender (~5)
     "shoulder_height": (0.4, 1.6),
     "shoulder_linear": (0.0, 1.0),  # 0 = rounded (cosine) shoulder, 1 = conical
     "waist": (0.0, 0.12),  # relative narrowing at mid-body
@@ -20,6 +20,12 @@ RANGES = {
     "neck_height": (0.2, 1.6),
     "cap_flare": (1.05, 1.3),  # cap radius / neck radius
     "cap_height": (0.2, 0.6),
+}
+
+#: The narrower ranges the shipped prior (models/priors) and model were made with: the prior instance keeps
+#: their midpoints, so widening RANGES to more real objects leaves the prior unchanged.
+PRIOR_RANGES = {
+    "body_height": (2.5, 5.0),
 }
 
 
@@ -55,6 +61,8 @@ BOTTLE = CategoryShape(
     name="bottle",
     ranges=RANGES,
     metric=MetricRange(axis=1, low=0.16, high=0.32, meaning="height"),
+    limits=(MetricRange(axis=0, low=0.035, high=0.13, meaning="diameter"),),
+    prior={k: 0.5 * (lo + hi) for k, (lo, hi) in PRIOR_RANGES.items()},
     build=build_bottle,
     description="+Y up through the cap; continuous symmetry about Y (+X arbitrary).",
 )

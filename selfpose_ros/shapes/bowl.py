@@ -11,13 +11,21 @@ from selfpose_ros.shapes.mesh_ops import keep_corners, revolve_y
 
 #: Parameter ranges, lengths in rim radii.
 RANGES = {
-    "depth": (0.32, 0.7),  # wall height above the foot
-    "base_radius": (0.3, 0.55),  # radius where the outer wall meets the foot
-    "wall_curve": (0.6, 1.6),  # exponent shaping the wall: < 1 steep sides, > 1 flared
+    "depth": (0.2, 1.0),  # wall height above the foot: flat pasta bowl to deep mixing bowl
+    "base_radius": (0.25, 0.65),  # radius where the outer wall meets the foot
+    "wall_curve": (0.5, 2.0),  # exponent shaping the wall: < 1 steep sides, > 1 flared
     "thickness": (0.03, 0.07),
     "rim_flare": (0.0, 0.06),  # extra outward lip at the rim
     "foot_height": (0.02, 0.08),
     "foot_width": (0.03, 0.08),
+}
+
+#: The narrower ranges the shipped prior (models/priors) and model were made with: the prior instance keeps
+#: their midpoints, so widening RANGES to more real objects leaves the prior unchanged.
+PRIOR_RANGES = {
+    "depth": (0.32, 0.7),
+    "base_radius": (0.3, 0.55),
+    "wall_curve": (0.6, 1.6),
 }
 
 
@@ -65,6 +73,7 @@ BOWL = CategoryShape(
     name="bowl",
     ranges=RANGES,
     metric=MetricRange(axis=0, low=0.12, high=0.24, meaning="rim diameter"),
+    prior={k: 0.5 * (lo + hi) for k, (lo, hi) in PRIOR_RANGES.items()},
     build=build_bowl,
     description="+Y up out of the opening; continuous symmetry about Y (+X arbitrary).",
 )

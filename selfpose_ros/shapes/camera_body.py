@@ -9,18 +9,29 @@ from selfpose_ros.shapes.mesh_ops import box, cylinder_y, cylinder_z, union_labe
 
 #: Parameter ranges, lengths in body widths.
 RANGES = {
+    "height": (0.5, 0.8),  # slim compact to DSLR
+    "depth": (0.22, 0.65),
+    "lens_radius": (0.14, 0.36),
+    "lens_length": (0.08, 1.2),  # pancake lens to long zoom
+    "lens_offset": (-0.18, -0.06),  # lens axis x (away from the grip)
+    "lens_ring": (0.85, 1.15),  # front ring radius / barrel radius
+    "grip_width": (0.15, 0.28),
+    "grip_depth": (0.04, 0.3),  # how far the grip stands out of the front face
+    "grip_height": (0.75, 1.0),  # / body height
+    "hump_height": (0.0, 0.25),  # / body height; below 0.04 there is no hump
+    "hump_width": (0.25, 0.45),
+    "button_radius": (0.03, 0.06),
+}
+
+#: The narrower ranges the shipped prior (models/priors) and model were made with: the prior instance keeps
+#: their midpoints, so widening RANGES to more real objects leaves the prior unchanged.
+PRIOR_RANGES = {
     "height": (0.55, 0.8),
     "depth": (0.28, 0.55),
     "lens_radius": (0.18, 0.32),
     "lens_length": (0.15, 0.8),
-    "lens_offset": (-0.18, -0.06),  # lens axis x (away from the grip)
-    "lens_ring": (0.85, 1.15),  # front ring radius / barrel radius
-    "grip_width": (0.15, 0.28),
-    "grip_depth": (0.08, 0.25),  # how far the grip stands out of the front face
-    "grip_height": (0.75, 1.0),  # / body height
-    "hump_height": (0.0, 0.22),  # / body height; below 0.04 there is no hump
-    "hump_width": (0.25, 0.45),
-    "button_radius": (0.03, 0.06),
+    "grip_depth": (0.08, 0.25),
+    "hump_height": (0.0, 0.22),
 }
 
 
@@ -56,6 +67,7 @@ CAMERA = CategoryShape(
     name="camera",
     ranges=RANGES,
     metric=MetricRange(axis=0, low=0.10, high=0.15, meaning="body width"),
+    prior={k: 0.5 * (lo + hi) for k, (lo, hi) in PRIOR_RANGES.items()},
     build=build_camera,
     description="+Y up, +Z along the lens (out of the front), +X towards the grip; no symmetry.",
 )

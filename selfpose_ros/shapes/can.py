@@ -9,9 +9,9 @@ import numpy as np
 from selfpose_ros.shapes.instance import BuiltShape, CategoryShape, MetricRange
 from selfpose_ros.shapes.mesh_ops import keep_corners, revolve_y
 
-#: Parameter ranges, lengths in body radii.
+#: Parameter ranges, lengths in body radii. Height / diameter = height / 2: 0.35 (tuna tin) to 2.2 (slim can).
 RANGES = {
-    "height": (0.8, 4.0),  # tuna tin to tall drink can
+    "height": (0.7, 4.4),  # tuna tin to tall slim drink can
     "neck_taper": (0.78, 0.98),  # top radius / body radius
     "neck_height": (0.05, 0.35),
     "bottom_taper": (0.8, 0.97),
@@ -19,6 +19,12 @@ RANGES = {
     "rim_width": (0.03, 0.07),
     "lid_recess": (0.03, 0.12),
     "bottom_dome": (0.0, 0.12),
+}
+
+#: The narrower ranges the shipped prior (models/priors) and model were made with: the prior instance keeps
+#: their midpoints, so widening RANGES to more real objects leaves the prior unchanged.
+PRIOR_RANGES = {
+    "height": (0.8, 4.0),
 }
 
 
@@ -51,6 +57,8 @@ CAN = CategoryShape(
     name="can",
     ranges=RANGES,
     metric=MetricRange(axis=0, low=0.055, high=0.10, meaning="diameter"),
+    limits=(MetricRange(axis=1, low=0.03, high=0.20, meaning="height"),),
+    prior={k: 0.5 * (lo + hi) for k, (lo, hi) in PRIOR_RANGES.items()},
     build=build_can,
     description="+Y up through the lid; continuous symmetry about Y (+X arbitrary).",
 )

@@ -46,14 +46,20 @@ class CategoryShape:
     metric: MetricRange
     build: Callable[[Mapping[str, float], int], BuiltShape]
     description: str = ""
+    limits: tuple[MetricRange, ...] = ()  # further real-size bounds on other axes (e.g. a can's height)
+    prior: Mapping[str, float] = field(default_factory=dict)  # parameters of the prior instance, if not midpoints
 
     def sample_params(self, rng: np.random.Generator) -> dict[str, float]:
         """Draw every parameter uniformly from its range."""
         return {k: float(rng.uniform(lo, hi)) for k, (lo, hi) in self.ranges.items()}
 
     def mean_params(self) -> dict[str, float]:
-        """Return the midpoint of every parameter range (the category's mean instance)."""
-        return {k: 0.5 * (lo + hi) for k, (lo, hi) in self.ranges.items()}
+        """Parameters of the category's prior (mean) instance: ``prior`` where given, else range midpoints.
+
+        ``prior`` pins the parameters the shipped priors and model were made with, so that widening a range
+        to cover more real objects does not move the prior (models/priors stays valid).
+        """
+        return {k: float(self.prior.get(k, 0.5 * (lo + hi))) for k, (lo, hi) in self.ranges.items()}
 
     def check_params(self, params: Mapping[str, float]) -> None:
         """Raise ValueError when a parameter is missing, unknown or outside its range."""
@@ -76,6 +82,7 @@ class ShapeInstance:
     face_parts: np.ndarray
     part_names: tuple[str, ...]
     metric: MetricRange
+    limits: tuple[MetricRange, ...] = ()
     extents: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
@@ -83,9 +90,19 @@ class ShapeInstance:
         self.extents = (hi - lo).astype(float)
 
     def scale_range(self) -> tuple[float, float]:
-        """Range of the similarity scale s (metres per canonical unit) giving a real-world size."""
-        ext = self.extents[self.metric.axis]
-        return self.metric.low / ext, self.metric.high / ext
+        """Range of the similarity scale s (metres per canonical unit) giving a real-world size.
+
+        The category's size range on its metric axis, narrowed by its further ``limits`` on other axes (a tall
+        can is not 10 cm wide); raises ValueError when they leave nothing.
+        """
+        lo, hi = (r / self.extents[self.metric.axis] for r in (self.metric.low, self.metric.high))
+        for limit in self.limits:
+            ext = self.extents[limit.axis]
+            lo, hi = max(lo, limit.low / ext), min(hi, limit.high / ext)
+        if lo > hi * (1 + 1e-9):
+            raise ValueError(f"{self.category}: no real size satisfies {self.metric} and {self.limits} "
+                             f"for extents {self.extents}")
+        return lo, max(lo, hi)
 
     def sample_scale(self, rng: np.random.Generator) -> float:
         """Draw a scale s so that the metric size falls uniformly in the category's range."""
@@ -113,4 +130,5 @@ def make_instance(
         face_parts=np.asarray(built.face_parts, dtype=np.int32),
         part_names=built.part_names,
         metric=shape.metric,
+        limits=shape.limits,
     )

@@ -12,13 +12,23 @@ from selfpose_ros.shapes.mesh_ops import box, cylinder_x, union_labelled
 
 #: Parameter ranges, lengths in base widths.
 RANGES = {
-    "depth": (0.62, 0.76),  # base depth / width
+    "depth": (0.58, 0.8),  # base depth / width: 16:9 to 3:2 screens
+    "base_thickness": (0.012, 0.07),  # thin ultrabook to thick workstation
+    "lid_thickness": (0.006, 0.03),
+    "lid_angle_deg": (90.0, 145.0),  # opening angle between base and lid
+    "lid_depth": (0.92, 1.0),  # lid depth / base depth
+    "keyboard_width": (0.7, 0.92),
+    "screen_margin": (0.02, 0.06),
+}
+
+#: The narrower ranges the shipped prior (models/priors) and model were made with: the prior instance keeps
+#: their midpoints, so widening RANGES to more real objects leaves the prior unchanged.
+PRIOR_RANGES = {
+    "depth": (0.62, 0.76),
     "base_thickness": (0.015, 0.045),
     "lid_thickness": (0.008, 0.022),
-    "lid_angle_deg": (95.0, 135.0),  # opening angle between base and lid
-    "lid_depth": (0.92, 1.0),  # lid depth / base depth
+    "lid_angle_deg": (95.0, 135.0),
     "keyboard_width": (0.75, 0.9),
-    "screen_margin": (0.02, 0.06),
 }
 
 
@@ -49,6 +59,7 @@ LAPTOP = CategoryShape(
     name="laptop",
     ranges=RANGES,
     metric=MetricRange(axis=0, low=0.28, high=0.38, meaning="width (hinge length)"),
+    prior={k: 0.5 * (lo + hi) for k, (lo, hi) in PRIOR_RANGES.items()},
     build=build_laptop,
     description="+Y up from the base, +X along the hinge, +Z from the hinge towards the front; mirror x -> -x.",
 )

@@ -12,18 +12,30 @@ from selfpose_ros.shapes.mesh_ops import difference, keep_corners, revolve_y, un
 
 #: Parameter ranges, lengths in bottom radii.
 RANGES = {
-    "height": (1.6, 3.0),
-    "taper": (0.85, 1.2),  # top radius / bottom radius
+    "height": (1.5, 3.4),  # wide cappuccino cup to tall latte mug
+    "taper": (0.8, 1.3),  # top radius / bottom radius
     "bulge": (0.0, 0.12),
     "thickness": (0.06, 0.12),
     "base_thickness": (0.08, 0.2),
     "bottom_bevel": (0.03, 0.12),
-    "handle_span": (0.4, 0.75),  # vertical distance between the handle's attachments / height
-    "handle_center": (0.42, 0.58),  # height of the handle's middle / height
-    "handle_reach": (0.35, 0.75),  # how far the handle sticks out of the wall
-    "handle_ellipticity": (0.85, 1.25),  # vertical stretch of the handle ring
-    "handle_radius": (0.07, 0.14),  # tube radius
+    "handle_span": (0.3, 0.85),  # vertical distance between the handle's attachments / height
+    "handle_center": (0.36, 0.64),  # height of the handle's middle / height
+    "handle_reach": (0.32, 0.95),  # how far the handle sticks out of the wall
+    "handle_ellipticity": (0.75, 1.4),  # vertical stretch of the handle ring
+    "handle_radius": (0.05, 0.17),  # tube radius
     "handle_flatness": (0.6, 1.0),  # tube depth (Z) / tube height
+}
+
+#: The narrower ranges the shipped prior (models/priors) and model were made with: the prior instance keeps
+#: their midpoints, so widening RANGES to more real objects leaves the prior unchanged.
+PRIOR_RANGES = {
+    "height": (1.6, 3.0),
+    "taper": (0.85, 1.2),
+    "handle_span": (0.4, 0.75),
+    "handle_center": (0.42, 0.58),
+    "handle_reach": (0.35, 0.75),
+    "handle_ellipticity": (0.85, 1.25),
+    "handle_radius": (0.07, 0.14),
 }
 
 
@@ -55,7 +67,10 @@ def handle_geometry(p: Mapping[str, float]) -> dict[str, float]:
     e, minor = p["handle_ellipticity"], p["handle_radius"]
     y_c = p["handle_center"] * h
     half_span = 0.5 * p["handle_span"] * h
-    half_span = min(half_span, y_c - 0.1 * h - e * minor, 0.92 * h - y_c - e * minor)
+    room = min(y_c - 0.1 * h, 0.92 * h - y_c)  # vertical room for the handle's half height
+    if min(half_span, room - e * minor) <= minor:  # a thick tube on a short mug: thin it until it fits
+        minor = room / (e + 2.0)
+    half_span = min(half_span, room - e * minor)
     if half_span <= minor:
         raise ValueError("mug handle does not fit on the body; parameters out of range")
     r_c = float(outer_radius(p, np.array(y_c)))
@@ -101,7 +116,10 @@ def build_mug(p: Mapping[str, float], resolution: int) -> BuiltShape:
 MUG = CategoryShape(
     name="mug",
     ranges=RANGES,
-    metric=MetricRange(axis=1, low=0.08, high=0.12, meaning="height"),
+    metric=MetricRange(axis=1, low=0.07, high=0.13, meaning="height"),
+    limits=(MetricRange(axis=2, low=0.05, high=0.125, meaning="cup diameter"),
+            MetricRange(axis=0, low=0.07, high=0.18, meaning="width with the handle")),
+    prior={k: 0.5 * (lo + hi) for k, (lo, hi) in PRIOR_RANGES.items()},
     build=build_mug,
     description="+Y up out of the opening, +X towards the handle; mirror symmetry z -> -z.",
 )

@@ -118,6 +118,37 @@ class SceneRaycaster:
             origin=origin.astype(np.float64),
         )
 
+    def cast_behind(self, hits: RayHits, pixels: np.ndarray, max_steps: int = 4) -> RayHits:
+        """Hits of the rays through ``pixels`` beyond the geometry they first hit (what is seen through it).
+
+        Each ray is continued from just past its hit until it hits another geometry or nothing (at most
+        ``max_steps`` casts, enough to enter and leave a thin-walled solid twice). ``depth`` is the total
+        distance along the ray (optical z), so ``origin + depth * direction`` is the point behind.
+        """
+        first = np.take(hits.geometry, pixels)
+        t = np.take(hits.depth, pixels).astype(np.float32)
+        d = np.take(hits.directions, pixels, axis=0)
+        geometry, primitive = first.copy(), np.take(hits.primitive, pixels)
+        uv, normal = np.take(hits.uv, pixels, axis=0), np.take(hits.face_normal, pixels, axis=0)
+        eps = np.float32(2e-4)  # optical-z metres past each hit
+        active = np.flatnonzero(geometry >= 0)
+        for _ in range(max_steps):
+            if active.size == 0:
+                break
+            rays = np.empty((active.size, 6), dtype=np.float32)
+            start = t[active] + eps
+            rays[:, :3] = hits.origin.astype(np.float32) + start[:, None] * d[active]
+            rays[:, 3:] = d[active]
+            out = self._scene.cast_rays(o3d.core.Tensor.from_numpy(rays))
+            gid = out["geometry_ids"].numpy().astype(np.int64)
+            gid[gid == MISS] = -1
+            t[active] = start + out["t_hit"].numpy()
+            geometry[active], primitive[active] = gid, out["primitive_ids"].numpy().astype(np.int64)
+            uv[active], normal[active] = out["primitive_uvs"].numpy(), out["primitive_normals"].numpy()
+            active = active[gid == first[active]]
+        return RayHits(depth=t, geometry=geometry, primitive=primitive, uv=uv, face_normal=normal, directions=d,
+                       origin=hits.origin)
+
     def object_index(self, hits: RayHits) -> np.ndarray:
         """(N,) index into scene.objects of the object each pixel sees, -1 for environment or nothing."""
         return self._object_of[hits.geometry]

@@ -91,6 +91,7 @@ class Scene:
     target: np.ndarray  # point the camera looks at (map)
     region_radius: float  # objects stand inside this radius around the target's xy
     room_half_size: float
+    extra_lights: list[Light] = field(default_factory=list)  # further directional lights (no ambient term)
     max_object_height: float = field(init=False)
 
     def __post_init__(self) -> None:

@@ -2,10 +2,14 @@
 
 The room and table (flat faces, box-mapped textures) are shaded for the whole image at once through
 look-up tables (no per-surface gathers); objects are then shaded on their own pixels, with smooth normals
-where the raycaster provides them.
+where the raycaster provides them. Optional (realism): further lights, Blinn-Phong highlights on glossy
+parts, transparent-looking parts that blend in what a continued ray hits behind them, and per-pixel cues
+(albedo luminance, highlight strength, transparency) for the depth sensor's material-dependent holes.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -46,7 +50,9 @@ class Shader:
         if len(size) != 1:
             raise ValueError(f"environment textures must share one size, got {sorted(size)}")
         self._size = size.pop()
-        self._atlas = np.concatenate([m.texture.reshape(-1, 3) for m in materials]) * self._gain
+        raw = np.concatenate([m.texture.reshape(-1, 3) for m in materials])
+        self._atlas = raw * self._gain
+        self._atlas_lum = (raw @ _LUMA).astype(np.float32)
         sentinel = [0]  # index -1 (no hit) reads the last entry
         self._mat_offset = np.array(mat_index + sentinel, dtype=np.int64) * self._size**2
         self._tile = np.array([1.0 if g.object_index >= 0 else scene.environment[g.env_index].material.tile
@@ -65,7 +71,23 @@ class Shader:
 
     def shade(self, hits: RayHits) -> tuple[np.ndarray, np.ndarray]:
         """Return (rgb (N, 3) uint8, cos of the incidence angle (N,) float32 from geometric normals)."""
+        layers = self.shade_layers(hits, cues=False)
+        return layers.rgb, layers.cos_incidence
+
+    def shade_layers(self, hits: RayHits, cues: bool = True) -> ShadeLayers:
+        """Colour and cos of incidence of a full-image cast, plus (with ``cues``) what the depth sensor needs."""
+        radiance, albedo_lum, specular, transparent, d_dot_fn = self._radiance(hits, cues, see_through=True)
+        rgb = np.minimum(radiance, np.float32(255.0)).astype(np.uint8)
+        g = hits.geometry
+        cos_inc = np.abs(d_dot_fn) / self.raycaster.camera.ray_norms.reshape(-1)
+        return ShadeLayers(rgb, np.where(g >= 0, cos_inc, np.float32(0.0)).astype(np.float32), albedo_lum, specular,
+                           transparent)
+
+    def _radiance(self, hits: RayHits, cues: bool, see_through: bool) -> tuple[np.ndarray, ...]:
+        """Radiance (N, 3) float32 of any set of hits; with ``cues`` albedo luminance, specular strength and
+        transparency per hit (else None); and the dot product of face normal and ray direction."""
         scene, light = self.scene, self.scene.light
+        extra = scene.extra_lights
         ambient, diffuse = np.float32(light.ambient), np.float32(light.diffuse)
         L = light.direction.astype(np.float32)
         origin = hits.origin.astype(np.float32)
@@ -84,7 +106,18 @@ class Shader:
         texel = self._mat_offset[g] + (np.floor(v).astype(np.int64) % self._size) * self._size
         texel += np.floor(u).astype(np.int64) % self._size
         radiance = np.take(self._atlas, texel, axis=0)  # np.take: a row gather much faster than indexing
-        radiance *= np.take(face_intensity, face)[:, None]
+        if extra:
+            tinted = face_intensity[:, None] + sum(
+                np.float32(x.diffuse) * np.maximum(self._face_normals @ x.direction.astype(np.float32) * side, 0.0)
+                [:, None].astype(np.float32) * (x.colour / light.colour).astype(np.float32) for x in extra)
+            radiance *= np.take(tinted, face, axis=0)
+        else:
+            radiance *= np.take(face_intensity, face)[:, None]
+        n_hits = len(g)
+        albedo_lum = np.take(self._atlas_lum, texel) if cues else None
+        specular = np.zeros(n_hits, np.float32) if cues else None
+        transparent = np.zeros(n_hits, bool) if cues else None
+        glass: list[tuple[np.ndarray, np.ndarray]] = []
         # Objects, on their own pixels only.
         d_dot_fn = np.einsum("ij,ij->i", hits.face_normal, hits.directions)
         object_pixels = np.flatnonzero(~self._is_env[g] & hit)
@@ -93,15 +126,80 @@ class Shader:
             geom = self.raycaster.geometries[gi]
             if group.size == 0 or geom.object_index < 0:
                 continue
+            obj = scene.objects[geom.object_index]
             pix = np.take(object_pixels, group)
             towards_camera = np.where(np.take(d_dot_fn, pix) > 0, np.float32(-1.0), np.float32(1.0))
-            lambert = np.maximum(self.raycaster.shading_normals(hits, pix, geom) @ L * towards_camera, 0.0)
-            albedo = _object_albedo(scene.objects[geom.object_index], np.take(points, pix, axis=0),
-                                    np.take(hits.face_normal, pix, axis=0), np.take(hits.primitive, pix))
-            radiance[pix] = albedo * ((ambient + diffuse * lambert)[:, None] * self._gain)
-        rgb = np.minimum(radiance, np.float32(255.0)).astype(np.uint8)
-        cos_inc = np.abs(d_dot_fn) / self.raycaster.camera.ray_norms.reshape(-1)
-        return rgb, np.where(hit, cos_inc, np.float32(0.0)).astype(np.float32)
+            normals = self.raycaster.shading_normals(hits, pix, geom)
+            lambert = np.maximum(normals @ L * towards_camera, 0.0)
+            primitive = np.take(hits.primitive, pix)
+            albedo = _object_albedo(obj, np.take(points, pix, axis=0), np.take(hits.face_normal, pix, axis=0),
+                                    primitive)
+            if not extra:
+                radiance[pix] = albedo * ((ambient + diffuse * lambert)[:, None] * self._gain)
+            else:
+                light_rgb = (ambient + diffuse * lambert)[:, None] * self._gain
+                for x in extra:
+                    lam = np.maximum(normals @ x.direction.astype(np.float32) * towards_camera, 0.0)
+                    light_rgb = light_rgb + (np.float32(x.diffuse) * lam)[:, None] * (x.colour * 255.0).astype(
+                        np.float32)
+                radiance[pix] = albedo * light_rgb
+            if cues:
+                albedo_lum[pix] = albedo @ _LUMA
+            finish = _object_finish(obj, primitive)
+            if finish is None:
+                continue
+            spec, shininess, clear = finish
+            n_view = normals * towards_camera[:, None]
+            view = -np.take(hits.directions, pix, axis=0)
+            view /= np.linalg.norm(view, axis=1, keepdims=True)
+            highlight = np.zeros(len(pix), np.float32)
+            for x in [light, *extra]:
+                h = x.direction.astype(np.float32) + view
+                h /= np.maximum(np.linalg.norm(h, axis=1, keepdims=True), np.float32(1e-6))
+                lit = (n_view @ x.direction.astype(np.float32)) > 0
+                s = spec * np.where(lit, np.maximum(np.einsum("ij,ij->i", n_view, h), 0.0), 0.0) ** shininess
+                radiance[pix] += s[:, None] * (np.float32(x.diffuse) * x.colour * 255.0).astype(np.float32)
+                highlight += s
+            if cues:
+                specular[pix] = np.minimum(highlight, 1.0)
+                transparent[pix] = clear
+            if see_through and np.any(clear):
+                glass.append((pix[clear], np.abs(np.einsum("ij,ij->i", n_view[clear], view[clear]))))
+        for pix, cos_view in glass:
+            self._see_through(hits, radiance, pix, cos_view)
+        return radiance, albedo_lum, specular, transparent, d_dot_fn
+
+    def _see_through(self, hits: RayHits, radiance: np.ndarray, pix: np.ndarray, cos_view: np.ndarray) -> None:
+        """Blend what lies behind into transparent-looking pixels (more at normal incidence, as Fresnel says)."""
+        behind = self.raycaster.cast_behind(hits, pix, max_steps=2)  # through one wall; a far wall stays opaque
+        back = self._radiance(behind, cues=False, see_through=False)[0]
+        transmit = (np.float32(0.75) * np.sqrt(np.clip(cos_view, 0.0, 1.0)))[:, None].astype(np.float32)
+        radiance[pix] = transmit * back + (1 - transmit) * radiance[pix]
+
+
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+@dataclass
+class ShadeLayers:
+    """A shaded full-image cast: colour, incidence, and per-pixel cues for material-dependent depth errors."""
+
+    rgb: np.ndarray  # (N, 3) uint8
+    cos_incidence: np.ndarray  # (N,) float32, 0 where nothing was hit
+    albedo_luminance: np.ndarray | None  # (N,) float32 in [0, 1]: surface brightness without lighting
+    specular: np.ndarray | None  # (N,) float32 in [0, 1]: highlight strength
+    transparent: np.ndarray | None  # (N,) bool: transparent-looking material
+
+
+def _object_finish(obj: PlacedObject, primitive: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Per-pixel (specular, shininess, transparent) of an object's pixels; None when every part is matte."""
+    if not any(m.specular > 0 or m.transparent for m in obj.materials):
+        return None
+    parts = np.take(obj.shape.face_parts, primitive)
+    spec = np.array([m.specular for m in obj.materials], np.float32)[parts]
+    shin = np.array([m.shininess for m in obj.materials], np.float32)[parts]
+    clear = np.array([m.transparent for m in obj.materials], bool)[parts]
+    return spec, shin, clear
 
 
 def _object_albedo(obj: PlacedObject, points: np.ndarray, normals: np.ndarray, primitive: np.ndarray) -> np.ndarray:

@@ -9,10 +9,21 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from selfpose_ros.geometry.transforms import invert_rigid, rigid
+from selfpose_ros.sim.depth_artefacts import (
+    DepthCalibration,
+    SurfaceCues,
+    after_sensor,
+    before_sensor,
+    draw_calibration,
+)
 from selfpose_ros.sim.depth_sensor import DepthSensorModel, depth_to_millimetres
+from selfpose_ros.sim.dressing import dress_scene
+from selfpose_ros.sim.image_pipeline import ColourCamera, image_motion
 from selfpose_ros.sim.pinhole import PinholeCamera
 from selfpose_ros.sim.raycaster import RayHits, SceneRaycaster
+from selfpose_ros.sim.realism import RealismConfig
 from selfpose_ros.sim.scene import Scene, SceneConfig, generate_scene
+from selfpose_ros.sim.segmenter import degrade_segmentation, draw_severities
 from selfpose_ros.sim.shading import Shader
 from selfpose_ros.sim.tf_tree import FrameTransform, base_poses, static_chain
 from selfpose_ros.sim.trajectory import TRAJECTORY_KINDS, ViewRequest, generate_trajectory
@@ -33,6 +44,7 @@ class SimConfig:
     trajectory: str = "random"  # one of TRAJECTORY_KINDS, or "random" to draw one
     scene: SceneConfig = field(default_factory=SceneConfig)
     sensor: DepthSensorModel = field(default_factory=DepthSensorModel)
+    realism: RealismConfig = field(default_factory=RealismConfig)  # level none: the clean simulator
     mount_xyz: tuple[float, float, float] = (0.05, 0.0, 0.08)  # base_link -> camera_link translation, metres
     start_stamp_ns: int = DEFAULT_START_STAMP_NS
 
@@ -98,12 +110,13 @@ class SimFrame:
     depth_m: np.ndarray  # (H, W) float32 metres, NaN = no reading (sensor model applied)
     depth_mm: np.ndarray  # (H, W) uint16 millimetres, 0 = no reading
     depth_true_m: np.ndarray  # (H, W) float32 noise-free depth, 0 = no surface
-    segmentation: np.ndarray  # (H, W) int32 panoptic labels, 0 = background
+    segmentation: np.ndarray  # (H, W) int32 panoptic labels, 0 = background, as the segmenter publishes them
     camera: PinholeCamera
     T_map_optical: np.ndarray  # (4, 4)
     T_map_base: np.ndarray  # (4, 4) the moving TF map -> base_link
     objects: list[ObjectTruth]
     static_transforms: tuple[FrameTransform, ...]
+    segmentation_true: np.ndarray | None = None  # (H, W) exact labels (the same array when the segmenter is exact)
 
     @property
     def K(self) -> np.ndarray:
@@ -120,6 +133,17 @@ class SimScene:
         self.config, self.seed = config, int(seed)
         self.camera = PinholeCamera.from_fov(config.width, config.height, config.hfov_deg)
         self.scene: Scene = generate_scene(np.random.default_rng([self.seed, 0]), config.scene)
+        realism = config.realism
+        if realism.dressing.enabled:  # looks only: the geometry above is the same at every realism level
+            dress_scene(self.scene, realism.dressing, np.random.default_rng([self.seed, 3, 0]))
+        self.calibration = (draw_calibration(realism.depth, np.random.default_rng([self.seed, 3, 1]))
+                            if realism.depth.enabled else DepthCalibration())
+        self.severities = (draw_severities([o.label for o in self.scene.objects], realism.segmenter,
+                                           np.random.default_rng([self.seed, 3, 2]))
+                           if realism.segmenter.enabled else {})
+        self.colour_camera = (ColourCamera(realism.image, (config.height, config.width),
+                                           np.random.default_rng([self.seed, 3, 3]))
+                              if realism.image.enabled else None)
         rng = np.random.default_rng([self.seed, 1])
         kind = config.trajectory
         if kind == "random":
@@ -164,26 +188,57 @@ class SimScene:
             raise ValueError(f"frame index {index} outside [0, {self.num_frames})")
 
     def _finish(self, index: int, hits: RayHits, cast_time: float) -> SimFrame:
-        """Everything after the ray cast: shading, sensor model, labels, ground truth."""
+        """Everything after the ray cast: shading, sensor model, labels, ground truth, realism effects."""
         cam, T = self.camera, self.T_map_optical[index]
         shape = (cam.height, cam.width)
+        realism, timings = self.config.realism, {"raycast": cast_time}
         t1 = time.perf_counter()
-        rgb, cos_inc = self.shader.shade(hits)
+        layers = self.shader.shade_layers(hits, cues=realism.depth.enabled)
+        rgb, cos_inc = layers.rgb.reshape(*shape, 3), layers.cos_incidence.reshape(shape)
         t2 = time.perf_counter()
         depth_true = np.where(hits.geometry >= 0, hits.depth, 0.0).astype(np.float32).reshape(shape)
         rng = np.random.default_rng([self.seed, 2, index])
-        depth_m = self.config.sensor.apply(depth_true, cos_inc.reshape(shape), cam.fx, rng)
+        if realism.depth.enabled:
+            rng_depth = np.random.default_rng([self.seed, 4, index])
+            depth_in = before_sensor(depth_true, realism.depth, self.calibration, rng_depth)
+            depth_m = self.config.sensor.apply(depth_in, cos_inc, cam.fx, rng)
+            cues = SurfaceCues(
+                darkness=np.clip(1.0 - layers.albedo_luminance.reshape(shape) / np.float32(0.25), 0.0, 1.0),
+                specular=layers.specular.reshape(shape), transparent=layers.transparent.reshape(shape))
+            depth_m = after_sensor(depth_m, depth_true, cues, realism.depth, self.calibration, cam.fx, rng_depth)
+        else:
+            depth_m = self.config.sensor.apply(depth_true, cos_inc, cam.fx, rng)
         t3 = time.perf_counter()
-        segmentation = np.take(self._label_of_geometry, hits.geometry).reshape(shape)
+        segmentation_true = np.take(self._label_of_geometry, hits.geometry).reshape(shape)
         depth_mm = depth_to_millimetres(depth_m)
         t4 = time.perf_counter()
         objects = ground_truth(self.scene, self.raycaster, hits, T)
         t5 = time.perf_counter()
-        self.timings = {"raycast": cast_time, "shading": t2 - t1, "sensor": t3 - t2, "encoding": t4 - t3,
-                        "ground_truth": t5 - t4}
+        timings.update({"shading": t2 - t1, "sensor": t3 - t2, "encoding": t4 - t3, "ground_truth": t5 - t4})
+        segmentation = segmentation_true
+        if realism.segmenter.enabled:
+            segmentation = degrade_segmentation(segmentation_true, depth_true, self.severities, realism.segmenter,
+                                                np.random.default_rng([self.seed, 5, index]))
+            timings["segmenter"] = time.perf_counter() - t5
+        if self.colour_camera is not None:
+            t6 = time.perf_counter()
+            rgb = self.colour_camera.apply(rgb, self._motion_during_exposure(index),
+                                           np.random.default_rng([self.seed, 6, index]))
+            timings["image"] = time.perf_counter() - t6
+        self.timings = timings
         return SimFrame(
-            index=index, stamp_ns=self.stamp_ns(index), rgb=rgb.reshape(*shape, 3), depth_m=depth_m,
+            index=index, stamp_ns=self.stamp_ns(index), rgb=rgb, depth_m=depth_m,
             depth_mm=depth_mm, depth_true_m=depth_true, segmentation=segmentation, camera=cam,
             T_map_optical=T.copy(), T_map_base=self.T_map_base[index].copy(), objects=objects,
-            static_transforms=self.static_transforms,
+            static_transforms=self.static_transforms, segmentation_true=segmentation_true,
         )
+
+    def _motion_during_exposure(self, index: int) -> tuple[float, float]:
+        """Image motion (pixels) of the scene's target point during the exposure of frame ``index``."""
+        exposure = self.colour_camera.look.exposure_time_s if self.colour_camera is not None else 0.0
+        a, b = max(index - 1, 0), min(index + 1, self.num_frames - 1)
+        if exposure <= 0 or a == b:
+            return 0.0, 0.0
+        dx, dy = image_motion(self.camera.K, self.T_map_optical[a], self.T_map_optical[b], self.scene.target)
+        k = exposure * self.config.rate_hz / (b - a)
+        return dx * k, dy * k

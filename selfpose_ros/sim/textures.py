@@ -80,12 +80,17 @@ class Material:
     tile: float  # length (in the surface's local units) of one texture repeat; for "cylinder": along Y
     mapping: Mapping = "box"
     repeats_around: int = 1  # texture repeats around the Y axis for "cylinder"
+    specular: float = 0.0  # strength of the Blinn-Phong highlight (0 = matte)
+    shininess: float = 32.0  # Blinn-Phong exponent: larger = smaller, sharper highlight
+    transparent: bool = False  # transparent-looking (clear plastic, glass): the shader blends what lies behind
 
     def __post_init__(self) -> None:
         if self.texture.ndim != 3 or self.texture.shape[2] != 3 or self.texture.shape[0] != self.texture.shape[1]:
             raise ValueError(f"texture must be (S, S, 3), got {self.texture.shape}")
         if self.tile <= 0:
             raise ValueError(f"tile must be positive, got {self.tile}")
+        if self.specular < 0 or self.shininess <= 0:
+            raise ValueError(f"need specular >= 0 and shininess > 0, got {self.specular}, {self.shininess}")
         self._flat = np.ascontiguousarray(self.texture.reshape(-1, 3))
 
     def sample(self, points: np.ndarray, normals: np.ndarray) -> np.ndarray:

@@ -28,13 +28,14 @@ from selfpose_ros.inference.pipeline import FramePipeline, PipelineConfig
 from selfpose_ros.inference.stage_timer import StageTimer
 from selfpose_ros.inference.tracking import TrackerConfig
 from selfpose_ros.msg import ObjectPoseArray
-from selfpose_ros.ros.camera_inputs import CameraInputs, ThrottledWarnings
+from selfpose_ros.ros.camera_inputs import CameraInputs
 from selfpose_ros.ros.detection_messages import MarkerTracker, to_detection_array
 from selfpose_ros.ros.node_runner import run_node
 from selfpose_ros.ros.params import PoseEstimatorParams, load_params
 from selfpose_ros.ros.pose_messages import from_object_pose, to_object_pose_array, to_transform
 from selfpose_ros.ros.tf_broadcast import TfBroadcaster
 from selfpose_ros.ros.tf_listener import TfListener
+from selfpose_ros.ros.throttled_warnings import ThrottledWarnings
 
 
 class PoseEstimator(Node):
@@ -53,17 +54,20 @@ class PoseEstimator(Node):
         self.pub_debug = self.create_publisher(Image, "debug_image", 2) if p.publish_debug_image else None
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.tf = TfBroadcaster(self) if p.publish_tf else None
-        self.tf_in = TfListener(self, on_error=self.warnings.warn) if p.gravity_frame else None
+        # TF on its own callback group (and, spun by main()'s MultiThreadedExecutor, its own thread)
+        self.tf_in = TfListener(self, on_error=lambda text: self.warnings.warn("tf_rejected", text)) \
+            if p.gravity_frame else None
+        self.frames_without_gravity = 0
         self.markers = MarkerTracker()
         self.timer = StageTimer()
         tracking = TrackerConfig(enabled=p.tracking, alpha=p.smoothing_alpha, gate=p.track_gate,
                                  max_jump_m=p.max_jump_m, max_jump_deg=p.max_jump_deg)
-        self.pipeline = FramePipeline(self.estimator, PipelineConfig(p.categories, p.active_categories,
-                                                                     p.min_mask_pixels, p.min_confidence, tracking),
-                                      self.timer)
+        config = PipelineConfig(p.categories, p.active_categories, p.min_mask_pixels, p.min_confidence, tracking,
+                                p.label_decoder())
+        self.pipeline = FramePipeline(self.estimator, config, self.timer)
         self.worker = LatestWorker(self._process, on_error=self._on_worker_error)
         self.inputs = CameraInputs(self, self.worker.submit, slop=p.sync_slop, queue_size=p.sync_queue,
-                                   warnings=self.warnings, timer=self.timer)
+                                   warnings=self.warnings, timer=self.timer, qos=p.image_qos)
         self.stats = {"frames": 0, "objects": 0, "proc_s": 0.0, "latency_s": 0.0, "t0": time.monotonic()}
         if getattr(self.estimator, "wants_ground_truth", False):  # the oracle back-end of the tests
             self.create_subscription(ObjectPoseArray, "ground_truth/objects", self._on_ground_truth, 50)
@@ -81,18 +85,19 @@ class PoseEstimator(Node):
         self.estimator.add_ground_truth(stamp_to_ns(msg.header.stamp), [from_object_pose(o) for o in msg.objects])
 
     def _on_worker_error(self, exc: BaseException) -> None:
-        self.warnings.warn(f"frame processing failed: {type(exc).__name__}: {exc}")
+        self.warnings.warn("processing_failed", f"frame processing failed: {type(exc).__name__}: {exc}")
 
     def _with_gravity(self, frame: RGBDFrame) -> RGBDFrame:
         """The frame with ``up`` (gravity_frame's +Z in the camera frame) when TF has it at the image stamp.
 
         Runs on the worker thread, so waiting for TF that arrives after the image blocks no callback."""
         try:
-            T = self.tf_in.lookup(self.params.gravity_frame, frame.frame_id, frame.stamp_ns, timeout=0.5)
-        except LookupError as exc:  # the text is kept free of stamps so that the warning throttles
-            self.warnings.warn(f"no gravity for this frame ({self.params.gravity_frame} <- {frame.frame_id}): "
-                               f"{str(exc).split(':')[0]}; processing it without")
-            self.get_logger().debug(f"gravity lookup failed: {exc}")
+            T = self.tf_in.lookup(self.params.gravity_frame, frame.frame_id, frame.stamp_ns,
+                                  timeout=self.params.tf_timeout)
+        except LookupError as exc:
+            self.frames_without_gravity += 1
+            self.warnings.warn("no_gravity", f"no gravity for this frame ({self.params.gravity_frame} <- "
+                               f"{frame.frame_id}) within {self.params.tf_timeout} s: {exc}; processing it without")
             return frame
         return dataclasses.replace(frame, up=T[:3, :3].T @ np.array([0.0, 0.0, 1.0]))
 
@@ -101,8 +106,11 @@ class PoseEstimator(Node):
         if self.tf_in is not None:
             frame = self._with_gravity(frame)
         result = self.pipeline.process(frame)
+        if result.unknown_labels:
+            self.warnings.warn("unknown_label_values", f"segmentation values {result.unknown_labels[:20]} are not in "
+                               f"label_map (label_mode {self.params.label_mode}): their pixels are ignored")
         for reason in result.skipped:
-            self.warnings.warn(f"instance skipped: {reason}")
+            self.warnings.warn(reason.kind, f"instance skipped: {reason}")
         with self.timer.time("publish"):
             self._publish(frame, result.estimates, result.masks, result.track_ids)
         dt = time.perf_counter() - t0
@@ -138,14 +146,15 @@ class PoseEstimator(Node):
             "frames_dropped": w.dropped,
             "frames_rejected": self.inputs.rejected,
             "processing_errors": w.errors,
+            "frames_without_gravity": self.frames_without_gravity,
         }
         values.update({f"stage_{k}_ms": f"{v:.2f}" for k, v in self.timer.summary().items()})
         level = DiagnosticStatus.OK
         message = "ok"
         if self.inputs.received == 0 and elapsed > 5.0:
             level, message = DiagnosticStatus.WARN, "no synchronised input yet"
-            missing = [t for t in CameraInputs.TOPICS if self.count_publishers(self.resolve_topic_name(t)) == 0]
-            self.warnings.warn(f"no synchronised frames yet; topics without publishers: {missing or 'none'}")
+            problems = "; ".join(self.inputs.input_problems()) or "every input has a publisher (compare their stamps)"
+            self.warnings.warn("no_input", f"no synchronised frames yet: {problems}")
         status = DiagnosticStatus(level=level, name="selfpose_ros: pose_estimator", message=message,
                                   hardware_id=self.get_fully_qualified_name(),
                                   values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
@@ -161,7 +170,7 @@ class PoseEstimator(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Entry point: ``ros2 run selfpose_ros pose_estimator --ros-args --params-file config/pose.yaml``."""
-    return run_node(PoseEstimator, args)
+    return run_node(PoseEstimator, args, threads=2)
 
 
 if __name__ == "__main__":

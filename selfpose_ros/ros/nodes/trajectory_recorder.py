@@ -3,21 +3,25 @@
 Thin by design: gating lives in selfpose_ros.recording.keyframes, bag writing (splitting, crash safety) in
 selfpose_ros.recording.recorder, TF lookups in selfpose_ros.ros.tf_listener. Inputs: the image topics and
 camera_info (relative, approximately synchronised), /tf, /tf_static. Services: ~/start, ~/stop, ~/status
-(std_srvs/Trigger; status answers JSON). Each kept keyframe is also published on ~/keyframes (JSON).
-docs/recorder.md has the details.
+(std_srvs/Trigger; status answers JSON). Each kept keyframe is also published on ~/keyframes (JSON), and the
+counts on /diagnostics. Threads: TF for lookups has its own callback group, TF for the bag another, images,
+services and timers the node's default one; a MultiThreadedExecutor runs them side by side, so image traffic
+cannot hold TF back, and one lock serialises everything that touches the bag. docs/recorder.md has the details.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.serialization import serialize_message
@@ -29,14 +33,16 @@ from tf2_msgs.msg import TFMessage
 from selfpose_ros.data.stamps import stamp_to_ns
 from selfpose_ros.recording.bag_writer import BagWriteError
 from selfpose_ros.recording.keyframes import GateConfig, KeyframeGate
+from selfpose_ros.recording.output_dir import OutputDirError
 from selfpose_ros.recording.recorder import BagRecorder, KeyframeRecord, RecorderConfig
 from selfpose_ros.recording.tf_wait import TfWaitQueue
-from selfpose_ros.ros.camera_inputs import ThrottledWarnings
 from selfpose_ros.ros.node_runner import run_node
 from selfpose_ros.ros.params import TrajectoryRecorderParams, load_params
+from selfpose_ros.ros.recorder_diagnostics import recorder_diagnostics
 from selfpose_ros.ros.sync_subscribers import SyncedSubscribers
 from selfpose_ros.ros.tf_broadcast import TF_QOS, TF_STATIC_QOS
 from selfpose_ros.ros.tf_listener import TfListener
+from selfpose_ros.ros.throttled_warnings import ThrottledWarnings
 
 
 class TrajectoryRecorder(Node):
@@ -53,9 +59,11 @@ class TrajectoryRecorder(Node):
             output_dir=Path(p.output_dir).expanduser(), prefix=p.bag_prefix,
             max_bag_bytes=int(p.max_bag_size_mb * 1e6), max_bag_duration_ns=int(p.max_bag_duration_s * 1e9),
             chunk_period_ns=int(p.chunk_period_s * 1e9), metadata_period_ns=int(p.metadata_period_s * 1e9),
-            compression=p.compression), self._description(gate_config))
+            compression=p.compression, min_free_bytes=int(p.min_free_space_mb * 1e6)), self._description(gate_config))
         self.warnings = ThrottledWarnings(self, p.warn_period)
-        self.tf = TfListener(self, cache_s=p.tf_cache_s, on_error=self.warnings.warn)
+        self._lock = threading.RLock()  # the bag, the gate and the wait queue: images, services, timer, TF for the bag
+        # TF for lookups: its own callback group (TfListener makes it), never waits for the lock
+        self.tf = TfListener(self, cache_s=p.tf_cache_s, on_error=lambda text: self.warnings.warn("tf_rejected", text))
         self.waiting: TfWaitQueue[tuple, tuple] = TfWaitQueue(p.tf_timeout, max_len=max(30, 4 * p.sync_queue))
         self.stats = {"frames_received": 0, "tf_unavailable": 0, "tf_queue_full": 0, "ignored_not_recording": 0}
         self._static: dict[str, Any] = {}
@@ -64,13 +72,17 @@ class TrajectoryRecorder(Node):
         types = [Image] * len(p.image_topics) + [CameraInfo]
         self.sync = SyncedSubscribers(self, list(zip(types, [*p.image_topics, p.camera_info_topic])), qos,
                                       p.sync_queue, p.sync_slop, self._on_frame)
-        self.create_subscription(TFMessage, "/tf", self._on_tf, TF_QOS, raw=True)
-        self.create_subscription(TFMessage, "/tf_static", self._on_tf_static, TF_STATIC_QOS)
+        tf_bag_group = MutuallyExclusiveCallbackGroup()  # TF for the bag: not queued behind images either
+        self.create_subscription(TFMessage, "/tf", self._on_tf, TF_QOS, raw=True, callback_group=tf_bag_group)
+        self.create_subscription(TFMessage, "/tf_static", self._on_tf_static, TF_STATIC_QOS,
+                                 callback_group=tf_bag_group)
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.pub_keyframes = self.create_publisher(String, "~/keyframes", QoSProfile(depth=100))
         self.create_service(Trigger, "~/start", self._srv_start)
         self.create_service(Trigger, "~/stop", self._srv_stop)
         self.create_service(Trigger, "~/status", self._srv_status)
         self.create_timer(0.05, self._tick)
+        self.create_timer(1.0, self._diagnostics)
         self.get_logger().info(f"recording {self.image_topics} + {self.info_topic} in '{p.fixed_frame}' to "
                                f"{self.recorder.config.output_dir} (TF via {self.tf.backend}, sync via "
                                f"{self.sync.backend})")
@@ -92,14 +104,16 @@ class TrajectoryRecorder(Node):
     # -- inputs ----------------------------------------------------------------------------------------
 
     def _on_frame(self, *msgs: Any) -> None:
-        if not self.recorder.recording:
-            self.stats["ignored_not_recording"] += 1
-            return
-        self.stats["frames_received"] += 1
-        if self.waiting.push(msgs, time.monotonic()) is not None:
-            self.stats["tf_queue_full"] += 1
-            self.warnings.warn("frames arrive faster than their TF: dropped the oldest waiting frame")
-        self._drain()
+        with self._lock:
+            if not self.recorder.recording:
+                self.stats["ignored_not_recording"] += 1
+                return
+            self.stats["frames_received"] += 1
+            if self.waiting.push(msgs, time.monotonic()) is not None:
+                self.stats["tf_queue_full"] += 1
+                self.warnings.warn("tf_queue_full", f"frames arrive faster than their TF: dropped the oldest of "
+                                   f"{self.waiting.max_len} frames waiting for TF")
+            self._drain()
 
     def _on_tf(self, data: bytes) -> None:
         self._guard(self.recorder.on_tf, bytes(data), self._now_ns())
@@ -123,8 +137,9 @@ class TrajectoryRecorder(Node):
                 return
             if res.error is not None:
                 self.stats["tf_unavailable"] += 1
-                self.warnings.warn(f"no camera pose '{self.params.fixed_frame}' <- '{res.item[0].header.frame_id}'"
-                                   f": {res.error}")
+                self.warnings.warn("tf_unavailable", f"no camera pose '{self.params.fixed_frame}' <- "
+                                   f"'{res.item[0].header.frame_id}' within tf_timeout ({self.params.tf_timeout} s), "
+                                   f"frame dropped: {res.error}")
                 continue
             self._gate(res.item, *res.result)
 
@@ -145,43 +160,51 @@ class TrajectoryRecorder(Node):
             self.pub_keyframes.publish(String(data=json.dumps(info, sort_keys=True)))
 
     def _tick(self) -> None:
-        _shutdown_if_signalled()
-        self._drain()
-        self._guard(self.recorder.tick, self._now_ns())
+        with self._lock:
+            self._drain()
+            self._guard(self.recorder.tick, self._now_ns())
+
+    def _diagnostics(self) -> None:
+        self.pub_diag.publish(recorder_diagnostics(self.status(), self.get_fully_qualified_name(),
+                                                   self.get_clock().now().to_msg()))
 
     def _guard(self, fn: Any, *args: Any) -> Any:
-        """Run a recorder operation; a write failure stops the recording with an error log."""
-        try:
-            return fn(*args)
-        except BagWriteError as exc:
-            self.get_logger().error(f"recording stopped: {exc}")
-            self.waiting = TfWaitQueue(self.params.tf_timeout, self.waiting.max_len)
-            return None
+        """Run a recorder operation under the lock; a write failure stops the recording with an error log."""
+        with self._lock:
+            try:
+                return fn(*args)
+            except BagWriteError as exc:
+                self.get_logger().error(f"recording stopped: {exc}")
+                self.waiting = TfWaitQueue(self.params.tf_timeout, self.waiting.max_len)
+                return None
 
     # -- services --------------------------------------------------------------------------------------
 
     def _start(self) -> tuple[bool, str]:
-        if self.recorder.recording:
-            return False, f"already recording into {self.recorder.bag_path}"
-        self.gate.reset()
-        self.waiting = TfWaitQueue(self.params.tf_timeout, self.waiting.max_len)
-        try:
-            path = self.recorder.start(self._now_ns())
-        except (BagWriteError, OSError, RuntimeError) as exc:
-            self.get_logger().error(f"cannot start recording: {exc}")
-            return False, str(exc)
+        with self._lock:
+            if self.recorder.recording:
+                return False, f"already recording into {self.recorder.bag_path}"
+            self.gate.reset()
+            self.waiting = TfWaitQueue(self.params.tf_timeout, self.waiting.max_len)
+            try:  # OutputDirError: not writable, or less than min_free_space_mb free; nothing was started
+                path = self.recorder.start(self._now_ns())
+            except (BagWriteError, OutputDirError, OSError, RuntimeError) as exc:
+                self.recorder.error = str(exc)
+                self.get_logger().error(f"cannot start recording: {exc}")
+                return False, str(exc)
         self.get_logger().info(f"recording into {path}")
         return True, str(path)
 
     def _stop(self) -> tuple[bool, str]:
-        if not self.recorder.recording:
-            return False, "not recording"
-        self._drain(final=True)
-        try:
-            path = self.recorder.stop()
-        except BagWriteError as exc:
-            self._log_late("error", f"closing the bag failed: {exc}")
-            return False, str(exc)
+        with self._lock:
+            if not self.recorder.recording:
+                return False, "not recording"
+            self._drain(final=True)
+            try:
+                path = self.recorder.stop()
+            except BagWriteError as exc:
+                self._log_late("error", f"closing the bag failed: {exc}")
+                return False, str(exc)
         self._log_late("info", f"recording stopped; {self.gate.kept} keyframes in {len(self.recorder.closed_bags)} "
                                f"bag(s), last {path}")
         return True, str(path)
@@ -206,12 +229,16 @@ class TrajectoryRecorder(Node):
         return response
 
     def status(self) -> dict[str, Any]:
-        """Recording state and counts (the ~/status answer)."""
-        counts = self.gate.counts
-        return {**self.recorder.status(), **self.stats, "keyframes_kept": self.gate.kept,
-                "dropped_blurred": counts.get("blurred", 0), "dropped_too_close": counts.get("too_close", 0),
-                "segments": self.gate.segment + 1, "waiting_for_tf": len(self.waiting),
-                "tf_backend": self.tf.backend}
+        """Recording state and counts (the ~/status answer and /diagnostics values)."""
+        with self._lock:
+            counts = self.gate.counts
+            dropped_tf = self.stats["tf_unavailable"] + self.stats["tf_queue_full"]
+            return {**self.recorder.status(), **self.stats, "keyframes_kept": self.gate.kept,
+                    "dropped_blurred": counts.get("blurred", 0), "dropped_too_close": counts.get("too_close", 0),
+                    "segments": self.gate.segment + 1, "waiting_for_tf": len(self.waiting),
+                    "frames_dropped_tf": dropped_tf,
+                    "tf_drop_pct": round(100.0 * dropped_tf / max(self.stats["frames_received"], 1), 2),
+                    "tf_timeout_s": self.params.tf_timeout, "tf_backend": self.tf.backend}
 
     def destroy_node(self) -> None:
         """Close the bag before the node goes away (SIGINT, SIGTERM, normal exit)."""
@@ -221,30 +248,11 @@ class TrajectoryRecorder(Node):
         super().destroy_node()
 
 
-_SIGNALLED_AT: list[float] = []  # monotonic time of the first SIGINT/SIGTERM
-
-
-def _note_signal(signum: int, frame: Any) -> None:
-    """SIGINT/SIGTERM handler: only note the time; never raise inside a bag write, never call into rclpy here."""
-    if not _SIGNALLED_AT:
-        _SIGNALLED_AT.append(time.monotonic())
-
-
-def _shutdown_if_signalled() -> None:
-    """From a timer: if a signal came and rclpy did not shut down by itself within 0.5 s, shut it down."""
-    if _SIGNALLED_AT and time.monotonic() - _SIGNALLED_AT[0] > 0.5 and rclpy.ok():
-        rclpy.try_shutdown()
-
-
 def main(args: list[str] | None = None) -> int:
     """Entry point: ``ros2 run selfpose_ros trajectory_recorder --ros-args --params-file config/record.yaml``."""
-    # Installed before rclpy.init: rclpy's own SIGINT/SIGTERM handlers shut the context down and then chain
-    # to these (instead of Python's default SIGINT handler, which would raise KeyboardInterrupt in the middle
-    # of a write). Where rclpy handles a signal itself, these do nothing else; where it does not, the node's
-    # timer shuts rclpy down. Either way spin returns and destroy_node closes the bag.
-    signal.signal(signal.SIGINT, _note_signal)
-    signal.signal(signal.SIGTERM, _note_signal)
-    return run_node(TrajectoryRecorder, args)
+    # run_node handles SIGINT/SIGTERM: it never raises inside a bag write; it stops spinning, lets callbacks
+    # finish, then destroy_node closes the bag (summary, metadata.yaml) while the context is still valid.
+    return run_node(TrajectoryRecorder, args, threads=3)
 
 
 if __name__ == "__main__":
