@@ -24,21 +24,31 @@ def mask_cells(mask: np.ndarray, stride: int = 4) -> int:
     return int((m[:S, :S].reshape(S // stride, stride, S // stride, stride).mean(axis=(1, 3)) >= 0.5).sum())
 
 
-def shape_extent_ranges(categories: list[str], samples: int = 24, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(lo, hi) (C,3) of log unit-diagonal box extents over ``samples`` shape-library instances per category."""
+def shape_ranges(categories: list[str], samples: int = 24, seed: int = 0
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Over ``samples`` shape-library instances per category: (lo, hi) (C,3) of log unit-diagonal box extents
+    (with EXTENT_MARGIN) and (C,2) the lowest and highest metric box diagonal (metres per canonical unit)."""
     from selfpose_ros.shapes.registry import sample_instance
 
     rng = np.random.default_rng(seed)
-    lo, hi = [], []
+    lo, hi, diag = [], [], []
     for cat in categories:
-        logs = []
+        logs, scales = [], []
         for _ in range(samples):
-            ext = sample_instance(cat, rng, resolution=16).extents
-            logs.append(np.log(ext / np.linalg.norm(ext)))
+            inst = sample_instance(cat, rng, resolution=16)
+            logs.append(np.log(inst.extents / np.linalg.norm(inst.extents)))
+            scales.extend(inst.scale_range())
         arr = np.array(logs)
         lo.append(arr.min(0) - EXTENT_MARGIN)
         hi.append(arr.max(0) + EXTENT_MARGIN)
-    return np.array(lo, np.float32), np.array(hi, np.float32)
+        diag.append((min(scales), max(scales)))
+    return np.array(lo, np.float32), np.array(hi, np.float32), np.array(diag, np.float32)
+
+
+def shape_extent_ranges(categories: list[str], samples: int = 24, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(lo, hi) (C,3) of log unit-diagonal box extents over ``samples`` shape-library instances per category."""
+    lo, hi, _ = shape_ranges(categories, samples, seed)
+    return lo, hi
 
 
 def _concat(blobs: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
@@ -79,15 +89,16 @@ def build_crop_cache(cfg: TrainConfig, out: str | Path, ground_truth: bool = Fal
 
         def wrap(x):
             return tqdm(x, desc="pseudo-labels")
+    cats = list(d.categories)
+    lo, hi, diag = shape_ranges(cats, seed=cfg.run.seed)
     labels = compute_pseudo_labels(ds, full, p.mode, use_up=p.use_up, inlier_threshold=p.inlier_threshold,
-                                   seed=cfg.run.seed, progress=wrap)
+                                   seed=cfg.run.seed, progress=wrap,
+                                   scale_ranges={c: (float(a), float(b)) for c, (a, b) in zip(cats, diag)})
     arrays = labels_to_arrays(labels, len(ds))
     t_labels = time.perf_counter() - t0 - t_read
-    cats = list(d.categories)
     cat_idx = np.array([cats.index(c.category) for c in ds.crops], np.int64)
     rgb, rgb_off = _concat([encode_rgb(c.rgb, rgb_codec) for c in ds.crops])
     dep, dep_off = _concat([encode_depth_png(c.depth) for c in ds.crops])
-    lo, hi = shape_extent_ranges(cats, seed=cfg.run.seed)
     z: dict[str, np.ndarray] = {
         "format": np.array(FORMAT), "version": np.array(VERSION), "crop_size": np.array(d.crop_size),
         "categories": np.array(cats), "bags": np.array([str(b) for b in ds.bags]),
@@ -107,7 +118,7 @@ def build_crop_cache(cfg: TrainConfig, out: str | Path, ground_truth: bool = Fal
         "frame_segment": np.array([f.segment for f in ds.frames], np.int64),
         "frame_index": np.array([f.index for f in ds.frames], np.int64),
         "typical_scale": _typical_scale(cats, cat_idx, arrays, p.min_quality),
-        "extent_log_lo": lo, "extent_log_hi": hi,
+        "extent_log_lo": lo, "extent_log_hi": hi, "scale_range": diag,
     }
     z.update({f"pl_{k}": arrays[k] for k in PL_KEYS})
     for c, (v, f) in model_priors(cats, d.prior_vertices).items():

@@ -28,6 +28,7 @@ from selfpose_ros.conventions import SYMMETRY
 from selfpose_ros.geometry.pinhole import backproject_np
 from selfpose_ros.geometry.prior_fit import fit_prior_to_points
 from selfpose_ros.shapes.handle import HANDLE_CATEGORIES, handle_visible
+from selfpose_ros.train.fused_cloud import consistent_points, core_points, drop_support
 from selfpose_ros.train.pseudo_extents import fused_box
 
 log = logging.getLogger(__name__)
@@ -59,16 +60,32 @@ def crop_points(depth: np.ndarray, mask: np.ndarray, K: np.ndarray, erode_px: in
     return backproject_np(depth, K, m)
 
 
-def fuse_group(crops: list, T_map_cam: list[np.ndarray], per_frame: int, rng: np.random.Generator
-               ) -> np.ndarray:
-    """World-frame points (N, 3) of one instance's crops (CropRecord-like: depth, mask, K) over a trajectory."""
+def fuse_group(crops: list, T_map_cam: list[np.ndarray], per_frame: int, rng: np.random.Generator,
+               max_radius: float = np.inf, up: np.ndarray | None = None) -> np.ndarray:
+    """World-frame points (N, 3) of one instance's crops (CropRecord-like: depth, mask, K) over a trajectory.
+
+    With a finite ``max_radius`` the object's own points are kept (``train/fused_cloud.py``): each crop's
+    points near its core, those several frames agree on, and (with ``up``) none of the support's.
+    """
+    robust = np.isfinite(max_radius)
     parts = []
     for c, T in zip(crops, T_map_cam):
-        pts = crop_points(c.depth, c.mask, c.K)
-        if len(pts) > per_frame:
-            pts = pts[rng.choice(len(pts), per_frame, replace=False)]
+        up_cam = T[:3, :3].T @ up if up is not None else None
+        pts = core_points(c.depth, c.mask, c.K, max_radius, up=up_cam) if robust else \
+            crop_points(c.depth, c.mask, c.K)
+        n = 4 * per_frame if robust else per_frame
+        if len(pts) > n:
+            pts = pts[rng.choice(len(pts), n, replace=False)]
         parts.append(pts @ T[:3, :3].T + T[:3, 3])
-    return np.concatenate(parts) if parts else np.zeros((0, 3))
+    if not parts:
+        return np.zeros((0, 3))
+    if not robust:
+        return np.concatenate(parts)
+    pts = consistent_points(parts, min_frames=2 if len(parts) < 8 else 3)
+    if up is not None:
+        pts = drop_support(pts, up)
+    keep = per_frame * len(parts)
+    return pts[rng.choice(len(pts), keep, replace=False)] if len(pts) > keep else pts
 
 
 def _fit(prior: np.ndarray, points: np.ndarray, up: np.ndarray | None, threshold: float, max_points: int,
@@ -121,11 +138,14 @@ def compute_pseudo_labels(
     max_frames_per_group: int = 6,
     seed: int = 0,
     progress=None,
+    scale_ranges: Mapping[str, tuple[float, float]] | None = None,
 ) -> dict[int, PseudoLabel]:
     """Pseudo-labels {dataset index: PseudoLabel} for a TrajectoryDataset; ground truth is never read.
 
     ``priors``: category -> canonical prior points (M, 3). ``use_up``: search only yaw about the world's up
     axis ``world_up`` (objects standing upright); otherwise the prior fit's 24 PCA-axis candidates.
+    ``scale_ranges``: category -> (lowest, highest) diagonal in metres (the shape library's); with it the
+    fused cloud keeps only the object's own points and a fit outside [0.6 lowest, 1.6 highest] is rejected.
     """
     if mode not in ("trajectory", "frame"):
         raise ValueError(f"pseudo-label mode must be 'trajectory' or 'frame', got {mode!r}")
@@ -140,9 +160,14 @@ def compute_pseudo_labels(
             raise ValueError(f"no prior for category {cat!r}")
         Ts = [dataset.frames[c.frame].T_map_cam for c in crops]
         handle = _HandleTest(cat)
+        lo, hi = (scale_ranges or {}).get(cat, (0.0, np.inf))
         if mode == "trajectory":
-            pts = fuse_group(crops, Ts, per_frame_points, rng)
+            pts = fuse_group(crops, Ts, per_frame_points, rng, 1.1 * hi, up_world if use_up else None)
             fit = _fit(priors[cat], pts, up_world if use_up else None, inlier_threshold, max_points, rng)
+            if fit.success and not 0.6 * lo <= fit.scale <= 1.6 * hi:
+                log.warning("group %d (%s): fused fit of scale %.3f m outside the %s range [%.3f, %.3f]",
+                            g, dataset.group_keys[g], fit.scale, cat, lo, hi)
+                continue
             if not fit.success:
                 log.warning("group %d (%s): no fused fit: %s", g, dataset.group_keys[g], fit.failure_reason)
                 continue
@@ -158,10 +183,11 @@ def compute_pseudo_labels(
             pick = np.linspace(0, len(members) - 1, min(max_frames_per_group, len(members))).round().astype(int)
             for k in sorted(set(pick.tolist())):
                 c, T = crops[k], Ts[k]
-                pts = crop_points(c.depth, c.mask, c.K)
                 up = T[:3, :3].T @ up_world if use_up else None
+                pts = core_points(c.depth, c.mask, c.K, 1.1 * hi, up=up) if np.isfinite(hi) else \
+                    crop_points(c.depth, c.mask, c.K)
                 fit = _fit(priors[cat], pts, up, inlier_threshold, max_points, rng)
-                if fit.success:
+                if fit.success and 0.6 * lo <= fit.scale <= 1.6 * hi:
                     R, t, scale, ext, ext_ok = _boxed(fit, pts, priors[cat], cat)
                     h = handle(c, R, t, ext if ext_ok else None)
                     if handle.active and not h:
