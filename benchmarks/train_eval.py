@@ -144,6 +144,9 @@ def main() -> int:
                     help="checkpoint scored with depth withheld (keypoint/PnP path); repeatable")
     ap.add_argument("--categories", default=",".join(CATS), help="categories scored (default all six)")
     ap.add_argument("--no-shipped", action="store_true", help="do not score models/cse_*.pt")
+    ap.add_argument("--no-baseline", action="store_true",
+                    help="do not score prior_fit (differences are then against the first method)")
+    ap.add_argument("--json", type=Path, default=None, help="also write every table's numbers to this JSON file")
     ap.add_argument("--max-frames", type=int, default=None, help="frames per bag (default all)")
     ap.add_argument("--min-visibility", type=float, default=0.1, help="ignore GT objects less visible than this")
     ap.add_argument("--device", default="cpu")
@@ -170,26 +173,36 @@ def main() -> int:
               f"{ips:.1f} images/s", flush=True)
         if args.throughput_only:
             return 0
-    methods = [("prior_fit (depth-only baseline)", "prior_fit", False)]
+    methods = [] if args.no_baseline else [("prior_fit (depth-only baseline)", "prior_fit", False)]
     if not args.no_shipped:
         methods += [(p.stem, str(p), False) for p in sorted((REPO / "models").glob("cse_*.pt"))]
     for item, rgb in [(m, False) for m in args.model] + [(m, True) for m in args.rgb_only]:
         name, _, path = item.partition("=")
         methods.append((name + (" (RGB only)" if rgb else ""), path, rgb))
-    for lvl, bags in bag_sets.items():
-        score_level(lvl, bags, methods, categories, args)
+    if not methods:
+        raise SystemExit("nothing to score: --no-baseline and --no-shipped without --model/--rgb-only")
+    results = {str(lvl): score_level(lvl, bags, methods, categories, args) for lvl, bags in bag_sets.items()}
+    if args.json is not None:
+        import json
+
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=1))
     return 0
 
 
-def score_level(level: str | None, bags: list[Path], methods: list, categories: list[str], args) -> None:
-    """Score every method on one set of held-out bags and print the tables."""
-    rows = []
+def score_level(level: str | None, bags: list[Path], methods: list, categories: list[str], args) -> dict:
+    """Score every method on one set of held-out bags, print the tables, return their numbers."""
+    rows, out = [], {}
     for name, model, rgb_only in methods:
         report, seconds, (frames, inst, est) = score_method(model, bags, categories, args.max_frames, args.device,
                                                             args.min_visibility, rgb_only)
         rows.append((name, report))
         print(f"[{level}] {name}: {frames} frames, {est}/{inst} instances estimated, {frames / seconds:.2f} frames/s",
               flush=True)
+        out[name] = {"ap": report.ap, "size_ok": size_within_share(report.pairs),
+                     "extent_r": extent_correlation(report.pairs),
+                     "proportion_r": extent_correlation(report.pairs, proportions=True),
+                     "frames": frames, "instances": inst, "estimated": est, "frames_per_s": frames / seconds}
         if args.per_category:
             print(format_table(report), flush=True)
     base = rows[0][1].ap
@@ -212,6 +225,7 @@ def score_level(level: str | None, bags: list[Path], methods: list, categories: 
             parts.append(f"{c} {a[0]:.0f}/{a[1]:.0f}/{a[2]:.0f}"
                          f" r {r1:.2f};{r2:.2f}")
         print(f"  {name[:34]:34s} " + ", ".join(parts))
+    return out
 
 
 if __name__ == "__main__":
