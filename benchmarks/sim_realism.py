@@ -35,13 +35,19 @@ from selfpose_ros.sim.simulator import SimConfig, SimScene  # noqa: E402
 
 def best_ms(fn: Callable[[], object], repeat: int) -> float:
     """Minimum wall time of ``fn`` over ``repeat`` runs, milliseconds (one warm-up run first)."""
+    return best_wall_cpu_ms(fn, repeat)[0]
+
+
+def best_wall_cpu_ms(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
+    """Minimum wall time and minimum process CPU time (all threads) of ``fn`` over ``repeat`` runs, ms."""
     fn()
-    times = []
+    walls, cpus = [], []
     for _ in range(repeat):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - t)
-    return 1000.0 * min(times)
+        walls.append(time.perf_counter() - t)
+        cpus.append(time.process_time() - c)
+    return 1000.0 * min(walls), 1000.0 * min(cpus)
 
 
 def frame_rates(width: int, height: int, frames: int, seed: int) -> dict[str, dict[str, float]]:
@@ -72,7 +78,7 @@ def frame_rates(width: int, height: int, frames: int, seed: int) -> dict[str, di
     return out
 
 
-def effect_costs(sim: SimScene, index: int, repeat: int) -> list[tuple[str, float]]:
+def effect_costs(sim: SimScene, index: int, repeat: int) -> list[tuple[str, float, float]]:
     """Cost (ms) of each realism effect alone (the simulator's own code, one effect switched on at a time)."""
     r = sim.config.realism
     d, im = r.depth, r.image
@@ -128,7 +134,7 @@ def effect_costs(sim: SimScene, index: int, repeat: int) -> list[tuple[str, floa
         ("image: JPEG encode + decode", camera(jpeg_quality=im.jpeg_quality)),
         ("image: whole colour camera", camera(**{f: getattr(im, f) for f in im.__dataclass_fields__})),
     ]
-    return [(name, best_ms(fn, repeat)) for name, fn in rows]
+    return [(name, *best_wall_cpu_ms(fn, repeat)) for name, fn in rows]
 
 
 def peers(shape: tuple[int, int], repeat: int) -> list[tuple[str, float, float]]:
@@ -263,9 +269,9 @@ def main(argv: list[str] | None = None) -> int:
         scene=SceneConfig(min_objects=5, max_objects=5),
     )
     sim = SimScene(config, args.seed)
-    print(f"\ncost of each effect alone (default level, best of {args.repeat}, ms)")
-    for name, ms in effect_costs(sim, 2, args.repeat):
-        print(f"  {name:55} {ms:7.2f}")
+    print(f"\ncost of each effect alone (default level, best of {args.repeat}; ms of wall and of process CPU time)")
+    for name, wall, cpu in effect_costs(sim, 2, args.repeat):
+        print(f"  {name:55} {wall:7.2f} {cpu:7.2f}")
     print("\nOpenCV against the peer it could have used (same inputs, outputs checked; best ms)")
     for name, ours, theirs in peers((args.height, args.width), args.repeat):
         print(f"  {name:45} OpenCV {ours:7.2f}  peer {theirs:8.2f}  peer/OpenCV = {theirs / ours:5.1f}x")

@@ -157,11 +157,13 @@ def main() -> int:
         }
         print(f"start: estimator RSS {start['rss_est']:.0f} MB, sim_camera RSS {start['rss_sim']:.0f} MB", flush=True)
         end_t = start["t"] + 60.0 * args.minutes
+        samples = [start["rss_est"]]  # estimator RSS every 30 s
         while time.monotonic() < end_t:
             mon.spin_for(min(30.0, max(0.0, end_t - time.monotonic())))
             if sim.poll() is not None or est.poll() is not None:
                 raise RuntimeError(f"a node exited (sim_camera {sim.poll()}, pose_estimator {est.poll()})")
             c = mon.counts()
+            samples.append(rss_mb(est.pid))
             print(
                 f"  {(time.monotonic() - start['t']) / 60:5.1f} min: estimator RSS {rss_mb(est.pid):.0f} MB, "
                 f"sim RSS {rss_mb(sim.pid):.0f} MB, published {mon.published - start['published']}, processed "
@@ -216,6 +218,12 @@ def main() -> int:
         f"synchronised sets {received}, processed {d['frames_processed']} "
         f"({d['frames_processed'] / (60 * minutes):.2f} Hz), dropped while busy {d['frames_dropped']}, "
         f"rejected {d['frames_rejected']}, lost before the estimator {max(d['published'] - received, 0)}"
+    )
+    half = samples[len(samples) // 2 :]
+    print(
+        f"  pose_estimator RSS over the second half: {half[0]:.1f} -> {half[-1]:.1f} MB "
+        f"({100.0 * (half[-1] / half[0] - 1.0):+.2f} %), largest 30 s step "
+        f"{max((b - a for a, b in zip(samples, samples[1:])), default=0.0):+.1f} MB"
     )
     print(f"  processing errors: {end['processing_errors']} (diagnostics), tracebacks in the log: {tracebacks}")
     ok = growth_est < 5.0 and end["processing_errors"] == 0 and tracebacks == 0

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from selfpose_ros.conventions import CATEGORIES
-from selfpose_ros.shapes import bottle, bowl, camera, can, laptop, mug
+from selfpose_ros.shapes import bottle, bowl, camera_body, can, laptop, mug
 from selfpose_ros.shapes.mug import handle_geometry
 from selfpose_ros.shapes.registry import category_shape, sample_instance
 
@@ -68,7 +68,7 @@ def test_sampled_sizes_respect_the_category_range_and_limits(category: str) -> N
         assert lo <= s <= hi
 
 
-@pytest.mark.parametrize("module", [bottle, bowl, camera, can, laptop, mug])
+@pytest.mark.parametrize("module", [bottle, bowl, camera_body, can, laptop, mug])
 def test_prior_parameters_are_the_shipped_midpoints_inside_the_new_ranges(module) -> None:
     shape = next(v for v in vars(module).values() if type(v).__name__ == "CategoryShape")
     params = shape.mean_params()

@@ -8,12 +8,16 @@ it. Each candidate is refined by Open3D ICP with scaling (coarse then fine corre
 candidate whose observed points lie closest to the placed prior (mean truncated distance) wins. The
 candidates are first refined on subsampled clouds (``max_search_points``); the ``keep_best`` best are then
 refined on up to ``max_fine_points`` observed points and scored on all of them.
+``scale_bounds`` (lo, hi), when given, hold every refinement's scale inside them: a refinement whose
+scale leaves them is redone rigidly at the nearest bound, so a fit cannot grow to reach stray points.
+The initial scale comes from robust (2nd to 98th percentile) extents, not the outermost points.
 The result is a :class:`PoseFit`; its inliers are the observed points within ``inlier_threshold`` of the
 placed prior, and its ``confidence`` is that inlier ratio.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -96,6 +100,7 @@ def fit_prior_to_points(
     max_search_points: int = 300,
     max_fine_points: int = 1500,
     keep_best: int = 3,
+    scale_bounds: tuple[float, float] | None = None,
 ) -> PoseFit:
     """Fit canonical prior points (M, 3) to observed camera-frame points (K, 3); return the best PoseFit."""
     prior = np.asarray(prior_points, dtype=np.float64)
@@ -114,10 +119,23 @@ def fit_prior_to_points(
     c_prior, E_prior = _pca_frame(prior)
     c_obs, E_obs = _pca_frame(obs)
     ext_prior = np.ptp((prior - c_prior) @ E_prior, axis=0)
-    ext_obs = np.ptp((obs - c_obs) @ E_obs, axis=0)
+    lo_hi = np.percentile((obs - c_obs) @ E_obs, [2.0, 98.0], axis=0)
+    ext_obs = lo_hi[1] - lo_hi[0]
     s0 = float(np.linalg.norm(ext_obs) / np.linalg.norm(ext_prior))
     if not s0 > 0:
         return failed_fit("observed points have no spread: scale cannot be initialised", n_input, n)
+    if scale_bounds is not None:
+        s0 = float(np.clip(s0, *scale_bounds))
+
+    def refine(fit: PoseFit, prior_pts: np.ndarray, obs_pts: np.ndarray, distance: float) -> PoseFit:
+        out = refine_pose_icp(fit, prior_pts, obs_pts, max_correspondence_distance=distance,
+                              refine_scale=refine_scale, max_iterations=icp_iterations, bounds=_UNBOUNDED).fit
+        if scale_bounds is not None and not scale_bounds[0] <= out.scale <= scale_bounds[1]:
+            held = dataclasses.replace(out, scale=float(np.clip(out.scale, *scale_bounds)))
+            out = refine_pose_icp(held, prior_pts, obs_pts, max_correspondence_distance=distance,
+                                  refine_scale=False, max_iterations=icp_iterations, bounds=_UNBOUNDED).fit
+        return out
+
     coarse = coarse_distance if coarse_distance is not None else 0.25 * s0 * float(np.linalg.norm(ext_prior))
     truncate = 3.0 * inlier_threshold
 
@@ -128,15 +146,13 @@ def fit_prior_to_points(
     for R0 in candidate_rotations(prior, obs, up_hint, num_yaw):
         t0 = c_obs - s0 * R0 @ c_prior
         start = PoseFit(True, s0, R0, t0, np.ones(n_input, dtype=bool), 1.0, 1.0, n)
-        fit = refine_pose_icp(start, prior_small, obs_small, max_correspondence_distance=coarse,
-                              refine_scale=refine_scale, max_iterations=icp_iterations, bounds=_UNBOUNDED).fit
+        fit = refine(start, prior_small, obs_small, coarse)
         coarse_fits.append((_truncated_cost(fit, prior_small, obs_small, truncate)[0], fit))
     coarse_fits.sort(key=lambda item: item[0])
     best = None
     obs_fine = obs[:: max(1, len(obs) // max_fine_points)]
     for _, fit in coarse_fits[:keep_best]:
-        fit = refine_pose_icp(fit, prior, obs_fine, max_correspondence_distance=max(inlier_threshold, coarse / 4),
-                              refine_scale=refine_scale, max_iterations=icp_iterations, bounds=_UNBOUNDED).fit
+        fit = refine(fit, prior, obs_fine, max(inlier_threshold, coarse / 4))
         cost, dist = _truncated_cost(fit, prior, obs, truncate)
         if best is None or cost < best[0]:
             best = (cost, fit, dist)

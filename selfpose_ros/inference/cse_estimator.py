@@ -4,16 +4,21 @@ Per frame, all instances are cropped (square, undistorted, like training) and ru
 Each crop gives, per stride-4 cell, the expected canonical point ``q_p`` and a cycle confidence (2D->3D->2D
 agreement). Cells that are confident (above ``min(mean confidence, conf_cap)``) and have depth are paired
 with their back-projected camera points; RANSAC-Umeyama fits canonical -> camera (s, R, t), optionally
-refined by bounded ICP of the predicted (deformed) mesh against the instance's depth points. Without enough
-depth, the keypoint head's pixels and the mesh's keypoint vertices go through PnP-RANSAC at the category's
-typical metric scale. When the frame knows gravity (``RGBDFrame.up``) and the fit's canonical +Y is within
-``SolverOptions.upright_snap_deg`` of it, the object is taken to stand upright and the tilt is removed (the
-yaw and the box centre are kept), as in the depth-only baseline. Reported size = s * extents of the predicted
-mesh (square cross-section for solids of revolution, ``geometry.mesh_box``), and the translation is moved to
-the centre of that mesh's box (the canonical convention). Beyond that box, rotation-symmetric categories
-need nothing special: any yaw that fits is equally right, and the evaluator scores them modulo the symmetry.
+refined by bounded ICP of the predicted (deformed) mesh against the instance's depth points, then stretched
+per axis against them (radius and height for solids of revolution). Only the object's own depth takes part
+(``inference.instance_geometry``: a bleeding mask's background, flying pixels and table points are dropped
+before the crop is cut). Without enough depth, the keypoint head's pixels and the mesh's keypoint vertices
+go through PnP-RANSAC at the category's typical metric scale. When up is known (``RGBDFrame.up`` from TF,
+else the support plane's normal) and the fit's canonical +Y is within ``SolverOptions.upright_snap_deg`` of
+it, the object is taken to stand upright and the tilt is removed (the yaw and the box centre are kept), as
+in the depth-only baseline. Reported size = the per-axis scales (or s) * extents of the predicted mesh
+(square cross-section for solids of revolution, ``geometry.mesh_box``), put through the category size policy
+(``shapes.size_ranges``); the translation is the centre of that mesh's box (the canonical convention).
+Beyond that box, rotation-symmetric categories need nothing special: any yaw that fits is equally right,
+and the evaluator scores them modulo the symmetry.
 
-RGB-D models (``CSEConfig.input`` rgbd/rgbdn) also take the crop's depth as network input. With
+RGB-D models (``CSEConfig.input`` rgbd/rgbdn) also take the crop's depth as network input: all of it, as in
+training (the object-only depth above is what the solver fits). With
 ``use_depth=False`` the depth is withheld from both the network and the solver: the keypoint/PnP path alone
 (the RGB-only mode, scored as its own row by benchmarks/train_eval.py). Models with a handle head report, for
 mugs, ``extras["handle_visible"]``: when False, the yaw is unobservable and the mug is scored as symmetric.
@@ -31,17 +36,22 @@ from selfpose_ros.conventions import HANDLE_CATEGORIES, SYMMETRY
 from selfpose_ros.data.crops import crop_instance
 from selfpose_ros.data.frame import RGBDFrame
 from selfpose_ros.data.instances import Instance
+from selfpose_ros.geometry.axis_scales import surface_samples
 from selfpose_ros.geometry.icp import refine_pose_icp
 from selfpose_ros.geometry.mesh_box import mesh_box
 from selfpose_ros.geometry.pinhole import backproject_np
 from selfpose_ros.geometry.pnp import pnp_ransac
 from selfpose_ros.geometry.ransac import ransac_umeyama
 from selfpose_ros.inference.estimator import InstanceResult, SolverOptions, resolve_device, snap_if_upright
-from selfpose_ros.inference.prior_fit_estimator import instance_points
+from selfpose_ros.inference.instance_geometry import FrameGeometry, frame_geometry, size_and_pose
 from selfpose_ros.model.camera import downsample_mask
 from selfpose_ros.model.checkpoint import load_checkpoint
 from selfpose_ros.model.cse_model import FEATURE_STRIDE
 from selfpose_ros.pose_types import ObjectPoseEstimate
+from selfpose_ros.shapes.size_ranges import check_size
+
+#: Surface samples of the predicted mesh used for the per-axis size fit.
+SIZE_SAMPLES = 2000
 
 
 def _typical_scale(category: str) -> float:
@@ -102,13 +112,19 @@ class CSEEstimator:
         """Estimate every instance of ``frame`` with one batched forward pass."""
         t0 = time.perf_counter()
         results: list[InstanceResult | None] = [None] * len(instances)
-        crops, todo = [], []
+        crops, net_depths, todo = [], [], []
+        geo = frame_geometry(frame, instances, use_support_plane=self.options.support_plane)
         for k, inst in enumerate(instances):
             if inst.category not in self.categories:
                 results[k] = InstanceResult(inst, None, f"category {inst.category!r} is not in the model "
                                                         f"{self.categories}")
                 continue
-            c = crop_instance(frame.rgb, frame.depth, inst.mask, frame.K, self.size, self.padding, inst.box)
+            c = crop_instance(frame.rgb, geo.object_depth(frame, k, inst.mask), inst.mask, frame.K, self.size,
+                              self.padding, inst.box)
+            net_depth = None
+            if self.model.uses_depth and self.use_depth:  # the network sees the whole crop's depth, as in training
+                net_depth = crop_instance(frame.rgb, frame.depth, inst.mask, frame.K, self.size, self.padding,
+                                          inst.box).depth
             if not self.use_depth:
                 c.depth = np.zeros_like(c.depth)
             cells = downsample_mask(torch.from_numpy(c.mask[None].astype(np.float32)), FEATURE_STRIDE)
@@ -117,65 +133,92 @@ class CSEEstimator:
                                                         f"feature cells < {self.min_cells}")
                 continue
             crops.append(c)
+            net_depths.append(net_depth)
             todo.append(k)
         t1 = t2 = time.perf_counter()
         if todo:
-            out = self._forward(crops, [instances[k].category for k in todo])
+            out = self._forward(crops, [instances[k].category for k in todo], net_depths=net_depths)
             t2 = time.perf_counter()
             for j, k in enumerate(todo):
-                results[k] = self._solve(frame, instances[k], crops[j], out, j)
+                results[k] = self._solve(frame, instances[k], crops[j], out, j, geo, k)
         self.last_timings = {"crop": t1 - t0, "model": t2 - t1, "solve": time.perf_counter() - t2}
         return [r for r in results if r is not None]
 
     @torch.no_grad()
-    def _forward(self, crops: list, categories: list[str]):
+    def _forward(self, crops: list, categories: list[str], net_depths: list | None = None):
         rgb = torch.from_numpy(np.stack([c.rgb for c in crops])).permute(0, 3, 1, 2).float().div_(255.0)
         masks = torch.from_numpy(np.stack([c.mask for c in crops]).astype(np.float32))
         K = torch.from_numpy(np.stack([c.K for c in crops])).float()
         depth = None
-        if self.model.uses_depth and self.use_depth:
-            depth = torch.from_numpy(np.stack([c.depth for c in crops]).astype(np.float32))[:, None].to(self.device)
+        if self.model.uses_depth and self.use_depth and net_depths is not None:
+            depth = np.stack([np.nan_to_num(d, nan=0.0) for d in net_depths]).astype(np.float32)
+            depth = torch.from_numpy(depth)[:, None].to(self.device)
         out = self.model(rgb.to(self.device), masks.to(self.device), categories, K.to(self.device), depth)
         keep = ("points3d", "cycle_confidence", "feature_mask", "pixel_xy", "vertices", "vertex_valid",
                 "keypoint_pixels", "keypoint_indices", "handle_logit")
         arrays = {k: getattr(out, k).detach().cpu() for k in keep}
         return {k: (a.float() if a.is_floating_point() else a).numpy() for k, a in arrays.items()}
 
-    def _solve(self, frame: RGBDFrame, inst: Instance, crop, out: dict, j: int) -> InstanceResult:
-        verts = out["vertices"][j][out["vertex_valid"][j]].astype(np.float64)
+    def _solve(self, frame: RGBDFrame, inst: Instance, crop, out: dict, j: int, geo: FrameGeometry | None = None,
+               k: int = 0) -> InstanceResult:
+        if geo is None:  # one instance solved on its own (tests): the frame's geometry for it alone
+            geo = frame_geometry(frame, [inst], use_support_plane=self.options.support_plane)
+            k = 0
+        n_valid = int(out["vertex_valid"][j].sum())  # valid vertices come first (padding after)
+        verts = out["vertices"][j][:n_valid].astype(np.float64)
         fm = out["feature_mask"][j]
         conf = out["cycle_confidence"][j].reshape(fm.shape)
         mean_conf = float(conf[fm > 0.5].mean())
         q, keep = dense_correspondences(out["points3d"][j].reshape(*fm.shape, 3), fm, conf,
                                         min(mean_conf, self.conf_cap), self.size)
         ok = keep & crop.mask & (crop.depth > 0)
+        sym = SYMMETRY.get(inst.category, "none")
+        centre, extents = mesh_box(verts, sym)
         if int(ok.sum()) >= self.options.min_inliers:
             X = backproject_np(crop.depth, crop.K, ok)  # row-major over ``ok``, as q[ok] below
             fit = ransac_umeyama(q[ok].astype(np.float64), X, self.ransac_threshold,
                                  max_iterations=self.options.ransac_iterations, min_inliers=self.options.min_inliers,
                                  seed=0)
             method = "ransac_umeyama"
-            if fit.success and self.options.icp:
-                obs = instance_points(frame, inst.mask)
+            if not fit.success:
+                return InstanceResult(inst, None, f"{method}: {fit.failure_reason}")
+            R, t, size = fit.rotation, fit.translation + fit.scale * fit.rotation @ centre, fit.scale * extents
+            if self.options.icp:
+                obs = geo.points(frame, k)
                 fit = refine_pose_icp(fit, verts, obs, max_correspondence_distance=self.icp_distance,
                                       refine_scale=True).fit
+                samples, normals = self._samples(inst.category, verts)
+                sized = size_and_pose(inst.category, samples, obs, fit.rotation, fit.translation, fit.scale,
+                                      model_normals=normals, frame=frame, free=geo.free_space(frame, k),
+                                      plane=geo.support, up=geo.up, upright_deg=self.options.upright_snap_deg,
+                                      max_distance=self.icp_distance, box_points=verts)
+                R, t, size = sized.rotation, sized.translation, sized.size
         else:
             fit = self._pnp(out, j, crop, inst.category)
             method = "keypoint_pnp"
-        if not fit.success:
-            return InstanceResult(inst, None, f"{method}: {fit.failure_reason}")
-        centre, extents = mesh_box(verts, SYMMETRY.get(inst.category, "none"))
-        R = snap_if_upright(fit.rotation, frame.up, self.options.upright_snap_deg)  # keeps yaw and box centre
-        t = fit.translation + fit.scale * fit.rotation @ centre
-        score = float(fit.inlier_ratio) * mean_conf
-        extras: dict = {"method": method}
+            if not fit.success:
+                return InstanceResult(inst, None, f"{method}: {fit.failure_reason}")
+            R, t, size = fit.rotation, fit.translation + fit.scale * fit.rotation @ centre, fit.scale * extents
+        check = check_size(inst.category, size)
+        if check.size is None:
+            return InstanceResult(inst, None, f"{method}: {check.failure}")
+        R = snap_if_upright(R, geo.up, self.options.upright_snap_deg)  # keeps yaw and box centre
+        score = float(fit.inlier_ratio) * mean_conf * check.confidence_factor
+        extras: dict = {"method": method, **geo.extras(k), "size_factor": check.factor, "size_clamped": check.clamped}
         if self.model.handle_head is not None and inst.category in HANDLE_CATEGORIES:
             extras["handle_visible"] = bool(out["handle_logit"][j] > 0.0)
         est = ObjectPoseEstimate(category=inst.category, instance=inst.instance, R=R, t=t,
-                                 scale=fit.scale, size=fit.scale * extents, confidence=score,
+                                 scale=float(np.linalg.norm(check.size)), size=check.size, confidence=score,
                                  inlier_ratio=fit.inlier_ratio, num_correspondences=fit.num_correspondences,
                                  extras=extras)
         return InstanceResult(inst, est)
+
+    def _samples(self, category: str, verts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Surface samples and normals of the predicted mesh (the checkpoint prior's faces over ``verts``)."""
+        faces = np.asarray(self.ckpt.priors[category][1])
+        if len(faces) == 0 or int(faces.max()) >= len(verts):
+            return verts, np.zeros_like(verts)  # no usable faces: vertices, and no see-through term
+        return surface_samples(verts, faces, SIZE_SAMPLES, seed=0)
 
     def _pnp(self, out: dict, j: int, crop, category: str):
         idx = out["keypoint_indices"][j]

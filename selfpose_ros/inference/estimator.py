@@ -34,6 +34,8 @@ class SolverOptions:
     device: str = "cpu"
     #: with a known gravity direction (RGBDFrame.up), fits within this tilt of upright are snapped upright; 0: off
     upright_snap_deg: float = 30.0
+    #: search the frame's support plane: the up hint when frame.up is None, and table points dropped from instances
+    support_plane: bool = True
 
 
 def snap_if_upright(R: np.ndarray, up: np.ndarray | None, max_tilt_deg: float) -> np.ndarray:

@@ -128,7 +128,9 @@ def _cached_labels(cfg: TrainConfig, ds: CropCacheDataset) -> dict:
 
 def _pseudo_labels(cfg: TrainConfig, ds, out_dir: Path, is_main: bool, barrier) -> dict:
     p = cfg.pseudo_labels
-    key = f"v3|{len(ds)}|{ds.bags}|{p.mode}|{p.use_up}|{p.inlier_threshold}|{cfg.run.seed}"
+    from selfpose_ros.train.pseudo_labels import PSEUDO_LABEL_VERSION
+
+    key = f"v{PSEUDO_LABEL_VERSION}|{len(ds)}|{ds.bags}|{p.mode}|{p.use_up}|{p.inlier_threshold}|{cfg.run.seed}"
     cache = out_dir / "pseudo_labels.npz"
     if is_main and not _cache_ok(cache, key):
         from selfpose_ros.train.crop_cache_build import shape_ranges

@@ -7,31 +7,43 @@ carried back into every frame with the camera motion: ``T_cam_obj(f) = inv(T_map
 Partial single views make scale, centre and the mug's handle direction ambiguous; the fused cloud does not.
 The instance's own per-axis size comes from the fused cloud's robust box (``train/pseudo_extents.py``); the
 label then uses that box's centre and diagonal (the NOCS frame of the instance). For the mug, each crop is
-flagged ``handle_visible`` with ``shapes.handle`` (the handle placed with the label pose lands on the crop's
-mask where its depth agrees): crops without it are trained as symmetric about +Y (the NOCS convention).
+flagged ``handle_visible`` with ``shapes.handle`` (the crop's depth, in the label's box, holds points in the
+handle's part of it): crops without it are trained as symmetric about +Y (the NOCS convention).
 
 ``mode="frame"`` fits each crop's own points instead (no camera motion: the ablation), on at most
 ``max_frames_per_group`` frames per group; the other crops get no label.
+
+Each crop contributes only its object's own surface. With ``scale_ranges`` (what the training recipes pass)
+that is ``train/fused_cloud.py``'s selection (core, support layer and 3D components per crop, agreement of
+several frames in the world); without, ``geometry.instance_surface`` per crop, the back-ends' selection. The
+fit's scale is held within the category's size range (``shapes.size_ranges``), and a fit whose size is still
+outside it by more than the clamp factor gets no label (within it, the label's quality is lowered as an
+estimate's confidence is).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-import cv2
 import numpy as np
 
 from selfpose_ros.conventions import SYMMETRY
+from selfpose_ros.geometry.instance_surface import object_surface
 from selfpose_ros.geometry.pinhole import backproject_np
 from selfpose_ros.geometry.prior_fit import fit_prior_to_points
 from selfpose_ros.shapes.handle import HANDLE_CATEGORIES, handle_visible
+from selfpose_ros.shapes.size_ranges import check_size, similarity_scale_bounds
 from selfpose_ros.train.fused_cloud import consistent_points, core_points, drop_support
 from selfpose_ros.train.pseudo_extents import fused_box
 
 log = logging.getLogger(__name__)
+
+#: Changes whenever the labels a dataset gets change (part of the training cache key).
+PSEUDO_LABEL_VERSION = 3
 
 PseudoMode = Literal["trajectory", "frame"]
 
@@ -49,15 +61,10 @@ class PseudoLabel:
     handle_visible: bool = True  # mugs: the handle shows in this crop (others: True)
 
 
-def crop_points(depth: np.ndarray, mask: np.ndarray, K: np.ndarray, erode_px: int = 1) -> np.ndarray:
-    """Camera-frame points (N, 3) of a crop's masked pixels with depth (mask eroded by ``erode_px``)."""
-    m = mask.astype(bool)
-    if erode_px > 0:
-        kernel = np.ones((2 * erode_px + 1, 2 * erode_px + 1), np.uint8)
-        eroded = cv2.erode(m.astype(np.uint8), kernel).astype(bool)
-        if eroded.sum() >= 0.25 * m.sum():
-            m = eroded
-    return backproject_np(depth, K, m)
+def crop_points(depth: np.ndarray, mask: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Camera-frame points (N, 3) of a crop's object surface (depth 0 = none; ``geometry.instance_surface``)."""
+    keep = object_surface(depth, K, np.asarray(mask, bool)).keep
+    return backproject_np(depth, K, keep)
 
 
 def fuse_group(crops: list, T_map_cam: list[np.ndarray], per_frame: int, rng: np.random.Generator,
@@ -89,11 +96,18 @@ def fuse_group(crops: list, T_map_cam: list[np.ndarray], per_frame: int, rng: np
 
 
 def _fit(prior: np.ndarray, points: np.ndarray, up: np.ndarray | None, threshold: float, max_points: int,
-         rng: np.random.Generator, num_yaw: int = 36, keep_best: int = 8):
+         rng: np.random.Generator, category: str, num_yaw: int = 36, keep_best: int = 8):
     if len(points) > max_points:
         points = points[rng.choice(len(points), max_points, replace=False)]
-    return fit_prior_to_points(prior, points, up_hint=up, inlier_threshold=threshold, min_points=30, num_yaw=num_yaw,
-                                keep_best=keep_best)
+    extents = prior.max(0) - prior.min(0)
+    fit = fit_prior_to_points(prior, points, up_hint=up, inlier_threshold=threshold, min_points=30, num_yaw=num_yaw,
+                              keep_best=keep_best, scale_bounds=similarity_scale_bounds(category, extents))
+    if not fit.success:
+        return fit, 0.0
+    check = check_size(category, fit.scale * extents)
+    if check.size is None:
+        return dataclasses.replace(fit, success=False, failure_reason=check.failure), 0.0
+    return fit, check.confidence_factor
 
 
 def _to_camera(R_w: np.ndarray, t_w: np.ndarray, T_map_cam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -163,7 +177,7 @@ def compute_pseudo_labels(
         lo, hi = (scale_ranges or {}).get(cat, (0.0, np.inf))
         if mode == "trajectory":
             pts = fuse_group(crops, Ts, per_frame_points, rng, 1.1 * hi, up_world if use_up else None)
-            fit = _fit(priors[cat], pts, up_world if use_up else None, inlier_threshold, max_points, rng)
+            fit, factor = _fit(priors[cat], pts, up_world if use_up else None, inlier_threshold, max_points, rng, cat)
             if fit.success and not 0.6 * lo <= fit.scale <= 1.6 * hi:
                 log.warning("group %d (%s): fused fit of scale %.3f m outside the %s range [%.3f, %.3f]",
                             g, dataset.group_keys[g], fit.scale, cat, lo, hi)
@@ -178,7 +192,7 @@ def compute_pseudo_labels(
                 R_w, t_w, scale, ext_ok = fit.rotation, fit.translation, float(fit.scale), False
                 cam = [_to_camera(R_w, t_w, T) for T in Ts]
             for i, (R, t), h in zip(members, cam, seen):
-                labels[i] = PseudoLabel(scale, R, t, float(fit.inlier_ratio), ext, ext_ok, h)
+                labels[i] = PseudoLabel(scale, R, t, float(fit.inlier_ratio) * factor, ext, ext_ok, h)
         else:
             pick = np.linspace(0, len(members) - 1, min(max_frames_per_group, len(members))).round().astype(int)
             for k in sorted(set(pick.tolist())):
@@ -186,13 +200,13 @@ def compute_pseudo_labels(
                 up = T[:3, :3].T @ up_world if use_up else None
                 pts = core_points(c.depth, c.mask, c.K, 1.1 * hi, up=up) if np.isfinite(hi) else \
                     crop_points(c.depth, c.mask, c.K)
-                fit = _fit(priors[cat], pts, up, inlier_threshold, max_points, rng)
+                fit, factor = _fit(priors[cat], pts, up, inlier_threshold, max_points, rng, cat)
                 if fit.success and 0.6 * lo <= fit.scale <= 1.6 * hi:
                     R, t, scale, ext, ext_ok = _boxed(fit, pts, priors[cat], cat)
                     h = handle(c, R, t, ext if ext_ok else None)
                     if handle.active and not h:
                         R, t, scale, ext_ok = fit.rotation, fit.translation, float(fit.scale), False
-                    labels[members[k]] = PseudoLabel(scale, R, t, float(fit.inlier_ratio), ext, ext_ok, h)
+                    labels[members[k]] = PseudoLabel(scale, R, t, float(fit.inlier_ratio) * factor, ext, ext_ok, h)
     return labels
 
 

@@ -1,0 +1,154 @@
+"""Instance geometry every back-end shares: the frame's up direction and support plane, each instance's
+own depth surface (a bleeding mask's background and flying pixels dropped), the per-axis metric size of a
+fitted shape model, and the category size policy (``shapes.size_ranges``) applied to every estimate.
+
+Per frame (:func:`frame_geometry`): the support plane is searched in the depth outside the instance masks
+(``geometry.support_plane``; constrained to the gravity direction when TF knows it); without gravity its
+normal becomes the up hint (``up_source`` "support_plane"). Then every instance's surface is selected
+(``geometry.instance_surface``), points on or below the support plane excluded.
+Per instance (:func:`size_and_pose`): the shape model is stretched along its canonical axes
+(``geometry.axis_scales``): per-axis scales for asymmetric categories, radius and height for solids of
+revolution, each kept within its category's range widened by the clamp slack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from selfpose_ros.conventions import SYMMETRY
+from selfpose_ros.data.frame import RGBDFrame
+from selfpose_ros.data.instances import Instance
+from selfpose_ros.geometry.axis_scales import AxisScaleFit, fit_axis_scales
+from selfpose_ros.geometry.instance_surface import InstanceSurface, SurfaceOptions, object_surfaces, surface_points
+from selfpose_ros.geometry.mesh_box import mesh_box
+from selfpose_ros.geometry.support_plane import Plane, PlaneOptions, SupportPlaneInfo, support_plane
+from selfpose_ros.geometry.upright import tilt_deg
+from selfpose_ros.shapes.size_ranges import axis_scale_bounds
+
+#: Per-axis scales of categories that are no solids of revolution stay within this factor of the similarity's.
+ASYMMETRIC_AXIS_RATIO = 1.3
+
+
+@dataclass
+class FrameGeometry:
+    """What :func:`frame_geometry` found for one frame."""
+
+    up: np.ndarray | None  # (3,) unit up in the camera frame, or None
+    up_source: str  # "tf" (frame.up), "support_plane" or "none"
+    plane: SupportPlaneInfo | None  # None when the search was off
+    surfaces: list[InstanceSurface] = field(default_factory=list)  # one per instance, in order
+
+    def points(self, frame: RGBDFrame, k: int, max_points: int = 2000, seed: int = 0) -> np.ndarray:
+        """Camera-frame points (N, 3) of instance ``k``'s own surface (uniformly subsampled)."""
+        return surface_points(frame.depth, frame.K, self.surfaces[k], max_points, seed)
+
+    def object_depth(self, frame: RGBDFrame, k: int, mask: np.ndarray) -> np.ndarray:
+        """The frame's depth with instance ``k``'s dropped pixels (inside ``mask``) set to NaN."""
+        return np.where(mask & ~self.surfaces[k].keep, np.float32(np.nan), frame.depth).astype(np.float32)
+
+    def free_space(self, frame: RGBDFrame, k: int, margin_px: int = 2) -> np.ndarray:
+        """Pixels (H, W) with depth farther than ``margin_px`` from instance ``k``'s own surface."""
+        kernel = np.ones((2 * margin_px + 1, 2 * margin_px + 1), np.uint8)
+        near = cv2.dilate(self.surfaces[k].keep.astype(np.uint8), kernel).astype(bool)
+        return np.isfinite(frame.depth) & ~near
+
+    @property
+    def support(self) -> Plane | None:
+        """The support plane, when one was found."""
+        return None if self.plane is None else self.plane.plane
+
+    def extras(self, k: int) -> dict:
+        """Per-estimate extras: where up came from and the surface selection's counts."""
+        return {"up_source": self.up_source, "surface": self.surfaces[k].as_dict()}
+
+
+def frame_geometry(
+    frame: RGBDFrame,
+    instances: Sequence[Instance],
+    *,
+    use_support_plane: bool = True,
+    surface_options: SurfaceOptions | None = None,
+    plane_options: PlaneOptions | None = None,
+) -> FrameGeometry:
+    """Support plane, up direction and every instance's own surface for one frame (see the module docstring)."""
+    masks = np.stack([inst.mask for inst in instances]) if instances else np.zeros((0, *frame.depth.shape), bool)
+    info = None
+    if use_support_plane:
+        info = support_plane(frame.depth, frame.K, masks, up_hint=frame.up, options=plane_options)
+    if frame.up is not None:
+        up, source = np.asarray(frame.up, np.float64), "tf"
+    elif info is not None and info.plane is not None:
+        up, source = info.plane.normal.copy(), "support_plane"
+    else:
+        up, source = None, "none"
+    plane = None if info is None else info.plane
+    surfaces = object_surfaces(frame.depth, frame.K, masks, plane=plane, options=surface_options) if len(masks) else []
+    return FrameGeometry(up, source, info, surfaces)
+
+
+@dataclass(frozen=True)
+class SizedPose:
+    """A pose whose translation is the box centre and whose size is per axis, before the size policy."""
+
+    rotation: np.ndarray  # (3, 3) canonical -> camera
+    translation: np.ndarray  # (3,) box centre, metres, camera frame
+    size: np.ndarray  # (3,) metres along canonical x, y, z
+    fit: AxisScaleFit
+
+
+def size_and_pose(
+    category: str,
+    model_points: np.ndarray,
+    observed: np.ndarray,
+    rotation: np.ndarray,
+    translation: np.ndarray,
+    scale: float,
+    *,
+    model_normals: np.ndarray | None = None,
+    frame: RGBDFrame | None = None,
+    free: np.ndarray | None = None,
+    plane: Plane | None = None,
+    up: np.ndarray | None = None,
+    upright_deg: float = 0.0,
+    max_distance: float = 0.01,
+    box_points: np.ndarray | None = None,
+) -> SizedPose:
+    """Per-axis size and refined pose of a similarity fit ``x = s R p + t`` of model points (M, 3) to observed (K, 3).
+
+    ``box_points`` (default ``model_points``): the points whose box is the object's (e.g. mesh vertices
+    when ``model_points`` are surface samples). With ``model_normals`` (M, 3), the ``frame`` and the
+    ``free`` pixels (:meth:`FrameGeometry.free_space`), model surface through which the camera sees the
+    background pulls the size in; with the support ``plane``, model points below it are pulled onto it.
+    Solids of revolution get one radius and one height; the other categories' axes stay within
+    ``ASYMMETRIC_AXIS_RATIO`` of the similarity scale. A fit whose +Y is within ``upright_deg`` of ``up``
+    stands upright: the refinement keeps it so.
+    """
+    sym = SYMMETRY.get(category, "none")
+    box = model_points if box_points is None else box_points
+    centre, extents = mesh_box(box, sym)
+    R = np.asarray(rotation, np.float64)
+    t0 = np.asarray(translation, np.float64) + scale * R @ centre
+    lo, hi = axis_scale_bounds(category, extents)
+    upright = None if up is None or upright_deg <= 0 or tilt_deg(R, up) > upright_deg else np.asarray(up, np.float64)
+    fit = fit_axis_scales(
+        np.asarray(model_points, np.float64) - centre,
+        observed,
+        R,
+        t0,
+        scale,
+        revolution=sym == "continuous_y",
+        model_normals=model_normals,
+        depth=None if frame is None else frame.depth,
+        K=None if frame is None else frame.K,
+        free=free,
+        plane=plane,
+        upright=upright,
+        max_distance=max_distance,
+        scale_bounds=(lo, hi),
+        max_axis_ratio=None if sym == "continuous_y" else ASYMMETRIC_AXIS_RATIO,
+    )
+    return SizedPose(fit.rotation, fit.translation, fit.scales * extents, fit)

@@ -1,0 +1,137 @@
+"""The object's own surface out of a bleeding mask: background, flying pixels and the support are dropped."""
+
+import cv2
+import numpy as np
+import pytest
+
+from selfpose_ros.geometry.instance_surface import (
+    SurfaceOptions,
+    core_points,
+    depth_discontinuities,
+    mask_core,
+    object_surface,
+    object_surfaces,
+    surface_points,
+)
+from selfpose_ros.geometry.pinhole import backproject_np
+from selfpose_ros.geometry.support_plane import Plane
+
+K = np.array([[300.0, 0.0, 100.0], [0.0, 300.0, 80.0], [0.0, 0.0, 1.0]])
+H, W = 160, 200
+
+
+def _disc(cx=100, cy=80, r=25):
+    yy, xx = np.mgrid[:H, :W]
+    return (xx - cx) ** 2 + (yy - cy) ** 2 <= r * r
+
+
+def _dilate(mask, px):
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * px + 1, 2 * px + 1))
+    return cv2.dilate(mask.astype(np.uint8), k).astype(bool)
+
+
+def _scene(seed=0):
+    """A sphere-cap object at 0.6 m in front of a wall at 0.9 m, with sensor-like noise."""
+    rng = np.random.default_rng(seed)
+    obj = _disc()
+    yy, xx = np.mgrid[:H, :W]
+    rho2 = ((xx - 100) ** 2 + (yy - 80) ** 2) / 25.0**2
+    depth = np.full((H, W), 0.9, np.float32)
+    depth[obj] = 0.6 + 0.04 * rho2[obj]  # a dome: nearer in the middle
+    depth += rng.normal(scale=0.001, size=depth.shape).astype(np.float32)
+    return depth, obj
+
+
+def test_dilated_mask_keeps_only_the_object_surface():
+    depth, obj = _scene()
+    mask = _dilate(obj, 10)
+    s = object_surface(depth, K, mask)
+    assert s.seed == "core" and s.num_depth == mask.sum()
+    assert not (s.keep & ~obj).any()  # no background pixel
+    assert (s.keep & obj).sum() >= 0.9 * obj.sum()  # nearly all of the object (its edge ring goes)
+    assert s.num_kept == s.keep.sum() and s.dropped_far > 0
+    pts = surface_points(depth, K, s, max_points=500)
+    assert pts.shape == (500, 3) and pts[:, 2].max() < 0.7
+
+
+def test_flying_pixels_at_the_silhouette_are_dropped():
+    depth, obj = _scene()
+    ring = _dilate(obj, 2) & ~obj
+    depth[ring] = np.random.default_rng(1).uniform(0.62, 0.88, ring.sum())  # mixed depths
+    mask = _dilate(obj, 6)
+    s = object_surface(depth, K, mask)
+    assert not (s.keep & ring).any() and not (s.keep & ~obj).any()
+    assert s.dropped_edge > 0
+    edges = depth_discontinuities(depth)
+    assert edges[ring].mean() > 0.9 and not edges[_disc(r=15)].any()
+
+
+def test_support_plane_points_around_the_base_are_dropped():
+    # a camera looking down at a table (plane z_cam = 1.0 - 0.5 y_cam) with an object standing on it
+    yy, xx = np.mgrid[:H, :W]
+    y = (yy - K[1, 2]) / K[1, 1]
+    depth = (1.0 / (1.0 + 0.5 * y)).astype(np.float32)  # the table
+    n = np.array([0.0, -0.5, -1.0])
+    n /= np.linalg.norm(n)
+    plane = Plane(n, 1.0 / np.sqrt(1.25))
+    obj = _disc(r=20)
+    depth[obj] -= 0.08  # the object's front, 8 cm above the table surface behind it
+    mask = _dilate(obj, 8)
+    s = object_surface(depth, K, mask, plane=plane)
+    assert s.dropped_support > 0 and not (s.keep & ~obj).any()
+    pts = backproject_np(depth, K, s.keep)
+    assert (plane.signed_distance(pts) > 0.006).all()
+
+
+def test_a_nearer_part_split_off_by_self_occlusion_stays_with_the_object():
+    # a bowl-like object: the inside (core, far) and the outer wall in front of it, 6 cm apart in 3D
+    depth = np.full((H, W), 1.3, np.float32)
+    inside = _disc(r=25)
+    wall = np.zeros((H, W), bool)
+    wall[95:112, 75:126] = True
+    depth[inside] = 1.0
+    depth[wall] = 0.9
+    mask = _dilate(inside | wall, 8)
+    s = object_surface(depth, K, mask)
+    inner = ~_dilate(~(inside | wall), 1)  # away from the silhouette, whose edge pixels always go
+    assert s.keep[inside & inner & ~_dilate(wall, 1)].all() and s.keep[wall & inner & ~_dilate(inside, 1)].all()
+    assert not (s.keep & ~(inside | wall)).any()
+
+
+def test_small_object_inside_a_wide_bleed_is_not_replaced_by_the_ring():
+    depth, obj = _scene()
+    small = _disc(r=6)
+    depth[obj & ~small] = 0.9  # only a small object remains
+    mask = _dilate(small, 10)  # the ring is wider than the object
+    s = object_surface(depth, K, mask)
+    assert s.keep[small].any() and not (s.keep & ~small).any()
+
+
+def test_empty_and_depthless_masks_and_bad_shapes():
+    depth, obj = _scene()
+    s = object_surface(depth, K, np.zeros((H, W), bool))
+    assert s.seed == "none" and s.num_kept == 0 and not s.keep.any()
+    nan = np.full((H, W), np.nan, np.float32)
+    s = object_surface(nan, K, obj)
+    assert s.seed == "none" and s.num_depth == 0 and s.num_kept == 0
+    assert s.as_dict()["seed"] == "none"
+    with pytest.raises(ValueError, match="differ in shape"):
+        object_surface(depth, K, obj[:10])
+    with pytest.raises(ValueError, match=r"\(N, H, W\)"):
+        object_surfaces(depth, K, obj)
+    with pytest.raises(ValueError, match="core_fraction"):
+        SurfaceOptions(core_fraction=1.5)
+
+
+def test_batched_surfaces_match_single_ones_and_core_is_inside():
+    depth, obj = _scene()
+    other = _disc(cx=30, cy=30, r=8)
+    masks = np.stack([_dilate(obj, 10), other])
+    batch = object_surfaces(depth, K, masks)
+    for m, s in zip(masks, batch):
+        assert np.array_equal(s.keep, object_surface(depth, K, m).keep)
+    core = mask_core(_dilate(obj, 10), 0.5)
+    assert core.any() and not (core & ~obj).any()
+    pts = core_points(depth, K, _dilate(obj, 10))
+    assert len(pts) == core.sum() and pts[:, 2].max() < 0.7
+    assert core_points(depth, K, np.zeros((H, W), bool)).shape == (0, 3)
