@@ -19,6 +19,7 @@ categories, realism ``default``, 3 Hz; missing bags are written with ``selfpose 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import subprocess
 import sys
 import time
@@ -57,8 +58,7 @@ def ensure_bags(root: Path, scenes: int, frames: int, seed: int, extra: list[str
 
 
 def _shift(rec: ObjectRecord, k: int) -> ObjectRecord:
-    return ObjectRecord((rec.frame[0] + k * BAG_OFFSET_S, rec.frame[1]), rec.category, rec.instance, rec.score,
-                        rec.R, rec.t, rec.size, rec.visibility, rec.fused, rec.fused_views, rec.view_span_deg)
+    return dataclasses.replace(rec, frame=(rec.frame[0] + k * BAG_OFFSET_S, rec.frame[1]))
 
 
 def _key(rec: ObjectRecord) -> tuple:

@@ -15,7 +15,7 @@ overhead_pct is the pooled `outside` share.
 Peer ratios in the same run: our zero-copy image decoding against the usual copying decode and cv_bridge (when it
 imports); our approximate-time synchroniser against message_filters (when it imports).
 
-Usage: python benchmarks/node_latency.py [--model models/cse_4cat_selfsup.pt|prior_fit|oracle] [--frames 20]
+Usage: python benchmarks/node_latency.py [--model models/cse_6cat_rgbd.pt|prior_fit|oracle] [--frames 20]
        [--device cpu] [--qos reliable|sensor_data] [--transport large_shm|default]
 """
 
@@ -60,7 +60,7 @@ from selfpose_ros.sim.simulator import SimConfig, SimScene  # noqa: E402
 from selfpose_ros.sim.tf_tree import FrameTransform  # noqa: E402
 
 NS = "/bench"
-CATEGORIES = ("mug", "bowl", "can", "bottle")  # the shipped model's categories
+CATEGORIES = ("bottle", "bowl", "camera", "can", "laptop", "mug")  # the shipped model's categories
 
 
 def render_frames(n_objects: int, frames: int, seed: int) -> list:
@@ -218,7 +218,7 @@ def peer_ratios(frames) -> None:
 def main() -> int:
     """Run the benchmark, print the table and the final summary line."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", default="models/cse_4cat_selfsup.pt")
+    ap.add_argument("--model", default="models/cse_6cat_rgbd.pt")
     ap.add_argument("--frames", type=int, default=20, help="measured frames per case")
     ap.add_argument("--device", default="cpu")
     ap.add_argument(

@@ -9,7 +9,7 @@ the input checks, and failed with a processing error. Goal: RSS growth < 5 % and
 sim_camera renders one second of frames and then replays them (repeat_sequence) with fresh stamps, so that it
 can publish at 30 Hz on a machine where rendering a 640x480 frame takes longer than 33 ms.
 
-Usage: python benchmarks/soak.py [--minutes 10] [--rate 30] [--model models/cse_4cat_selfsup.pt] [--device cpu]
+Usage: python benchmarks/soak.py [--minutes 10] [--rate 30] [--model models/cse_6cat_rgbd.pt] [--device cpu]
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--minutes", type=float, default=10.0, help="duration after the warm-up minute")
     ap.add_argument("--rate", type=float, default=30.0, help="sim_camera rate, Hz")
-    ap.add_argument("--model", default="models/cse_4cat_selfsup.pt")
+    ap.add_argument("--model", default="models/cse_6cat_rgbd.pt")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--warmup", type=float, default=60.0, help="seconds before the start RSS is taken")
     args = ap.parse_args()

@@ -1,22 +1,29 @@
 """Benchmark: NOCS mAP of the learned models vs the depth-only baseline on held-out simulated scenes,
 and training throughput (images/s) on this machine.
 
-Held-out data: simulated scenes with seeds never used for training (training uses seeds 1000-1023,
-validation 7000-7002; this benchmark 9000-9005 by default), so both the object instances and the camera
-trajectories are new. Missing data is generated with ``selfpose sim`` first (about 2 minutes).
+Held-out data: simulated scenes with seeds never used for training (training uses seeds 1000-1029,
+this benchmark 9000-9005 by default), with all six categories, so both the object instances and the camera
+trajectories are new. One set of bags per ``--realism`` level (data/sim/heldout_<level>); missing bags are
+generated with ``selfpose sim`` first.
 
-    .venv/bin/python benchmarks/train_eval.py                      # shipped models + baseline
-    .venv/bin/python benchmarks/train_eval.py --model sup=/path/to/supervised/model.pt --model ...
-    .venv/bin/python benchmarks/train_eval.py --throughput-only
+    python benchmarks/train_eval.py                                    # shipped models + baseline, default bags
+    python benchmarks/train_eval.py --realism default --realism heavy  # both tables
+    python benchmarks/train_eval.py --model sup=/path/to/model.pt --rgb-only v2=models/cse_6cat_rgbd.pt
+    python benchmarks/train_eval.py --throughput-only
 
 Every method sees the same frames, the bags' segmentation and the gravity direction from their TF (never
 their ground truth). Frames of different bags are kept apart (their stamps are offset before scoring).
-The last column block prints each method's mAP minus the baseline's (the peer measured in the same run).
+The ground truth of each mug says whether its handle is visible (eval/handle_gt.py); a mug without a visible
+handle is scored as symmetric (NOCS). ``--rgb-only NAME=PATH`` scores a checkpoint with depth withheld (the
+keypoint/PnP path) as its own row. Per method it prints mAP, the share of objects whose every size axis is
+within [0.8, 1.25] of the truth, and per category the correlation of predicted and true extents (metric and
+proportions). The last column block is each method's mAP minus the baseline's (measured in the same run).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import subprocess
 import sys
 import time
@@ -26,23 +33,38 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from selfpose_ros.cli.predict_cmd import predict_bag  # noqa: E402
+from selfpose_ros.conventions import CATEGORIES  # noqa: E402
+from selfpose_ros.eval.handle_gt import annotate_handle_visibility  # noqa: E402
 from selfpose_ros.eval.io_bag import load_gt_from_bag  # noqa: E402
 from selfpose_ros.eval.io_jsonl import ObjectRecord  # noqa: E402
 from selfpose_ros.eval.nocs_metrics import METRICS, EvalConfig, evaluate  # noqa: E402
 from selfpose_ros.eval.report_table import format_table  # noqa: E402
+from selfpose_ros.eval.size_metrics import extent_correlation, size_within_share  # noqa: E402
 from selfpose_ros.inference.estimator import SolverOptions, make_estimator  # noqa: E402
 
-CATS = ("bottle", "bowl", "can", "mug")
+CATS = CATEGORIES
 SIM_ARGS = ["--scenes", "6", "--frames", "30", "--categories", ",".join(CATS), "--objects", "2-4", "--seed", "9000",
-            "--width", "320", "--height", "240", "--rate", "3", "--realism", "none", "--no-progress"]
+            "--width", "320", "--height", "240", "--rate", "3", "--no-progress"]
 BAG_OFFSET_S = 1_000_000  # stamps of bag k are shifted by k * this many seconds before scoring
 
 
-def ensure_bags(root: Path) -> list[Path]:
-    """The held-out bags under ``root``; generate them with ``selfpose sim`` when absent."""
+def sim_has_realism() -> bool:
+    """True when ``selfpose sim`` has the --realism option (the realism levels of the simulator)."""
+    import argparse
+
+    from selfpose_ros.cli import sim_cmd
+
+    parser = argparse.ArgumentParser()
+    sim_cmd.add_arguments(parser)
+    return any("--realism" in a.option_strings for a in parser._actions)
+
+
+def ensure_bags(root: Path, realism: str | None = None) -> list[Path]:
+    """The held-out bags under ``root``; generate them with ``selfpose sim`` (at ``realism``) when absent."""
     if not root.exists():
         print(f"generating held-out scenes in {root} ...", flush=True)
-        cmd = [sys.executable, "-m", "selfpose_ros.cli.main", "sim", "--out", str(root), *SIM_ARGS]
+        extra = ["--realism", realism] if realism else []
+        cmd = [sys.executable, "-m", "selfpose_ros.cli.main", "sim", "--out", str(root), *SIM_ARGS, *extra]
         subprocess.run(cmd, check=True, cwd=REPO)
     bags = sorted(p for p in root.iterdir() if (p / "metadata.yaml").is_file())
     if not bags:
@@ -51,22 +73,44 @@ def ensure_bags(root: Path) -> list[Path]:
 
 
 def _shift(rec: ObjectRecord, k: int) -> ObjectRecord:
-    return ObjectRecord((rec.frame[0] + k * BAG_OFFSET_S, rec.frame[1]), rec.category, rec.instance, rec.score,
-                        rec.R, rec.t, rec.size, rec.visibility)
+    return dataclasses.replace(rec, frame=(rec.frame[0] + k * BAG_OFFSET_S, rec.frame[1]))
+
+
+_GT_CACHE: dict[tuple[str, int | None], list[ObjectRecord]] = {}
+
+
+def ground_truth(bag: Path, categories: list[str], max_frames: int | None) -> list[ObjectRecord]:
+    """The bag's ground truth (first ``max_frames`` frames), mugs annotated with handle visibility; cached."""
+    key = (str(bag), max_frames)
+    if key not in _GT_CACHE:
+        recs = load_gt_from_bag(bag)
+        frames = sorted({r.frame for r in recs})
+        keep = set(frames[:max_frames] if max_frames else frames)
+        recs = [r for r in recs if r.frame in keep and r.category in categories]
+        _GT_CACHE[key] = annotate_handle_visibility(bag, recs)
+    return _GT_CACHE[key]
+
+
+def make_method(model: str, categories: list[str], device: str, rgb_only: bool):
+    """The back-end of one row: a named one or a checkpoint, optionally with depth withheld."""
+    options = SolverOptions(min_inliers=15, device=device)
+    if not rgb_only:
+        return make_estimator(model, categories, options)
+    from selfpose_ros.inference.cse_estimator import CSEEstimator
+
+    return CSEEstimator(model, categories, options, use_depth=False)
 
 
 def score_method(model: str, bags: list[Path], categories: list[str], max_frames: int | None, device: str,
-                 min_visibility: float):
+                 min_visibility: float, rgb_only: bool = False):
     """Predict every bag with one back-end and evaluate all of them together; return (report, seconds, counts)."""
-    est = make_estimator(model, categories, SolverOptions(min_inliers=15, device=device))
+    est = make_method(model, categories, device, rgb_only)
     preds, gts, t0 = [], [], time.perf_counter()
     n_inst = n_est = n_frames = 0
     for k, bag in enumerate(bags):
         recs, stats = predict_bag(est, bag, categories, min_mask_pixels=50, use_up=True, max_frames=max_frames)
         preds += [_shift(r, k) for r in recs]
-        frames = {r.frame for r in load_gt_from_bag(bag)}
-        keep = sorted(frames)[:max_frames] if max_frames else sorted(frames)
-        gts += [_shift(r, k) for r in load_gt_from_bag(bag) if r.frame in set(keep) and r.category in categories]
+        gts += [_shift(r, k) for r in ground_truth(bag, categories, max_frames)]
         n_inst, n_est, n_frames = n_inst + stats.instances, n_est + stats.estimated, n_frames + stats.frames
     seconds = time.perf_counter() - t0
     report = evaluate(preds, gts, EvalConfig(min_visibility=min_visibility))
@@ -90,11 +134,19 @@ def training_throughput(config: Path, bags: list[Path], steps: int) -> float:
 def main() -> int:
     """Run the benchmark and print the tables."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bags", type=Path, default=REPO / "data" / "sim" / "heldout",
-                    help="held-out bags (dir; generated when absent)")
+    ap.add_argument("--bags", type=Path, default=None,
+                    help="held-out bags (dir; generated when absent); default data/sim/heldout_<realism>")
+    ap.add_argument("--realism", action="append", default=[], choices=("none", "default", "heavy"),
+                    help="realism level(s) of the held-out bags (default: default when the simulator has levels)")
     ap.add_argument("--model", action="append", default=[], metavar="NAME=PATH",
                     help="extra checkpoint to score (supervised upper bound, ablations); repeatable")
+    ap.add_argument("--rgb-only", action="append", default=[], metavar="NAME=PATH",
+                    help="checkpoint scored with depth withheld (keypoint/PnP path); repeatable")
+    ap.add_argument("--categories", default=",".join(CATS), help="categories scored (default all six)")
     ap.add_argument("--no-shipped", action="store_true", help="do not score models/cse_*.pt")
+    ap.add_argument("--no-baseline", action="store_true",
+                    help="do not score prior_fit (differences are then against the first method)")
+    ap.add_argument("--json", type=Path, default=None, help="also write every table's numbers to this JSON file")
     ap.add_argument("--max-frames", type=int, default=None, help="frames per bag (default all)")
     ap.add_argument("--min-visibility", type=float, default=0.1, help="ignore GT objects less visible than this")
     ap.add_argument("--device", default="cpu")
@@ -105,9 +157,15 @@ def main() -> int:
     ap.add_argument("--no-throughput", action="store_true")
     args = ap.parse_args()
 
-    bags = ensure_bags(args.bags)
+    categories = [c.strip() for c in args.categories.split(",") if c.strip()]
+    levels = args.realism or (["default"] if sim_has_realism() else [None])
+    if args.bags is not None and len(levels) > 1:
+        raise SystemExit("--bags names one set of bags: give at most one --realism with it")
+    bag_sets = {lvl: ensure_bags(args.bags or REPO / "data" / "sim" / f"heldout_{lvl or 'legacy'}", lvl)
+                for lvl in levels}
     if not args.no_throughput:
-        ips = training_throughput(args.throughput_config, bags[:2], args.throughput_steps)
+        first = next(iter(bag_sets.values()))
+        ips = training_throughput(args.throughput_config, first[:2], args.throughput_steps)
         import torch
 
         where = "GPU" if torch.cuda.is_available() else f"CPU ({torch.get_num_threads()} threads)"
@@ -115,29 +173,59 @@ def main() -> int:
               f"{ips:.1f} images/s", flush=True)
         if args.throughput_only:
             return 0
-    methods = [("prior_fit (depth-only baseline)", "prior_fit")]
+    methods = [] if args.no_baseline else [("prior_fit (depth-only baseline)", "prior_fit", False)]
     if not args.no_shipped:
-        methods += [(p.stem, str(p)) for p in sorted((REPO / "models").glob("cse_*.pt"))]
-    for item in args.model:
+        methods += [(p.stem, str(p), False) for p in sorted((REPO / "models").glob("cse_*.pt"))]
+    for item, rgb in [(m, False) for m in args.model] + [(m, True) for m in args.rgb_only]:
         name, _, path = item.partition("=")
-        methods.append((name, path))
-    rows = []
-    for name, model in methods:
-        report, seconds, (frames, inst, est) = score_method(model, bags, list(CATS), args.max_frames, args.device,
-                                                            args.min_visibility)
+        methods.append((name + (" (RGB only)" if rgb else ""), path, rgb))
+    if not methods:
+        raise SystemExit("nothing to score: --no-baseline and --no-shipped without --model/--rgb-only")
+    results = {str(lvl): score_level(lvl, bags, methods, categories, args) for lvl, bags in bag_sets.items()}
+    if args.json is not None:
+        import json
+
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=1))
+    return 0
+
+
+def score_level(level: str | None, bags: list[Path], methods: list, categories: list[str], args) -> dict:
+    """Score every method on one set of held-out bags, print the tables, return their numbers."""
+    rows, out = [], {}
+    for name, model, rgb_only in methods:
+        report, seconds, (frames, inst, est) = score_method(model, bags, categories, args.max_frames, args.device,
+                                                            args.min_visibility, rgb_only)
         rows.append((name, report))
-        print(f"{name}: {frames} frames, {est}/{inst} instances estimated, {frames / seconds:.2f} frames/s",
+        print(f"[{level}] {name}: {frames} frames, {est}/{inst} instances estimated, {frames / seconds:.2f} frames/s",
               flush=True)
+        out[name] = {"ap": report.ap, "size_ok": size_within_share(report.pairs),
+                     "extent_r": extent_correlation(report.pairs),
+                     "proportion_r": extent_correlation(report.pairs, proportions=True),
+                     "frames": frames, "instances": inst, "estimated": est, "frames_per_s": frames / seconds}
         if args.per_category:
             print(format_table(report), flush=True)
     base = rows[0][1].ap
-    print(f"\nNOCS-style mAP (%) on {len(bags)} held-out scenes ({args.bags}), min visibility {args.min_visibility}")
-    print(f"{'method':34s} " + " ".join(f"{m:>8s}" for m in METRICS) + "   | mAP - baseline (points)")
+    print(f"\nNOCS-style mAP (%), realism {level or 'legacy (no levels)'}, {len(bags)} held-out scenes "
+          f"({bags[0].parent}), min visibility {args.min_visibility}")
+    print(f"{'method':34s} " + " ".join(f"{m:>8s}" for m in METRICS) + "  size ok | mAP - baseline (points)")
     for name, report in rows:
         vals = " ".join(f"{100 * report.ap[m]['mean']:8.1f}" for m in METRICS)
         diff = " ".join(f"{100 * (report.ap[m]['mean'] - base[m]['mean']):+6.1f}" for m in METRICS)
-        print(f"{name[:34]:34s} {vals}   | {diff}")
-    return 0
+        share = size_within_share(report.pairs)["all"]
+        print(f"{name[:34]:34s} {vals}  {100 * share:6.1f} | {diff}")
+    print("\nPer category AP (%) IoU50 / 5deg2cm / 10deg5cm, and extent correlation r (metric; proportions)")
+    for name, report in rows:
+        metric, prop = extent_correlation(report.pairs), extent_correlation(report.pairs, proportions=True)
+        parts = []
+        for c in report.categories:
+            ap = report.ap
+            r1, r2 = metric.get(c, {}).get("mean", float("nan")), prop.get(c, {}).get("mean", float("nan"))
+            a = [100 * ap[m].get(c, float("nan")) for m in ("IoU50", "5deg2cm", "10deg5cm")]
+            parts.append(f"{c} {a[0]:.0f}/{a[1]:.0f}/{a[2]:.0f}"
+                         f" r {r1:.2f};{r2:.2f}")
+        print(f"  {name[:34]:34s} " + ", ".join(parts))
+    return out
 
 
 if __name__ == "__main__":

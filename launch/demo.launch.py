@@ -19,9 +19,9 @@ def generate_launch_description() -> LaunchDescription:
     """Start the simulated camera, the estimator and (optionally) RViz."""
     share = Path(get_package_share_directory("selfpose_ros"))
     args = [
-        DeclareLaunchArgument("model", default_value=str(share / "models" / "cse_4cat_selfsup.pt"),
-                              description="a checkpoint (default: the shipped self-supervised model for bottle, "
-                                          "bowl, can, mug) or 'prior_fit' (depth-only baseline)"),
+        DeclareLaunchArgument("model", default_value=str(share / "models" / "cse_6cat_rgbd.pt"),
+                              description="a checkpoint (default: the shipped self-supervised RGB-D model of all "
+                                          "six categories) or 'prior_fit' (depth-only baseline)"),
         DeclareLaunchArgument("gravity_frame", default_value="map",
                               description="TF frame whose +Z is up (map, odom, base_link); empty: unknown"),
         DeclareLaunchArgument("device", default_value="auto", description="cpu | cuda:0 | auto"),
@@ -31,8 +31,7 @@ def generate_launch_description() -> LaunchDescription:
         package="selfpose_ros",
         executable="sim_camera",
         namespace="camera",
-        # the categories of the shipped model (a checkpoint for more categories can draw more)
-        parameters=[str(share / "config" / "sim_camera.yaml"), {"categories": ["bottle", "bowl", "can", "mug"]}],
+        parameters=[str(share / "config" / "sim_camera.yaml")],  # all six categories, as the shipped model
         output="screen",
     )
     estimator = Node(

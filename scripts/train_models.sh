@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Reproduce the shipped checkpoint and its comparison runs (docs/training.md), from nothing.
-#   bash scripts/train_models.sh [STAGE ...]      STAGE: data selfsup supervised ablations (default: all four)
-#   data        simulated training trajectories at --realism default (seeds 1000..1023; the held-out
-#               benchmark scenes use 9000..)
-#   selfsup     the self-supervised model         -> models/cse_4cat_selfsup.pt   (shipped)
-#   supervised  the supervised upper bound        -> runs/supervised/model.pt     (comparison only)
-#   ablations   no ego-motion / no trajectory regularisation / no cycles -> runs/ablation_*/model.pt
+#   bash scripts/train_models.sh [STAGE ...]      STAGE: v2data v2 v2ablations (default: all three)
+#   v2data       simulated training trajectories at realism none and default (seeds 1000..1029; the held-out
+#                benchmark scenes use 9000..), their 128-px crop caches (and a 64-px copy), held-out caches
+#   v2           the shipped RGB-D model, all six categories     -> models/cse_6cat_rgbd.pt
+#   v2ablations  500-step runs: reference, RGB only, 64 px, realism none, no trajectory regularisation,
+#                supervised (ground-truth poses)                 -> runs/abl_*_500/model.pt
+# The first model (4 categories, RGB, 64 px) and its runs: stages data selfsup supervised ablations (its
+# data now at --realism default).
 # STEPS=N overrides optim.steps of every run. Each `selfpose train` line is the exact command recorded
-# inside its checkpoint. About 15 min per run on a 2-core CPU.
+# inside its checkpoint. One thread per run (OMP_NUM_THREADS=1): on a shared 2-core CPU that is several
+# times faster than two threads spinning against each other.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -15,14 +18,55 @@ cd "$ROOT"
 source scripts/env.sh
 CFG=config/train_selfsup.yaml
 stages=("$@")
-if [ "${#stages[@]}" -eq 0 ]; then stages=(data selfsup supervised ablations); fi
+if [ "${#stages[@]}" -eq 0 ]; then stages=(v2data v2 v2ablations); fi
+export OMP_NUM_THREADS=1
+V2=config/train_v2.yaml
+SIM6=(--scenes 30 --frames 40 --categories bottle,bowl,camera,can,laptop,mug --objects 2-4 --seed 1000
+      --width 320 --height 240 --rate 3 --no-progress)
+HELD6=(--scenes 6 --frames 30 --categories bottle,bowl,camera,can,laptop,mug --objects 2-4 --seed 9000
+       --width 320 --height 240 --rate 3 --no-progress)
 steps=()
 if [ -n "${STEPS:-}" ]; then steps=(--set "optim.steps=$STEPS"); fi
 say() { printf '\033[1m[train_models]\033[0m %s\n' "$*"; }
 train() { say "$1"; shift; selfpose train --config "$CFG" "${steps[@]}" "$@" --quiet; }
+v2train() { say "$1"; shift; selfpose train --config "$V2" "${steps[@]}" "$@" --quiet; }
+abl() { name="$1"; shift; v2train "ablation $name (500 steps)" --set optim.steps=500 --set "run.out_dir=runs/abl_${name}_500" \
+          --set "name=abl_${name}_500" "$@"; }
 
 for stage in "${stages[@]}"; do
   case "$stage" in
+    v2data)
+      for level in none default; do
+        if [ ! -d "data/sim/train_$level/scene_029" ]; then
+          rm -rf "data/sim/train_$level"
+          selfpose sim --out "data/sim/train_$level" "${SIM6[@]}" --realism "$level"
+        fi
+        if [ ! -f "data/cache/train_${level}_128/crops.npz" ]; then
+          selfpose cache --config "$V2" --set "data.bags=[data/sim/train_$level]" \
+            --out "data/cache/train_${level}_128" --ground-truth --report --quiet
+        fi
+      done
+      if [ ! -f data/cache/train_default_64/crops.npz ]; then
+        selfpose cache --resize-from data/cache/train_default_128 --size-px 64 --out data/cache/train_default_64
+      fi
+      for level in default heavy; do
+        [ -d "data/sim/heldout_$level" ] || selfpose sim --out "data/sim/heldout_$level" "${HELD6[@]}" --realism "$level"
+      done
+      if [ ! -f data/cache/heldout_default_128/crops.npz ]; then
+        selfpose cache --config "$V2" --set "data.bags=[data/sim/heldout_default]" \
+          --out data/cache/heldout_default_128 --ground-truth --quiet
+      fi ;;
+    v2)
+      v2train "model v2: RGB-D, 128 px, six categories (no ground truth is read)" \
+        --set run.export=models/cse_6cat_rgbd.pt ;;
+    v2ablations)
+      abl ref
+      abl rgb --set model.input=rgb --set augment.depth_dropout=0.0
+      abl px64 --set data.cache=data/cache/train_default_64 --set data.crop_size=64 --set model.image_size=64 \
+        --set data.min_feature_cells=4
+      abl none --set data.cache=data/cache/train_none_128
+      abl notraj --set losses.traj=0 --set losses.vicreg=0
+      abl supervised --set data.mode=supervised ;;
     data)
       # data/sim/train/REALISM records the level; data simulated at another level (or before there were
       # levels) is made again.

@@ -28,6 +28,11 @@ SYMMETRY: dict[str, SymmetryKind] = {
 }
 
 
+#: Categories with a handle whose visibility decides whether their yaw is observable (NOCS: the mug). A view
+#: without the handle is scored, and trained, as symmetric about +Y; see shapes/handle.py.
+HANDLE_CATEGORIES: tuple[str, ...] = ("mug",)
+
+
 def category_index(category: str, categories: Sequence[str] = CATEGORIES) -> int:
     """Return the 1-based index of ``category`` in ``categories``; raise ValueError if unknown."""
     try:

@@ -98,7 +98,7 @@ def _oracle_forward(est: CSEEstimator, f):
         px = [f.K[:2, :2] @ (o.translation[:2] / o.translation[2]) + f.K[:2, 2] for o in objs]
         return objs[int(np.argmin([np.linalg.norm(p - centre) for p in px]))]
 
-    def forward(crops, categories):
+    def forward(crops, categories, net_depths=None):
         outs = []
         for c, cat in zip(crops, categories):
             gt = truth_of(c, cat)

@@ -129,3 +129,19 @@ def test_dense_correspondences_interpolate_confident_cells_without_mixing_in_oth
     conf[:, 0] = 0.0  # unconfident cells are left out too
     _, keep = dense_correspondences(pts, mask, conf, 0.5, 16)
     assert not keep[:, :2].any() and keep[:, 5].all()
+
+
+def test_rgbd_model_reports_handle_visibility_and_rgb_only_mode_never_uses_depth(tmp_path, scene):
+    frame, instances, _ = scene
+    path = tiny_checkpoint(tmp_path / "rgbd.pt", CATS, image_size=S,
+                           model_config={"input": "rgbd", "shape_axes": True, "handle_head": True})[2]
+    with_depth = CSEEstimator(str(path), list(CATS), SolverOptions(min_inliers=5))
+    rgb_only = CSEEstimator(str(path), list(CATS), SolverOptions(min_inliers=5), use_depth=False)
+    assert "RGB only" in rgb_only.name
+    for r in with_depth.estimate(frame, instances):
+        if r.estimate is not None and r.estimate.category == "mug":
+            assert isinstance(r.estimate.extras["handle_visible"], bool)
+        if r.estimate is not None and r.estimate.category == "bowl":
+            assert "handle_visible" not in r.estimate.extras
+    methods = {r.estimate.extras["method"] for r in rgb_only.estimate(frame, instances) if r.estimate is not None}
+    assert methods <= {"keypoint_pnp"}

@@ -94,8 +94,8 @@ def _ico():
 def test_shape_head_offsets_have_zero_mean_and_mean_mesh_learns():
     v, f = _ico()
     head = ShapeHead(v, f, global_dim=16)
-    verts, offs = head(torch.randn(3, 16))
-    assert verts.shape == (3, v.shape[0], 3)
+    verts, offs, log_scale = head(torch.randn(3, 16))
+    assert verts.shape == (3, v.shape[0], 3) and torch.equal(log_scale, torch.zeros(3, 3))
     assert torch.allclose(offs.mean(dim=1), torch.zeros(3, 3), atol=1e-6)
     assert torch.allclose(verts, v + offs, atol=1e-6)
     assert isinstance(head.mean_vertices, torch.nn.Parameter)

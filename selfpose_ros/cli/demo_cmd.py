@@ -28,7 +28,7 @@ from selfpose_ros.sim.realism import REALISM_LEVELS
 
 REPO = Path(__file__).resolve().parents[2]
 NAMESPACE = "/camera"
-SHIPPED_MODEL = REPO / "models" / "cse_4cat_selfsup.pt"
+SHIPPED_MODEL = REPO / "models" / "cse_6cat_rgbd.pt"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,8 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=str(SHIPPED_MODEL),
                         help="a checkpoint (default: the shipped self-supervised model) or 'prior_fit'")
     parser.add_argument("--seed", type=int, default=7, help="simulated scene seed")
-    parser.add_argument("--categories", default="bottle,bowl,can,mug",
-                        help="categories the simulator draws (the shipped model knows bottle, bowl, can, mug)")
+    parser.add_argument("--categories", default="bottle,bowl,camera,can,laptop,mug",
+                        help="categories the simulator draws (the shipped model knows all six)")
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--rate", type=float, default=3.0, help="simulated camera rate, Hz")

@@ -13,6 +13,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("eval_cmd", "Score predictions against ground truth with NOCS-style metrics."),
     "demo": ("demo_cmd", "Simulated camera -> pose_estimator over DDS, with a live accuracy table."),
     "train": ("train_cmd", "Train a CSE pose model from trajectory bags (config/train_<name>.yaml)."),
+    "cache": ("cache_cmd", "Cut a training config's bags into a crop cache (crops, pseudo-labels, priors)."),
+    "probe": ("probe_cmd", "Linear probe of a model's frozen global embedding: viewpoint from few labels."),
     "predict": ("predict_cmd", "Run a pose back-end on every frame of a bag; write JSON-lines predictions."),
     "bag-repair": ("bag_repair_cmd", "Repair rosbag2 MCAP bags whose writer died (in place, or copies with --out)."),
 }

@@ -40,14 +40,15 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.quiet:
         cfg.run.progress = False
-    try:  # every bag is checked before the run starts: a killed recording gets one line, not a traceback later
-        bags = readable_bags("selfpose train", expand_bags(cfg.data.bags), args.repair)
-    except ValueError as exc:
-        print(f"selfpose train: error: {exc}", file=sys.stderr)
-        return 2
-    if bags is None:
-        return 2
-    cfg.data.bags = [str(b) for b in bags]
+    if not cfg.data.cache:  # a crop cache (data.cache) is read instead of the bags: nothing to check there
+        try:  # every bag is checked before the run starts: a killed recording gets one line, not a traceback later
+            bags = readable_bags("selfpose train", expand_bags(cfg.data.bags), args.repair)
+        except ValueError as exc:
+            print(f"selfpose train: error: {exc}", file=sys.stderr)
+            return 2
+        if bags is None:
+            return 2
+        cfg.data.bags = [str(b) for b in bags]
     command = f"selfpose train --config {shlex.quote(str(args.config))}" + \
         "".join(f" --set {shlex.quote(o)}" for o in args.overrides)
     try:

@@ -46,6 +46,7 @@ class GroundTruth:
     t: np.ndarray
     frame_id: str
     confidence: float
+    size: np.ndarray | None = None  #: (3,) metric box extents (ObjectPose.size)
 
 
 @dataclass
@@ -112,7 +113,8 @@ def _ground_truth_entries(msg) -> dict[tuple[str, int], GroundTruth]:
         R = quaternion_to_matrix_np(np.array([o.x, o.y, o.z, o.w]))
         key = (str(obj.category), int(obj.instance_id))
         frame = obj.header.frame_id or msg.header.frame_id
-        out[key] = GroundTruth(float(obj.scale), R, np.array([p.x, p.y, p.z]), frame, float(obj.confidence))
+        out[key] = GroundTruth(float(obj.scale), R, np.array([p.x, p.y, p.z]), frame, float(obj.confidence),
+                               np.array([obj.size.x, obj.size.y, obj.size.z], dtype=np.float64))
     return out
 
 

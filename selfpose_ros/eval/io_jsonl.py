@@ -13,6 +13,9 @@ One JSON object per line (blank lines and lines starting with ``#`` are skipped)
 - ``fused``, ``fused_views``, ``view_span_deg`` (optional, predictions of ``selfpose predict --fuse``): whether
   the pose is a fit of the multi-view fused cloud, how many frames were fused, and the angular span of their
   view directions in degrees.
+- ``handle_visible`` (optional, mugs): whether the handle shows. On ground truth the evaluator then scores a
+  mug without a visible handle as symmetric about +Y (the NOCS convention); on predictions it is the model's
+  own flag (``extras.handle_visible``).
 Errors name the file and line: ``gt.jsonl:12: field 'R' ...``.
 """
 
@@ -45,14 +48,16 @@ class ObjectRecord:
     fused: bool | None = None  #: multi-view fusion: the pose is a fit of the fused cloud
     fused_views: int | None = None  #: frames fused into the object's track
     view_span_deg: float | None = None  #: angular span of the track's view directions, degrees
+    handle_visible: bool | None = None  #: mugs: the handle shows (ground truth: annotated; predictions: the model's)
 
     @classmethod
     def of_estimate(cls, frame: Frame, est) -> ObjectRecord:
         """The prediction record of an ObjectPoseEstimate (fusion fields only when fusion saw it: views > 0)."""
         fusion = est.fused_views > 0
+        handle = est.extras.get("handle_visible")
         return cls(frame, est.category, est.instance, float(est.confidence), est.R, est.t, est.size, None,
                    bool(est.fused) if fusion else None, int(est.fused_views) if fusion else None,
-                   float(est.view_span_deg) if fusion else None)
+                   float(est.view_span_deg) if fusion else None, None if handle is None else bool(handle))
 
     def to_json(self) -> dict:
         """Return the JSON-serialisable dict of this record (the line format above)."""
@@ -65,6 +70,8 @@ class ObjectRecord:
         if self.fused is not None:
             out.update(fused=bool(self.fused), fused_views=int(self.fused_views or 0),
                        view_span_deg=float(self.view_span_deg or 0.0))
+        if self.handle_visible is not None:
+            out["handle_visible"] = bool(self.handle_visible)
         return out
 
 
@@ -132,7 +139,11 @@ def parse_record(obj: object, where: str, require_score: bool, require_visibilit
         span = _number(span, where, "view_span_deg")
         if not 0.0 <= span <= 180.0:
             raise ValueError(f"{where}: field 'view_span_deg' must be in [0, 180] degrees, got {span}")
-    return ObjectRecord((frame[0], frame[1]), category, instance, score, R, t, size, visibility, fused, views, span)
+        handle = obj.get("handle_visible")
+    if handle is not None and not isinstance(handle, bool):
+        raise ValueError(f"{where}: field 'handle_visible' must be true or false, got {handle!r}")
+    return ObjectRecord((frame[0], frame[1]), category, instance, score, R, t, size, visibility, fused, views, span,
+                        handle)
 
 
 def read_records(path: str | Path, *, require_score: bool = True,

@@ -12,6 +12,8 @@ Definitions (docs/evaluation.md has the full text):
 - mAP: mean over classes with at least one (non-ignored) ground-truth object.
 - Per-frame accuracy (the seed paper's tester): the fraction of GT objects whose prediction matched at
   IoU >= 0.1 meets the threshold (IoU >= x, or rotation <= d and translation <= c); unmatched GT fail.
+- A mug whose ground truth has ``handle_visible`` False is scored as symmetric about +Y (IoU and rotation), as
+  in NOCS: nothing in such a view fixes its yaw.
 - GT with ``visibility < min_visibility`` are ignored: predictions matched to them are neither TP nor FP,
   and they are not counted.
 """
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from selfpose_ros.conventions import HANDLE_CATEGORIES
 from selfpose_ros.eval.ap import average_precision
 from selfpose_ros.eval.box_iou import OrientedBox, symmetric_box_iou
 from selfpose_ros.eval.errors import error_symmetry, rotation_error_deg, translation_error_cm
@@ -59,6 +62,8 @@ class MatchedPair:
     iou: float
     rotation_deg: float
     translation_cm: float
+    pred_size: np.ndarray | None = None  #: (3,) metres
+    gt_size: np.ndarray | None = None  #: (3,) metres
 
 
 @dataclass
@@ -112,10 +117,12 @@ def _evaluate_group(preds: list[ObjectRecord], gts: list[ObjectRecord], category
     iou = np.zeros((P, G))
     rot = np.zeros((P, G))
     trans = np.zeros((P, G))
+    # NOCS convention: a mug whose ground truth says its handle is hidden is scored as symmetric about +Y
+    gt_sym = ["continuous_y" if g.handle_visible is False and category in HANDLE_CATEGORIES else sym for g in gts]
     for i, p in enumerate(preds):
         for j, g in enumerate(gts):
-            iou[i, j] = symmetric_box_iou(_box(p), _box(g), sym)
-            rot[i, j] = rotation_error_deg(p.R, g.R, sym)
+            iou[i, j] = symmetric_box_iou(_box(p), _box(g), gt_sym[j])
+            rot[i, j] = rotation_error_deg(p.R, g.R, gt_sym[j])
             trans[i, j] = translation_error_cm(p.t, g.t)
     data.num_gt += int((~ignored).sum())
     data.num_pred += P
@@ -146,7 +153,8 @@ def _evaluate_group(preds: list[ObjectRecord], gts: list[ObjectRecord], category
         data.pose_trans.append(float(trans[i, g]) if g >= 0 else np.inf)
         if g >= 0:
             pairs.append(MatchedPair(preds[i].frame, category, float(scores[i]), float(iou[i, g]),
-                                     float(rot[i, g]), float(trans[i, g])))
+                                     float(rot[i, g]), float(trans[i, g]), np.asarray(preds[i].size),
+                                     np.asarray(gts[g].size)))
     for j in range(G):
         if ignored[j]:
             continue

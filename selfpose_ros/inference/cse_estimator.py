@@ -16,6 +16,12 @@ in the depth-only baseline. Reported size = the per-axis scales (or s) * extents
 (``shapes.size_ranges``); the translation is the centre of that mesh's box (the canonical convention).
 Beyond that box, rotation-symmetric categories need nothing special: any yaw that fits is equally right,
 and the evaluator scores them modulo the symmetry.
+
+RGB-D models (``CSEConfig.input`` rgbd/rgbdn) also take the crop's depth as network input: all of it, as in
+training (the object-only depth above is what the solver fits). With
+``use_depth=False`` the depth is withheld from both the network and the solver: the keypoint/PnP path alone
+(the RGB-only mode, scored as its own row by benchmarks/train_eval.py). Models with a handle head report, for
+mugs, ``extras["handle_visible"]``: when False, the yaw is unobservable and the mug is scored as symmetric.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from selfpose_ros.conventions import SYMMETRY
+from selfpose_ros.conventions import HANDLE_CATEGORIES, SYMMETRY
 from selfpose_ros.data.crops import crop_instance
 from selfpose_ros.data.frame import RGBDFrame
 from selfpose_ros.data.instances import Instance
@@ -77,7 +83,7 @@ class CSEEstimator:
 
     def __init__(self, checkpoint: str, categories: Sequence[str] | None, options: SolverOptions, *,
                  padding: float = 0.1, conf_cap: float = 0.5, min_cells: int = 4, ransac_threshold: float | None = None,
-                 icp_distance: float = 0.015) -> None:
+                 icp_distance: float = 0.015, use_depth: bool = True) -> None:
         self.options = options
         self.device = torch.device(resolve_device(options.device))
         self.ckpt = load_checkpoint(checkpoint)
@@ -89,7 +95,9 @@ class CSEEstimator:
         self.padding, self.conf_cap, self.min_cells = padding, conf_cap, min_cells
         self.ransac_threshold = ransac_threshold if ransac_threshold is not None else options.inlier_threshold
         self.icp_distance = icp_distance
-        self.name = f"cse ({checkpoint}, {len(self.categories)} categories)"
+        self.use_depth = bool(use_depth)
+        mode = "" if use_depth else ", RGB only"
+        self.name = f"cse ({checkpoint}, {len(self.categories)} categories{mode})"
         self._scales = dict(self.ckpt.extra.get("typical_scale") or {})
         #: seconds of the last estimate() per stage: crop, model (the network forward), solve
         self.last_timings: dict[str, float] = {}
@@ -104,7 +112,7 @@ class CSEEstimator:
         """Estimate every instance of ``frame`` with one batched forward pass."""
         t0 = time.perf_counter()
         results: list[InstanceResult | None] = [None] * len(instances)
-        crops, todo = [], []
+        crops, net_depths, todo = [], [], []
         geo = frame_geometry(frame, instances, use_support_plane=self.options.support_plane)
         for k, inst in enumerate(instances):
             if inst.category not in self.categories:
@@ -113,16 +121,23 @@ class CSEEstimator:
                 continue
             c = crop_instance(frame.rgb, geo.object_depth(frame, k, inst.mask), inst.mask, frame.K, self.size,
                               self.padding, inst.box)
+            net_depth = None
+            if self.model.uses_depth and self.use_depth:  # the network sees the whole crop's depth, as in training
+                net_depth = crop_instance(frame.rgb, frame.depth, inst.mask, frame.K, self.size, self.padding,
+                                          inst.box).depth
+            if not self.use_depth:
+                c.depth = np.zeros_like(c.depth)
             cells = downsample_mask(torch.from_numpy(c.mask[None].astype(np.float32)), FEATURE_STRIDE)
             if int(cells.sum()) < self.min_cells:
                 results[k] = InstanceResult(inst, None, f"mask too small for the model: {int(cells.sum())} "
                                                         f"feature cells < {self.min_cells}")
                 continue
             crops.append(c)
+            net_depths.append(net_depth)
             todo.append(k)
         t1 = t2 = time.perf_counter()
         if todo:
-            out = self._forward(crops, [instances[k].category for k in todo])
+            out = self._forward(crops, [instances[k].category for k in todo], net_depths=net_depths)
             t2 = time.perf_counter()
             for j, k in enumerate(todo):
                 results[k] = self._solve(frame, instances[k], crops[j], out, j, geo, k)
@@ -130,13 +145,17 @@ class CSEEstimator:
         return [r for r in results if r is not None]
 
     @torch.no_grad()
-    def _forward(self, crops: list, categories: list[str]):
+    def _forward(self, crops: list, categories: list[str], net_depths: list | None = None):
         rgb = torch.from_numpy(np.stack([c.rgb for c in crops])).permute(0, 3, 1, 2).float().div_(255.0)
         masks = torch.from_numpy(np.stack([c.mask for c in crops]).astype(np.float32))
         K = torch.from_numpy(np.stack([c.K for c in crops])).float()
-        out = self.model(rgb.to(self.device), masks.to(self.device), categories, K.to(self.device))
+        depth = None
+        if self.model.uses_depth and self.use_depth and net_depths is not None:
+            depth = np.stack([np.nan_to_num(d, nan=0.0) for d in net_depths]).astype(np.float32)
+            depth = torch.from_numpy(depth)[:, None].to(self.device)
+        out = self.model(rgb.to(self.device), masks.to(self.device), categories, K.to(self.device), depth)
         keep = ("points3d", "cycle_confidence", "feature_mask", "pixel_xy", "vertices", "vertex_valid",
-                "keypoint_pixels", "keypoint_indices")
+                "keypoint_pixels", "keypoint_indices", "handle_logit")
         arrays = {k: getattr(out, k).detach().cpu() for k in keep}
         return {k: (a.float() if a.is_floating_point() else a).numpy() for k, a in arrays.items()}
 
@@ -185,11 +204,13 @@ class CSEEstimator:
             return InstanceResult(inst, None, f"{method}: {check.failure}")
         R = snap_if_upright(R, geo.up, self.options.upright_snap_deg)  # keeps yaw and box centre
         score = float(fit.inlier_ratio) * mean_conf * check.confidence_factor
+        extras: dict = {"method": method, **geo.extras(k), "size_factor": check.factor, "size_clamped": check.clamped}
+        if self.model.handle_head is not None and inst.category in HANDLE_CATEGORIES:
+            extras["handle_visible"] = bool(out["handle_logit"][j] > 0.0)
         est = ObjectPoseEstimate(category=inst.category, instance=inst.instance, R=R, t=t,
                                  scale=float(np.linalg.norm(check.size)), size=check.size, confidence=score,
                                  inlier_ratio=fit.inlier_ratio, num_correspondences=fit.num_correspondences,
-                                 extras={"method": method, **geo.extras(k), "size_factor": check.factor,
-                                         "size_clamped": check.clamped})
+                                 extras=extras)
         return InstanceResult(inst, est)
 
     def _samples(self, category: str, verts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -18,6 +18,7 @@ class LossOptions:
     contrastive_near: float = 2.0
     contrastive_far: float = 8.0
     coords_symmetry_steps: int = 24  #: yaw hypotheses for continuous-symmetry categories in label_coords
+    hidden_handle_symmetric: bool = False  #: mug crops without a visible handle: label terms ignore yaw (NOCS)
 
 
 @dataclass

@@ -54,10 +54,12 @@ def label_coords_loss(
     categories: Sequence[str],
     yaw_steps: int = 24,
     beta: float = 0.05,
+    symmetric: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Mean over samples with weight of the per-sample weighted smooth-L1 |q_p - target_p| (canonical units).
 
-    points3d, target (B,P,3); weight (B,P) >= 0. Continuous-y categories: min over yaw rotations of target.
+    points3d, target (B,P,3); weight (B,P) >= 0. Continuous-y categories, and samples flagged in ``symmetric``
+    (B,) (a mug whose handle is hidden), take the min over yaw rotations of the target.
     """
     B, P, _ = points3d.shape
     if target.shape != (B, P, 3) or weight.shape != (B, P) or len(categories) != B:
@@ -65,6 +67,8 @@ def label_coords_loss(
                          f"{tuple(weight.shape)} and {len(categories)} categories disagree")
     rots = yaw_rotations(yaw_steps, points3d.dtype, points3d.device)
     sym = torch.tensor([SYMMETRY.get(c, "none") == "continuous_y" for c in categories], device=points3d.device)
+    if symmetric is not None:
+        sym = sym | symmetric.to(sym.device).bool()
     rotated = torch.einsum("kij,bpj->bkpi", rots, target)  # (B,K,P,3); k = 0 is the identity
     err = F.smooth_l1_loss(points3d.unsqueeze(1).expand_as(rotated), rotated, reduction="none", beta=beta).sum(-1)
     wsum = weight.sum(-1)
@@ -83,12 +87,18 @@ def label_pose_losses(
     t_label_canonical: torch.Tensor,
     valid: torch.Tensor,
     categories: Sequence[str],
+    symmetric: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(rotation, translation) terms of the pose head against a label; translation in canonical units."""
+    """(rotation, translation) terms of the pose head against a label; translation in canonical units.
+
+    ``symmetric`` (B,) flags samples scored as continuous about +Y regardless of category (hidden handle).
+    """
     if not valid.any():
         zero = R_pred.sum() * 0.0
         return zero, zero
     cont = torch.tensor([SYMMETRY.get(c, "none") == "continuous_y" for c in categories], device=R_pred.device)
+    if symmetric is not None:
+        cont = cont | symmetric.to(cont.device).bool()
     rot = rotation_discrepancy(R_pred, R_label, cont)[valid].mean()
     trans = F.smooth_l1_loss(t_pred, t_label_canonical, reduction="none", beta=0.1).sum(-1)[valid].mean()
     return rot, trans

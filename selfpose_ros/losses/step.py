@@ -13,13 +13,14 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from selfpose_ros.conventions import SYMMETRY
+from selfpose_ros.conventions import HANDLE_CATEGORIES, SYMMETRY
 from selfpose_ros.losses import cross_instance, ego_motion, instance_cycles, reconstruction, regularisers
 from selfpose_ros.losses.contrastive import relative_viewpoint_infonce
 from selfpose_ros.losses.keypoints import keypoint_heatmap_loss
 from selfpose_ros.losses.multiview_pose import pose_consistency_loss
 from selfpose_ros.losses.options import LabelWeights, LossOptions
 from selfpose_ros.losses.pose_labels import cell_depth, label_canonical_points, label_coords_loss, label_pose_losses
+from selfpose_ros.losses.shape_size import handle_visibility_loss, shape_plausibility_loss, shape_size_loss
 from selfpose_ros.losses.trajectory import trajectory_loss, vicreg_loss
 from selfpose_ros.losses.weights import LossWeights
 from selfpose_ros.model.camera import scale_intrinsics
@@ -52,6 +53,11 @@ class StepInputs:
     label_trans: torch.Tensor | None = None  #: (B,3) metres
     z2: torch.Tensor | None = None  #: (B,E) second-view embedding (VICReg)
     teacher_pixels: torch.Tensor | None = None  #: (B,D,h,w) EMA-teacher pixel embeddings
+    label_extents: torch.Tensor | None = None  #: (B,3) metric box of the fused cloud (or ground truth)
+    label_extents_valid: torch.Tensor | None = None  #: (B,) bool
+    label_handle: torch.Tensor | None = None  #: (B,) bool: the mug's handle shows in the crop
+    extent_lo: torch.Tensor | None = None  #: (B,3) log unit-diagonal extents, lower bound (plausibility)
+    extent_hi: torch.Tensor | None = None  #: (B,3) upper bound
 
 
 def _render(out: CSEOutput, inp: StepInputs, size: int, texture: bool, n: int
@@ -147,14 +153,18 @@ def _label_terms(out: CSEOutput, inp: StepInputs, lw: LabelWeights, opt: LossOpt
     if inp.label_valid is None or not inp.label_valid.any():
         return None
     lv = inp.label_valid
+    hidden = None
+    if opt.hidden_handle_symmetric and inp.label_handle is not None:
+        has_handle = torch.tensor([c in HANDLE_CATEGORIES for c in out.categories], device=lv.device)
+        hidden = has_handle & ~inp.label_handle.bool()
     target = label_canonical_points(out.pixel_xy, depth_cells, inp.K, inp.label_scale, inp.label_rot,
                                     inp.label_trans)
     cw = out.feature_mask.flatten(1) * (depth_cells.flatten(1) > 0) * lv.unsqueeze(1)
     if lw.label_coords > 0:
         terms["label_coords"] = label_coords_loss(out.points3d, target, cw.to(target), out.categories,
-                                                  opt.coords_symmetry_steps)
+                                                  opt.coords_symmetry_steps, symmetric=hidden)
     rot, trans = label_pose_losses(out.rotation, out.translation, inp.label_rot,
-                                   inp.label_trans / inp.label_scale.unsqueeze(1), lv, out.categories)
+                                   inp.label_trans / inp.label_scale.unsqueeze(1), lv, out.categories, hidden)
     terms["label_rotation"], terms["label_translation"] = rot, trans
     weights.update(label_coords=lw.label_coords, label_rotation=lw.label_rotation,
                    label_translation=lw.label_translation)
@@ -216,6 +226,17 @@ def _embedding_terms(out: CSEOutput, inp: StepInputs, w: LossWeights, opt: LossO
         terms["keypoints"] = keypoint_heatmap_loss(out.keypoint_logits, tgt)
 
 
+def _shape_terms(out: CSEOutput, inp: StepInputs, w: LossWeights, terms: dict) -> None:
+    """Add the instance-shape terms: proportions vs the label box, plausibility, handle visibility."""
+    if w.shape_size > 0 and inp.label_extents is not None and inp.label_extents_valid is not None:
+        terms["shape_size"] = shape_size_loss(out.normalised_extents, inp.label_extents, inp.label_extents_valid)
+    if w.shape_plausible > 0 and inp.extent_lo is not None and inp.extent_hi is not None:
+        terms["shape_plausible"] = shape_plausibility_loss(out.normalised_extents, inp.extent_lo, inp.extent_hi)
+    if w.handle > 0 and inp.label_handle is not None and inp.label_valid is not None:
+        has_handle = torch.tensor([c in HANDLE_CATEGORIES for c in out.categories], device=inp.label_valid.device)
+        terms["handle"] = handle_visibility_loss(out.handle_logit, inp.label_handle, inp.label_valid & has_handle)
+
+
 def compute_losses(
     out: CSEOutput,
     inp: StepInputs,
@@ -249,6 +270,7 @@ def compute_losses(
         if ci is not None:
             terms["cross_instance"] = ci
     _embedding_terms(out, inp, w, opt, terms)
+    _shape_terms(out, inp, w, terms)
 
     for name in terms:
         if name not in weights:

@@ -32,6 +32,9 @@ class LossWeights:
     vicreg: float = 0.01  #: ours (VICReg is ~25x larger than the other terms at start)
     contrastive: float = 0.0  #: optional term, off by default
     keypoints: float = 0.05  #: ours
+    shape_size: float = 0.0  #: per-instance proportions vs the fused cloud's box (losses/shape_size.py)
+    shape_plausible: float = 0.0  #: proportions kept inside the shape library's range
+    handle: float = 0.0  #: handle-visible logit vs the pseudo-label's flag (mug)
 
     def __post_init__(self) -> None:
         for f in fields(self):

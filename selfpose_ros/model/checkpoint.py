@@ -29,6 +29,8 @@ from selfpose_ros.model.cse_model import CSEConfig, CSEModel
 
 FORMAT = "selfpose_ros/cse-checkpoint"
 VERSION = 1
+#: Buffers that checkpoints of RGB-only models written before they existed lack (their defaults are unused).
+_OPTIONAL_BUFFERS = ("depth_scale",)
 _REQUIRED = ("format", "version", "categories", "model_config", "priors", "weights", "weights_dtype",
              "weights_sha256")
 
@@ -60,6 +62,7 @@ class Checkpoint:
         model = CSEModel(self.model_config, self.priors)
         state = {k: v.float() if v.is_floating_point() else v for k, v in self.weights.items()}
         missing, unexpected = model.load_state_dict(state, strict=False)
+        missing = [k for k in missing if k not in _OPTIONAL_BUFFERS]  # RGB models written before they existed
         if missing or unexpected:
             raise CheckpointError(f"{self.path}: weights do not fit the model config (missing {missing[:5]}, "
                                   f"unexpected {unexpected[:5]})")

@@ -9,8 +9,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from selfpose_ros.conventions import SYMMETRY
 from selfpose_ros.model.camera import check_intrinsics, downsample_mask, pixel_grid
 from selfpose_ros.model.correspondence import correspond
+from selfpose_ros.model.depth_input import build_input, input_channels
 from selfpose_ros.model.encoder import ResNetEncoder
 from selfpose_ros.model.keypoint_head import KeypointHead, farthest_point_sampling, soft_argmax
 from selfpose_ros.model.pixel_decoder import PixelDecoder
@@ -20,6 +22,8 @@ from selfpose_ros.model.shape import ShapeHead
 
 #: Stride of the per-pixel embedding map relative to the crop.
 FEATURE_STRIDE = 4
+#: Size (metres) dividing the normalised depth input of a category no typical size was given for.
+DEFAULT_DEPTH_SCALE = 0.2
 
 
 @dataclass
@@ -38,8 +42,15 @@ class CSEConfig:
     projector_dims: tuple[int, ...] = (2048, 2048, 2048)  #: global-embedding projector (VICReg/traj)
     norm: str = "batch"
     z0: float = 1.0  #: t_z offset of the pose head, see pose_head.py
+    input: str = "rgb"  #: rgb | rgbd | rgbdn (model/depth_input.py)
+    depth_clip: float = 3.0  #: normalised depth is clipped to +-this many category sizes
+    shape_axes: bool = False  #: per-instance proportions (per-axis log scales) from the shape code
+    handle_head: bool = False  #: a logit saying whether the mug's handle is visible in the crop
 
     def __post_init__(self) -> None:
+        input_channels(self.input)
+        if self.depth_clip <= 0:
+            raise ValueError(f"depth_clip must be positive, got {self.depth_clip}")
         if self.image_size % 32 or self.image_size <= 0:
             raise ValueError(f"image_size must be a positive multiple of 32, got {self.image_size}")
         if self.tau <= 0:
@@ -75,6 +86,9 @@ class CSEOutput:
     keypoint_indices: torch.Tensor  #: (B,K) vertex index of each keypoint
     global_feature: torch.Tensor  #: (B,C) mean of the last encoder stage
     global_embedding: torch.Tensor  #: (B,E) projector output
+    axis_log_scale: torch.Tensor  #: (B,3) per-axis log scales of the shape (zeros without shape_axes)
+    normalised_extents: torch.Tensor  #: (B,3) unit-diagonal box extents implied by the axis scales
+    handle_logit: torch.Tensor  #: (B,) handle-visible logit (zeros without handle_head)
 
 
 def _as_tensor(x, dtype) -> torch.Tensor:
@@ -84,13 +98,19 @@ def _as_tensor(x, dtype) -> torch.Tensor:
 class CSEModel(nn.Module):
     """One model for several categories: shared encoder/decoder/PointNet, per-category prior, pose, shape."""
 
-    def __init__(self, config: CSEConfig, priors: Mapping[str, tuple]) -> None:
+    def __init__(self, config: CSEConfig, priors: Mapping[str, tuple],
+                 depth_scales: Mapping[str, float] | None = None) -> None:
         super().__init__()
         if not priors:
             raise ValueError("at least one category prior (vertices, faces) is required")
         self.config = config
         self.categories = list(priors.keys())
-        self.encoder = ResNetEncoder(config.width, norm=config.norm)
+        scales = [float((depth_scales or {}).get(c, DEFAULT_DEPTH_SCALE)) for c in self.categories]
+        if not all(s > 0 for s in scales):
+            raise ValueError(f"depth scales must be positive metres, got {scales}")
+        #: typical size (metres) of each category, dividing the normalised depth input (saved with the weights)
+        self.register_buffer("depth_scale", torch.tensor(scales, dtype=torch.float32))
+        self.encoder = ResNetEncoder(config.width, norm=config.norm, in_channels=input_channels(config.input))
         self.decoder = PixelDecoder(self.encoder.channels, config.embed_dim, norm=config.norm)
         gdim = self.encoder.global_dim
         self.shape_heads = nn.ModuleDict()
@@ -100,7 +120,8 @@ class CSEModel(nn.Module):
             if v.shape[0] < config.num_keypoints:
                 raise ValueError(f"prior {cat!r} has {v.shape[0]} vertices < {config.num_keypoints} keypoints")
             self.shape_heads[cat] = ShapeHead(
-                v, _as_tensor(faces, torch.long), gdim, config.code_dim, config.shape_hidden
+                v, _as_tensor(faces, torch.long), gdim, config.code_dim, config.shape_hidden,
+                axes=config.shape_axes, tie_xz=SYMMETRY.get(cat, "none") == "continuous_y",
             )
             self.pose_heads[cat] = PoseHead(gdim, config.pose_hidden, config.z0)
             self.register_buffer(f"keypoints_{cat}", farthest_point_sampling(v, config.num_keypoints))
@@ -114,6 +135,7 @@ class CSEModel(nn.Module):
                 layers += [nn.BatchNorm1d(d) if config.norm == "batch" else nn.LayerNorm(d), nn.ReLU()]
             in_dim = d
         self.projector = nn.Sequential(*layers)
+        self.handle_head = nn.Linear(gdim, 1) if config.handle_head else None
 
     def mean_mesh_parameters(self) -> list[nn.Parameter]:
         """The learnable mean meshes (the reference trains them with a 10x-100x smaller learning rate)."""
@@ -139,14 +161,41 @@ class CSEModel(nn.Module):
             raise ValueError(f"unknown categories {unknown}; model has {self.categories}")
         return names
 
+    @property
+    def uses_depth(self) -> bool:
+        """True when the network input has depth channels."""
+        return self.config.input != "rgb"
+
+    def network_input(self, crops: torch.Tensor, masks: torch.Tensor, names: Sequence[str], K: torch.Tensor,
+                      depth: torch.Tensor | None) -> torch.Tensor:
+        """The encoder input (B,C,S,S) of ``config.input`` from RGB crops and metric crop depth (or None)."""
+        if not self.uses_depth:
+            return crops
+        idx = torch.tensor([self.categories.index(c) for c in names], device=crops.device)
+        B, _, H, W = crops.shape
+        return build_input(crops, depth, masks.reshape(B, 1, H, W), K, self.depth_scale[idx].to(crops),
+                           self.config.input, self.config.depth_clip)
+
+    def encode(self, crops: torch.Tensor, masks: torch.Tensor, categories: Sequence[str] | torch.Tensor,
+               K_crop: torch.Tensor, depth: torch.Tensor | None = None) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Encoder features and global feature of the crops (what a second view or the EMA teacher needs)."""
+        names = self.resolve_categories(categories, crops.shape[0])
+        K = check_intrinsics(K_crop, crops.shape[0]).to(crops)
+        return self.encoder(self.network_input(crops, masks, names, K, depth))
+
     def forward(
         self,
         crops: torch.Tensor,
         masks: torch.Tensor,
         categories: Sequence[str] | torch.Tensor,
         K_crop: torch.Tensor,
+        depth: torch.Tensor | None = None,
     ) -> CSEOutput:
-        """Run the model on (B,3,S,S) crops, (B,S,S) masks, per-sample categories and crop intrinsics."""
+        """Run the model on (B,3,S,S) RGB crops, (B,S,S) masks, categories, crop intrinsics and (B,1,S,S) depth.
+
+        ``depth`` (metres, 0/NaN = no reading) is used by RGB-D models and ignored by RGB ones; None or a crop
+        without readings gives an RGB-D model its RGB-only input.
+        """
         B, _, H, W = crops.shape
         if (H, W) != (self.config.image_size, self.config.image_size):
             raise ValueError(f"crops must be {self.config.image_size}^2, got {(H, W)}")
@@ -154,7 +203,7 @@ class CSEModel(nn.Module):
             raise ValueError(f"masks must be {(B, H, W)}, got {tuple(masks.shape)}")
         names = self.resolve_categories(categories, B)
         K = check_intrinsics(K_crop, B).to(crops)
-        feats, g = self.encoder(crops)
+        feats, g = self.encoder(self.network_input(crops, masks, names, K, depth))
         pix_emb, hidden = self.decoder(feats)
         h, w = pix_emb.shape[-2:]
         mesh = self._per_category(g, K, (H, W), names)
@@ -197,6 +246,9 @@ class CSEModel(nn.Module):
             keypoint_indices=kp_idx,
             global_feature=g,
             global_embedding=self.projector(g),
+            axis_log_scale=mesh["axis_log_scale"],
+            normalised_extents=mesh["normalised_extents"],
+            handle_logit=self.handle_head(g)[:, 0] if self.handle_head is not None else g.new_zeros(B),
         )
 
     def _per_category(self, g: torch.Tensor, K: torch.Tensor, size: tuple[int, int], names: list[str]) -> dict:
@@ -213,11 +265,16 @@ class CSEModel(nn.Module):
             "vertex_valid": torch.zeros(B, n_max, dtype=torch.bool, device=g.device),
             "faces": torch.zeros(B, f_max, 3, dtype=torch.long, device=g.device),
             "face_valid": torch.zeros(B, f_max, dtype=torch.bool, device=g.device),
+            "axis_log_scale": g.new_zeros(B, 3),
+            "normalised_extents": g.new_zeros(B, 3),
         }
         for cat in dict.fromkeys(names):
             rows = torch.tensor([i for i, c in enumerate(names) if c == cat], device=g.device)
             R, t, d6 = self.pose_heads[cat](g[rows], K[rows], size)
-            verts, offs = self.shape_heads[cat](g[rows])
+            verts, offs, log_s = self.shape_heads[cat](g[rows])
+            out["axis_log_scale"] = out["axis_log_scale"].index_copy(0, rows, log_s)
+            out["normalised_extents"] = out["normalised_extents"].index_copy(
+                0, rows, self.shape_heads[cat].normalised_extents(log_s))
             n, faces = verts.shape[1], self.shape_heads[cat].faces
             out["rotation"] = out["rotation"].index_copy(0, rows, R)
             out["translation"] = out["translation"].index_copy(0, rows, t)

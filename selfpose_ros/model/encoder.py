@@ -40,18 +40,22 @@ class BasicBlock(nn.Module):
 class ResNetEncoder(nn.Module):
     """ResNet-18 layout (stem + 4 stages of 2 basic blocks); ``width`` is the first stage's channels.
 
+    ``in_channels``: 3 for RGB, 5 or 8 for the RGB-D inputs of ``model/depth_input.py``.
+
     ``forward`` returns ``(features, global_feature)``: features at strides 4, 8, 16, 32 with
     ``width * (1, 2, 4, 8)`` channels, and the spatial mean of the last stage (``8 * width``-d).
     width=64 is the standard ResNet-18 (512-d global feature).
     """
 
-    def __init__(self, width: int = 64, blocks_per_stage: int = 2, norm: str = "batch") -> None:
+    def __init__(self, width: int = 64, blocks_per_stage: int = 2, norm: str = "batch", in_channels: int = 3) -> None:
         super().__init__()
-        if width < 1 or blocks_per_stage < 1:
-            raise ValueError(f"width and blocks_per_stage must be >= 1, got {width}, {blocks_per_stage}")
+        if width < 1 or blocks_per_stage < 1 or in_channels < 1:
+            raise ValueError(f"width, blocks_per_stage and in_channels must be >= 1, got {width}, {blocks_per_stage}, "
+                             f"{in_channels}")
+        self.in_channels = in_channels
         self.channels = tuple(width * m for m in (1, 2, 4, 8))
         self.stem = nn.Sequential(
-            nn.Conv2d(3, width, 7, 2, 3, bias=False),
+            nn.Conv2d(in_channels, width, 7, 2, 3, bias=False),
             make_norm(width, norm),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(3, 2, 1),
@@ -84,9 +88,9 @@ class ResNetEncoder(nn.Module):
         return self.channels[-1]
 
     def forward(self, images: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """Encode (B, 3, H, W) images (H, W divisible by 32) into multi-scale and global features."""
-        if images.dim() != 4 or images.shape[1] != 3:
-            raise ValueError(f"images must be (B,3,H,W), got {tuple(images.shape)}")
+        """Encode (B, C, H, W) inputs (C = in_channels; H, W divisible by 32) into multi-scale and global features."""
+        if images.dim() != 4 or images.shape[1] != self.in_channels:
+            raise ValueError(f"images must be (B,{self.in_channels},H,W), got {tuple(images.shape)}")
         if images.shape[2] % 32 or images.shape[3] % 32:
             raise ValueError(f"image size {tuple(images.shape[2:])} must be divisible by 32")
         x = self.stem(images)

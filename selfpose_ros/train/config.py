@@ -29,6 +29,7 @@ class DataConfig:
     """Which bags, which categories, how crops and batches are made."""
 
     bags: list[str] = field(default_factory=list)  #: bag dirs, or parents whose sub-dirs are bags
+    cache: str = ""  #: a crop cache directory (``selfpose cache``) read instead of the bags
     categories: list[str] = field(default_factory=lambda: ["bottle", "bowl", "can", "mug"])
     mode: str = "self_supervised"  #: or 'supervised' (ground-truth poses: the upper bound only)
     crop_size: int = 64
@@ -78,6 +79,7 @@ class AugmentConfig:
     hue: float = 0.03
     grayscale: float = 0.05
     strong_scale: float = 2.0  #: the second (VICReg) view uses this multiple of the ranges
+    depth_dropout: float = 0.0  #: RGB-D models: share of crops whose depth input is withheld (the RGB-only path)
 
 
 @dataclass
@@ -175,7 +177,8 @@ def _check(cond: bool, message: str) -> None:
 def validate(cfg: TrainConfig) -> TrainConfig:
     """Check cross-field rules; return ``cfg`` or raise ConfigError."""
     d = cfg.data
-    _check(bool(d.bags), "data.bags must list at least one bag (or a directory of bags)")
+    _check(bool(d.bags) or bool(d.cache), "data.bags must list at least one bag (or a directory of bags), "
+                                          "or data.cache name a crop cache")
     _check(bool(d.categories), "data.categories must not be empty")
     bad = [c for c in d.categories if c not in CATEGORIES]
     _check(not bad, f"data.categories {bad} are unknown; known: {list(CATEGORIES)}")
@@ -212,6 +215,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     for f in fields(LabelWeights):
         _check(getattr(cfg.labels, f.name) >= 0, f"labels.{f.name} must be >= 0")
     a = cfg.augment
+    _check(0 <= a.depth_dropout <= 1, "augment.depth_dropout must be in [0, 1]")
     _check(min(a.brightness, a.contrast, a.saturation, a.hue, a.grayscale) >= 0 and a.hue <= 0.5
            and a.grayscale <= 1 and a.strong_scale >= 0, "augment ranges must be >= 0 (hue <= 0.5, grayscale <= 1)")
     r = cfg.run

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 
 _STACKED = ("rgb", "depth", "mask", "K", "T_map_cam", "category", "group", "frame_index", "stamp_ns", "index",
-            "visibility", "gt_scale", "gt_R", "gt_t")
+            "visibility", "gt_scale", "gt_R", "gt_t", "gt_size")
 _LISTED = ("instance_key", "category_name")
 
 

@@ -41,12 +41,12 @@ class TrainModule(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, crops, masks, categories, K, crops2=None):
-        """Return (CSEOutput, second-view embedding or None)."""
-        out = self.model(crops, masks, categories, K)
+    def forward(self, crops, masks, categories, K, crops2=None, depth=None):
+        """Return (CSEOutput, second-view embedding or None); ``depth`` is the RGB-D models' depth input."""
+        out = self.model(crops, masks, categories, K, depth)
         z2 = None
         if crops2 is not None:
-            _, g2 = self.model.encoder(crops2)
+            _, g2 = self.model.encode(crops2, masks, categories, K, depth)
             z2 = self.model.projector(g2)
         return out, z2
 
@@ -88,6 +88,27 @@ def _float_output(out: CSEOutput) -> CSEOutput:
     return dataclasses.replace(out, **changes)
 
 
+def depth_dropout(depth: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
+    """The depth input with each sample's depth withheld (all zeros) with probability ``p`` (the RGB-only path)."""
+    if p <= 0:
+        return depth
+    drop = (torch.rand(depth.shape[0], generator=gen) < p).to(depth.device).view(-1, 1, 1, 1)
+    return torch.where(drop, torch.zeros_like(depth), depth)
+
+
+def label_fields(labels: dict | None) -> dict:
+    """StepInputs keyword arguments of a ``batch_labels`` result (nothing when there are no labels)."""
+    if labels is None:
+        return {}
+    out = {"label_valid": labels["valid"], "label_scale": labels["scale"], "label_rot": labels["R"],
+           "label_trans": labels["t"]}
+    for src, dst in (("extents", "label_extents"), ("extents_valid", "label_extents_valid"),
+                     ("handle_visible", "label_handle")):
+        if src in labels:
+            out[dst] = labels[src]
+    return out
+
+
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % (2**32))
@@ -104,7 +125,7 @@ class _Loop:
         self.data: TrainData = build_data(cfg, info.rank, info.world_size, self.out_dir, info.is_main,
                                           lambda: barrier(info))
         _seed_everything(cfg.run.seed)  # the model's initial weights do not depend on data loading
-        self.model = CSEModel(cfg.model, self.data.priors).to(info.device)
+        self.model = CSEModel(cfg.model, self.data.priors, self.data.stats.get("typical_scale")).to(info.device)
         self.meshes = {c: (h.num_vertices, h.faces) for c, h in self.model.shape_heads.items()}
         self.module: nn.Module = TrainModule(self.model)
         if info.distributed:
@@ -165,6 +186,14 @@ class _Loop:
         self.step = int(st["step"])
 
     # ------------------------------------------------------------------------------------------------ step
+    def _extent_bounds(self, categories: list[str], dev: torch.device) -> dict:
+        ranges = self.data.extent_ranges
+        if not ranges:
+            return {}
+        lo = torch.tensor(np.stack([ranges[c][0] for c in categories]), dtype=torch.float32, device=dev)
+        hi = torch.tensor(np.stack([ranges[c][1] for c in categories]), dtype=torch.float32, device=dev)
+        return {"extent_lo": lo, "extent_hi": hi}
+
     def batches(self):
         """Yield collated batches from the current step on (deterministic in (seed, epoch), resumable)."""
         sampler, ds = self.data.sampler, self.data.dataset
@@ -190,27 +219,28 @@ class _Loop:
         mask = batch["mask"].to(dev)
         K = batch["K"].to(dev)
         crops = colour_jitter(rgb, cfg.augment, gen, 1.0)
+        depth = batch["depth"].to(dev)
+        depth_in = depth_dropout(depth, cfg.augment.depth_dropout, gen) if self.model.uses_depth else None
         w = cfg.losses.scheduled(min(1.0, self.step / max(1, cfg.optim.steps))) if cfg.loss_options.schedule \
             else cfg.losses
         crops2 = colour_jitter(rgb, cfg.augment, gen, cfg.augment.strong_scale) if w.vicreg > 0 else None
         self.module.train()
         amp_ctx = torch.autocast("cuda", dtype=self.amp) if self.amp is not None else contextlib.nullcontext()
         with amp_ctx:
-            out, z2 = self.module(crops, mask[:, 0], batch["category"].to(dev), K, crops2)
+            out, z2 = self.module(crops, mask[:, 0], batch["category"].to(dev), K, crops2, depth_in)
         out = _float_output(out)
         teacher_pix = None
         if self.teacher is not None:
             with torch.no_grad(), amp_ctx:
-                feats, _ = self.teacher.module.encoder(crops)
+                feats, _ = self.teacher.module.encode(crops, mask[:, 0], batch["category"].to(dev), K, depth_in)
                 teacher_pix = self.teacher.module.decoder(feats)[0].float()
         labels = batch_labels(cfg, self.data, batch, dev)
         inp = StepInputs(
-            rgb=rgb, depth=batch["depth"].to(dev), mask=mask, K=K, T_BA=batch["T_BA"].to(dev),
+            rgb=rgb, depth=depth, mask=mask, K=K, T_BA=batch["T_BA"].to(dev),
             pairs=batch["pairs"].to(dev), triplets=batch["triplets"].to(dev), group=batch["group"].to(dev),
             frame_index=batch["frame_index"].to(dev), videos=cfg.data.videos, frames=cfg.data.frames,
             z2=None if z2 is None else z2.float(), teacher_pixels=teacher_pix,
-            **({} if labels is None else {"label_valid": labels["valid"], "label_scale": labels["scale"],
-                                          "label_rot": labels["R"], "label_trans": labels["t"]}))
+            **self._extent_bounds(out.categories, dev), **label_fields(labels))
         total, terms, extras = compute_losses(out, inp, w, cfg.labels, cfg.loss_options, self.meshes, gen)
         if not torch.isfinite(total):
             raise FloatingPointError(f"step {self.step}: non-finite loss; terms {terms}")

@@ -8,8 +8,12 @@ from typing import Any
 
 
 def tiny_checkpoint(path: Path, categories: Sequence[str], *, image_size: int = 64, seed: int = 0,
-                    prior_vertices: int = 40, **save_kwargs: Any) -> tuple[Any, dict, Path]:
-    """Save an untrained width-8 CSE model of ``categories`` at ``path``; return (model, priors, path)."""
+                    prior_vertices: int = 40, model_config: dict | None = None,
+                    **save_kwargs: Any) -> tuple[Any, dict, Path]:
+    """Save an untrained width-8 CSE model of ``categories`` at ``path``; return (model, priors, path).
+
+    ``model_config``: extra CSEConfig fields (e.g. ``{"input": "rgbd", "handle_head": True}``).
+    """
     import torch
 
     from selfpose_ros.model.checkpoint import save_checkpoint
@@ -18,7 +22,8 @@ def tiny_checkpoint(path: Path, categories: Sequence[str], *, image_size: int = 
 
     torch.manual_seed(seed)
     priors = model_priors(tuple(categories), prior_vertices)
-    model = CSEModel(CSEConfig(image_size=image_size, width=8, projector_dims=(16, 16), num_keypoints=8), priors)
+    model = CSEModel(CSEConfig(image_size=image_size, width=8, projector_dims=(16, 16), num_keypoints=8,
+                               **(model_config or {})), priors)
     save_checkpoint(path, model, priors, **save_kwargs)
     return model, priors, path
 
