@@ -139,7 +139,7 @@ def parse_record(obj: object, where: str, require_score: bool, require_visibilit
         span = _number(span, where, "view_span_deg")
         if not 0.0 <= span <= 180.0:
             raise ValueError(f"{where}: field 'view_span_deg' must be in [0, 180] degrees, got {span}")
-        handle = obj.get("handle_visible")
+    handle = obj.get("handle_visible")
     if handle is not None and not isinstance(handle, bool):
         raise ValueError(f"{where}: field 'handle_visible' must be true or false, got {handle!r}")
     return ObjectRecord((frame[0], frame[1]), category, instance, score, R, t, size, visibility, fused, views, span,
