@@ -39,7 +39,7 @@ from selfpose_ros.eval.io_bag import load_gt_from_bag  # noqa: E402
 from selfpose_ros.eval.io_jsonl import ObjectRecord  # noqa: E402
 from selfpose_ros.eval.nocs_metrics import METRICS, EvalConfig, evaluate  # noqa: E402
 from selfpose_ros.eval.report_table import format_table  # noqa: E402
-from selfpose_ros.eval.size_metrics import extent_correlation, size_within_share  # noqa: E402
+from selfpose_ros.eval.size_metrics import extent_correlation, size_off_by_count, size_within_share  # noqa: E402
 from selfpose_ros.inference.estimator import SolverOptions, make_estimator  # noqa: E402
 
 CATS = CATEGORIES
@@ -199,7 +199,8 @@ def score_level(level: str | None, bags: list[Path], methods: list, categories: 
         rows.append((name, report))
         print(f"[{level}] {name}: {frames} frames, {est}/{inst} instances estimated, {frames / seconds:.2f} frames/s",
               flush=True)
-        out[name] = {"ap": report.ap, "size_ok": size_within_share(report.pairs),
+        out[name] = {"ap": report.ap, "accuracy": report.accuracy, "size_ok": size_within_share(report.pairs),
+                     "size_off_2x": size_off_by_count(report.pairs),
                      "extent_r": extent_correlation(report.pairs),
                      "proportion_r": extent_correlation(report.pairs, proportions=True),
                      "frames": frames, "instances": inst, "estimated": est, "frames_per_s": frames / seconds}
@@ -214,6 +215,13 @@ def score_level(level: str | None, bags: list[Path], methods: list, categories: 
         diff = " ".join(f"{100 * (report.ap[m]['mean'] - base[m]['mean']):+6.1f}" for m in METRICS)
         share = size_within_share(report.pairs)["all"]
         print(f"{name[:34]:34s} {vals}  {100 * share:6.1f} | {diff}")
+    print("\nPer-object accuracy (%, share of ground-truth objects; the issues' goals), size within [0.8, 1.25] "
+          "(% of matched objects) and matched objects with an axis off by more than 2x")
+    print(f"{'method':34s} " + " ".join(f"{m:>8s}" for m in METRICS) + "  size ok  >2x")
+    for name, report in rows:
+        vals = " ".join(f"{100 * report.accuracy[m]['all']:8.1f}" for m in METRICS)
+        share, off = size_within_share(report.pairs)["all"], size_off_by_count(report.pairs)["all"]
+        print(f"{name[:34]:34s} {vals}  {100 * share:6.1f} {off:4d}")
     print("\nPer category AP (%) IoU50 / 5deg2cm / 10deg5cm, and extent correlation r (metric; proportions)")
     for name, report in rows:
         metric, prop = extent_correlation(report.pairs), extent_correlation(report.pairs, proportions=True)

@@ -7,7 +7,7 @@ import pytest
 
 from selfpose_ros.eval.io_jsonl import ObjectRecord, parse_record
 from selfpose_ros.eval.nocs_metrics import evaluate
-from selfpose_ros.eval.size_metrics import extent_correlation, size_within_share
+from selfpose_ros.eval.size_metrics import extent_correlation, size_off_by_count, size_within_share
 from selfpose_ros.geometry.rotations import rotation_about_y_np
 from selfpose_ros.train.probe import ridge_fit, ridge_predict, run_probe
 
@@ -51,6 +51,10 @@ def test_size_share_and_extent_correlation_of_matched_pairs():
     assert r["mean"] == pytest.approx(1.0) and r["n"] == 30
     same = [dataclasses.replace(p, pred_size=np.array([0.06, 0.1, 0.06])) for p in pairs]  # one shape for all
     assert np.isnan(extent_correlation(same)["camera"]["mean"]) and size_within_share(same)["all"] < 1.0
+    assert size_off_by_count(pairs)["all"] == 0
+    wild = [dataclasses.replace(p, pred_size=p.gt_size * [1.0, 2.5, 1.0]) for p in pairs[:4]]
+    tiny = [dataclasses.replace(p, pred_size=p.gt_size * [0.45, 1.0, 1.0]) for p in pairs[4:6]]
+    assert size_off_by_count(wild + tiny + pairs[6:]) == {"camera": 6, "all": 6}
 
 
 def test_ridge_probe_recovers_a_linear_viewpoint_code_and_fails_on_noise():

@@ -36,6 +36,20 @@ def size_within_share(pairs: Sequence, low: float = 0.8, high: float = 1.25) -> 
     return out
 
 
+def size_off_by_count(pairs: Sequence, factor: float = 2.0) -> dict[str, int]:
+    """Per category (and 'all'): matched pairs with some axis ratio pred/gt above ``factor`` or below 1/factor."""
+    out, total = {}, 0
+    for cat, (pred, gt) in sorted(_sizes(pairs).items()):
+        if SYMMETRY.get(cat) == "continuous_y":
+            pred = np.concatenate((np.sort(pred[:, [0, 2]], 1), pred[:, 1:2]), 1)
+            gt = np.concatenate((np.sort(gt[:, [0, 2]], 1), gt[:, 1:2]), 1)
+        ratio = pred / gt
+        out[cat] = int(np.any((ratio > factor) | (ratio < 1.0 / factor), axis=1).sum())
+        total += out[cat]
+    out["all"] = total
+    return out
+
+
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:
     if len(a) < 3 or a.std() < 1e-12 or b.std() < 1e-12:
         return float("nan")
