@@ -145,3 +145,21 @@ def test_rgbd_model_reports_handle_visibility_and_rgb_only_mode_never_uses_depth
             assert "handle_visible" not in r.estimate.extras
     methods = {r.estimate.extras["method"] for r in rgb_only.estimate(frame, instances) if r.estimate is not None}
     assert methods <= {"keypoint_pnp"}
+
+
+def test_warm_up_runs_every_batch_size_and_leaves_estimates_unchanged(checkpoint, scene):
+    rgbd, instances, _ = scene
+    est = make_estimator(str(checkpoint), list(CATEGORIES), SolverOptions(device="cpu"))
+    before = [r.estimate for r in est.estimate(rgbd, instances)]
+    seen = []
+    forward = est._forward
+    est._forward = lambda crops, cats, net_depths=None: seen.append(len(crops)) or forward(crops, cats, net_depths)
+    assert est.warm_up(3) > 0.0
+    assert seen == [1, 2, 3]
+    est._forward = forward
+    after = [r.estimate for r in est.estimate(rgbd, instances)]
+    for a, b in zip(before, after):
+        assert (a is None) == (b is None)
+        if a is not None:
+            np.testing.assert_allclose(a.R, b.R, atol=1e-6)
+            np.testing.assert_allclose(a.t, b.t, atol=1e-6)

@@ -132,12 +132,16 @@ class PoseEstimatorParams:
     publish_markers: bool = _param(True, "publish a MarkerArray on 'markers'")
     publish_debug_image: bool = _param(True, "publish an overlay image on 'debug_image'")
     warn_period: float = _param(5.0, "seconds between repeats of the same input warning")
+    warm_up_objects: int = _param(8, "learned back-ends: at start-up, run the network once per batch of 1..N "
+                                     "objects (first-frame latency and memory settle before frames arrive); 0: off")
 
     def validate(self) -> None:
         """Raise ValueError listing every bad parameter."""
         errors = []
         if not self.model:
             errors.append("model must be 'prior_fit' or a checkpoint path")
+        if not 0 <= self.warm_up_objects <= 64:
+            errors.append(f"warm_up_objects must be in 0..64, got {self.warm_up_objects}")
         if len(set(self.categories)) != len(self.categories) or not self.categories:
             errors.append(f"categories must be a non-empty list without repeats, got {self.categories}")
         unknown = sorted(set(self.active_categories) - set(self.categories))

@@ -83,8 +83,11 @@ class PoseEstimator(Node):
         if missing:
             self.get_logger().warning(f"model '{p.model}' does not cover {missing}: those instances are skipped "
                                       "(set active_categories to silence this)")
+        warm = ""
+        if p.warm_up_objects and hasattr(self.estimator, "warm_up"):
+            warm = f"; warmed up for 1-{p.warm_up_objects} objects in {self.estimator.warm_up(p.warm_up_objects):.1f} s"
         self.get_logger().info(
-            f"model '{p.model}' ({self.estimator.name}) on {options.device}; categories {p.active_categories}; "
+            f"model '{p.model}' ({self.estimator.name}) on {options.device}{warm}; categories {p.active_categories}; "
             f"sync via {self.inputs.sync.backend}; TF via {self.tf.backend if self.tf else 'off'}; "
             f"multi-view fusion {'in ' + fusion.frame if fusion.enabled else 'off'}"
         )

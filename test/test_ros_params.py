@@ -1,0 +1,20 @@
+"""PoseEstimatorParams.validate: every bad value named in one error (the node exits with it at start-up)."""
+
+import pytest
+
+pytest.importorskip("rclpy")
+
+from selfpose_ros.ros.params import PoseEstimatorParams  # noqa: E402
+
+
+def test_defaults_are_valid_and_warm_up_is_bounded():
+    PoseEstimatorParams().validate()
+    PoseEstimatorParams(warm_up_objects=0).validate()
+    with pytest.raises(ValueError, match="warm_up_objects must be in 0..64, got -1"):
+        PoseEstimatorParams(warm_up_objects=-1).validate()
+
+
+def test_several_bad_values_are_reported_together():
+    with pytest.raises(ValueError) as err:
+        PoseEstimatorParams(warm_up_objects=100, model="").validate()
+    assert "warm_up_objects" in str(err.value) and "model must be" in str(err.value)
