@@ -13,6 +13,7 @@ from ros_testing import REPO, NodeProcess, require_rclpy, ros_node, spin_until
 
 rclpy = require_rclpy()
 
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from rclpy.serialization import deserialize_message  # noqa: E402
 from rosbags.rosbag2 import Reader  # noqa: E402
 from selfpose_ros.msg import ObjectPoseArray  # noqa: E402
@@ -45,11 +46,13 @@ def _frames(bag) -> list[list[tuple[str, object]]]:
     return [by_stamp[k] for k in sorted(by_stamp)]
 
 
-def test_node_and_predict_give_identical_estimates(tmp_path):
+def test_node_and_predict_give_identical_estimates(tmp_path, capsys):
     bag = simulated_bag(tmp_path / "bag", ("bowl", "can", "mug"), frames=FRAMES, seed=5, width=240, height=180)
     preds = tmp_path / "preds.jsonl"
     assert selfpose_main(["predict", "--model", "prior_fit", "--bag", str(bag), "--out", str(preds), "--no-up",
                           "--min-mask-pixels", "50", "--min-inliers", "15"]) == 0
+    summary = capsys.readouterr().out
+    assert "up direction from the support plane in" in summary, summary  # --no-up: no TF, the table gives up
     offline = {}
     for r in read_predictions(preds):
         offline.setdefault(r.frame, {})[(r.category, r.instance)] = r
@@ -68,6 +71,9 @@ def test_node_and_predict_give_identical_estimates(tmp_path):
             node.create_subscription(ObjectPoseArray, f"{NS}/objects",
                                      lambda m: outputs.__setitem__(stamp_to_ns(m.header.stamp), m), 10)
             pubs = {rel: node.create_publisher(cls, f"{NS}/{rel}", 10) for rel, cls in TOPICS.values()}
+            diags: list[dict] = []
+            node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: diags.extend(
+                {kv.key: kv.value for kv in st.values} for st in m.status if "pose_estimator" in st.name), 10)
             assert spin_until(node, lambda: all(p.get_subscription_count() for p in pubs.values()), 30.0, est), \
                 est.output()
             for frame in _frames(bag):
@@ -78,6 +84,9 @@ def test_node_and_predict_give_identical_estimates(tmp_path):
                     if spin_until(node, lambda s=stamp: s in outputs, 20.0, est):
                         break
                 assert stamp in outputs, f"no output for stamp {stamp}\n" + est.output()
+            # no gravity_frame: the node reports the support plane as the source of up, as predict does
+            assert spin_until(node, lambda: any(int(d.get("frames_up_support_plane", 0)) > 0 for d in diags), 10.0,
+                              est), diags[-1:]
     finally:
         assert est.stop() == 0, est.output()
 

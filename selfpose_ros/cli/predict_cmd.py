@@ -56,6 +56,7 @@ class PredictStats:
     examples: dict = field(default_factory=dict)  #: Skip.kind -> Counter of reason texts (for the summary)
     label_values: set = field(default_factory=set)  #: non-zero segmentation values seen (at most 64 kept)
     fusion: dict = field(default_factory=dict)  #: the fusion stage's counters and times (with --fuse)
+    up_sources: Counter = field(default_factory=Counter)  #: frames with an estimate, by where up came from
 
     def add_skips(self, skipped: Sequence) -> None:
         """Count the frame's skip reasons by kind and remember their texts."""
@@ -67,6 +68,10 @@ class PredictStats:
         """The run's summary: one line per skip kind with its count and most common reasons."""
         lines = [f"frames {self.frames}, instances found {self.instances}, estimated {self.estimated}"
                  + (f" ({self.fused} fused over several views)" if self.fused else "")]
+        if self.up_sources:
+            names = {"tf": "TF", "support_plane": "the support plane", "none": "nowhere (no up hint)"}
+            lines.append("  up direction from " + ", ".join(f"{names.get(k, k)} in {n} frames"
+                                                           for k, n in self.up_sources.most_common()))
         for kind, n in self.skips.most_common():
             common = "; ".join(f"{text} (x{k})" for text, k in self.examples[kind].most_common(2))
             lines.append(f"  skipped {kind} x{n}: {common}")
@@ -121,6 +126,8 @@ def predict_bag(estimator, bag: Path, categories: Sequence[str] | None, *, min_m
         stats.estimated += len(result.estimates)
         stats.fused += sum(1 for e in result.estimates if e.fused)
         stats.add_skips(result.skipped)
+        if result.up_source is not None:
+            stats.up_sources[result.up_source] += 1
         if len(stats.label_values) < 64:
             stats.label_values.update(int(v) for v in np.unique(frame.labels)[:64] if v != 0)
         stamp = ns_to_sec_nanosec(frame.stamp_ns)

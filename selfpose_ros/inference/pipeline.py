@@ -65,6 +65,11 @@ class FrameResult:
     per_frame: list[ObjectPoseEstimate] = field(default_factory=list)  #: the back-end's, before tracking/fusion
     fusion_error: str | None = None  #: why this frame was not fused (its camera pose could not be looked up)
 
+    @property
+    def up_source(self) -> str | None:
+        """Where the frame's up direction came from: 'tf', 'support_plane' or 'none'; None without an estimate."""
+        return next((e.extras["up_source"] for e in self.per_frame if "up_source" in e.extras), None)
+
 
 class FramePipeline:
     """instances -> batched estimator -> confidence filter -> tracking, with per-stage timings."""

@@ -136,6 +136,8 @@ class PoseEstimator(Node):
         s["frames"] += 1
         s["objects"] += len(result.estimates)
         s["fused"] += sum(1 for e in result.estimates if e.fused)
+        if result.up_source is not None:
+            s["up_" + result.up_source] = s.get("up_" + result.up_source, 0) + 1
         s["proc_s"] += dt
         s["latency_s"] += self.get_clock().now().nanoseconds * 1e-9 - frame.stamp_ns * 1e-9
 
@@ -177,6 +179,8 @@ class PoseEstimator(Node):
             "frames_rejected": self.inputs.rejected,
             "processing_errors": w.errors,
             "frames_without_gravity": self.frames_without_gravity,
+            # frames with an estimate, by where up came from: TF, the support plane (no gravity), neither
+            **{f"frames_up_{k}": s.get(f"up_{k}", 0) for k in ("tf", "support_plane", "none")},
         }
         values.update({f"stage_{k}_ms": f"{v:.2f}" for k, v in self.timer.summary().items()})
         if self.pipeline.fusion is not None:
