@@ -111,3 +111,27 @@ def test_upright_icp_recovers_yaw_scale_and_centre_and_never_tilts():
     assert abs(s / 0.15 - 1) < 0.02 and np.linalg.norm(t - [0.5, 0.2, 0.75]) < 0.003
     assert np.degrees(np.arccos(np.clip((np.trace(R.T @ R_true) - 1) / 2, -1, 1))) < 1.5
     np.testing.assert_allclose(R[:, 1], up, atol=1e-9)  # canonical +Y stays exactly up
+
+
+def test_support_planes_go_to_the_fusion_frame_and_a_track_stands_on_their_median():
+    from selfpose_ros.geometry.support_plane import Plane
+    from selfpose_ros.geometry.transforms import rigid
+    from selfpose_ros.inference.fusion import world_plane
+    from selfpose_ros.inference.fusion_track import MAX_SUPPORTS, FusedTrack
+
+    table_w = np.array([0.0, 0.0, 1.0, -0.75])  # the table top z = 0.75 m in the fusion frame
+    track = FusedTrack(0, "mug", 1, VoxelCloud(0.004, 100), 0.1, np.eye(3), np.zeros(3), 0)
+    assert track.support() is None
+    rng = np.random.default_rng(0)
+    for k in range(20):  # cameras all round the table: each sees the plane in its own frame
+        R_wc = rotation_about_y_np(rng.uniform(-np.pi, np.pi)) @ np.diag([1.0, -1.0, -1.0])
+        T_wc = rigid(R_wc, rng.uniform(-1.0, 1.0, 3) + [0.0, 0.0, 1.5])
+        n_c = R_wc.T @ table_w[:3]
+        plane_c = Plane(n_c, float(table_w[3] + table_w[:3] @ T_wc[:3, 3]))
+        x_w = np.array([0.3, -0.2, 0.75])  # a point on the table: on the camera-frame plane too
+        assert abs(plane_c.signed_distance(R_wc.T @ (x_w - T_wc[:3, 3]))) < 1e-12
+        noisy = world_plane(plane_c, T_wc) + (np.r_[0, 0, 0, 0.5] if k in (10, 12) else 0.0)  # two wild views
+        track.add_support(noisy)
+        np.testing.assert_allclose(world_plane(plane_c, T_wc), table_w, atol=1e-12)
+    assert len(track.supports) == MAX_SUPPORTS
+    np.testing.assert_allclose(track.support(), table_w, atol=1e-12)

@@ -49,6 +49,7 @@ from selfpose_ros.geometry.fused_fit import (
 from selfpose_ros.geometry.instance_surface import object_surface
 from selfpose_ros.geometry.mesh_box import mesh_box
 from selfpose_ros.geometry.pinhole import backproject_np
+from selfpose_ros.geometry.support_plane import Plane
 from selfpose_ros.geometry.transforms import invert_rigid
 from selfpose_ros.geometry.voxel_cloud import VoxelCloud
 from selfpose_ros.inference.estimator import snap_if_upright
@@ -85,11 +86,23 @@ def object_points(frame: RGBDFrame, mask: np.ndarray, est: ObjectPoseEstimate, m
     K[0, 2] -= c0
     K[1, 2] -= r0
     depth = frame.depth[r0:r1, c0:c1]
-    keep = object_surface(depth, K, mask[r0:r1, c0:c1]).keep
+    keep = object_surface(depth, K, mask[r0:r1, c0:c1], plane=camera_plane(est)).keep
     pts = backproject_np(depth, K, keep)
     pts = pts[:: max(1, -(-len(pts) // max_points))]
     reach = 0.75 * float(np.linalg.norm(est.size)) + 0.02
     return pts[np.linalg.norm(pts - est.t, axis=1) <= reach]
+
+
+def camera_plane(est: ObjectPoseEstimate) -> Plane | None:
+    """The support plane the back-end found in this estimate's frame (camera frame), or None."""
+    found = est.extras.get("support_plane")
+    return None if found is None else Plane(np.asarray(found[0], np.float64), float(found[1]))
+
+
+def world_plane(plane: Plane, T_wc: np.ndarray) -> np.ndarray:
+    """A camera-frame plane as (n_x, n_y, n_z, d) in the fusion frame (``n . x + d = 0``)."""
+    n = T_wc[:3, :3] @ plane.normal
+    return np.append(n, plane.offset - float(n @ T_wc[:3, 3]))
 
 
 def _every(points: np.ndarray, n: int) -> np.ndarray:
@@ -159,6 +172,9 @@ class MultiViewFusion:
                     self.stats["resets"] += 1
             if not track.fused:
                 track.scale, track.R, track.t = est.scale, R_w, t_w
+            plane = camera_plane(est)
+            if plane is not None:
+                track.add_support(world_plane(plane, T_wc))
             if SYMMETRY.get(est.category) != "continuous_y":  # a turn about +Y means nothing for those
                 track.add_vote(R_w)
             track.last_seen_ns = stamp
@@ -275,12 +291,16 @@ class MultiViewFusion:
         track.fit_residual = float(np.percentile(self._model_distances(track, _every(track.cloud.points, 400)), 75))
 
     def _size(self, track: FusedTrack, R: np.ndarray, t: np.ndarray, scale: float, up: np.ndarray | None) -> bool:
-        """Per-axis size of the fused cloud (the back-ends' ``size_and_pose``, data -> model only) and the
-        category size policy; set the track's pose and size and return True, or False when the size fails."""
+        """Per-axis size of the fused cloud (the back-ends' ``size_and_pose``: data -> model, and model -> the
+        support plane the views saw under the object) and the category size policy; set the track's pose and
+        size and return True, or False when the size fails."""
         cat, prior = track.category, self._prior(track.category)[0]
         samples, normals = self._samples[cat]
+        support = track.support()  # the table it stands on: the fit may not reach under it
+        plane = None if support is None else Plane(support[:3], float(support[3]))
         sized = size_and_pose(cat, samples, _every(track.cloud.points, 500), R, t, scale, model_normals=normals,
-                              up=up, upright_deg=self.config.upright_snap_deg, max_distance=0.01, box_points=prior)
+                              plane=plane, up=up, upright_deg=self.config.upright_snap_deg, max_distance=0.01,
+                              box_points=prior)
         check = check_size(cat, sized.size)
         if check.size is None:
             self.stats["size_failures"] += 1

@@ -23,6 +23,8 @@ SPAN_STEP_DEG = 2.0
 MAX_VIEW_DIRECTIONS = 256
 #: Single-view estimates a track remembers (their canonical +X) to break near-ties of its fits.
 MAX_VOTES = 64
+#: Support planes a track keeps (the most recent views'); their median is the one the fused size stands on.
+MAX_SUPPORTS = 15
 
 
 @dataclass
@@ -130,6 +132,7 @@ class FusedTrack:
     box_centre: np.ndarray | None = None  #: (3,) the fused box's centre in the fusion frame (published position)
     frames_since_fit: int = 0
     resets: int = 0  #: times the track restarted because its object moved
+    supports: list = field(default_factory=list)  #: the last MAX_SUPPORTS support planes (n, d) in the fusion frame
 
     def __post_init__(self) -> None:
         self.directions, self.coverage = DirectionSet(SPAN_STEP_DEG), DirectionSet(self.coverage_step_deg)
@@ -169,11 +172,23 @@ class FusedTrack:
         self.directions.add(d / n)
         return self.coverage.add(d / n)
 
+    def add_support(self, plane: np.ndarray) -> None:
+        """Remember one view's support plane (n_x, n_y, n_z, d) in the fusion frame (the last MAX_SUPPORTS kept)."""
+        self.supports = [*self.supports[-(MAX_SUPPORTS - 1):], np.asarray(plane, np.float64)]
+
+    def support(self) -> np.ndarray | None:
+        """The plane the object stands on: the views' median normal and offset, or None when no view had one."""
+        if not self.supports:
+            return None
+        med = np.median(np.stack(self.supports), axis=0)
+        norm = float(np.linalg.norm(med[:3]))
+        return None if norm < 0.5 else np.append(med[:3] / norm, med[3] / norm)
+
     def restart(self, cloud: VoxelCloud, scale: float, R: np.ndarray, t: np.ndarray, stamp_ns: int) -> None:
         """Forget the cloud and the views (the object moved) and start again from a single-view pose."""
         self.cloud = cloud
         self.__post_init__()
         self.views, self.fused, self.fit_confidence, self.fit_residual = 0, False, 0.0, 0.0
-        self.frames_since_fit = 0
+        self.frames_since_fit, self.supports = 0, []
         self.scale, self.R, self.t, self.last_seen_ns = float(scale), R, t, stamp_ns
         self.resets += 1

@@ -62,8 +62,12 @@ class FrameGeometry:
         return None if self.plane is None else self.plane.plane
 
     def extras(self, k: int) -> dict:
-        """Per-estimate extras: where up came from and the surface selection's counts."""
-        return {"up_source": self.up_source, "surface": self.surfaces[k].as_dict()}
+        """Per-estimate extras: where up came from, the surface selection's counts and the support plane
+        (``support_plane``: its camera-frame normal and offset, when one was found; fusion reuses it)."""
+        out = {"up_source": self.up_source, "surface": self.surfaces[k].as_dict()}
+        if self.support is not None:
+            out["support_plane"] = (self.support.normal.copy(), float(self.support.offset))
+        return out
 
 
 def frame_geometry(
