@@ -163,3 +163,16 @@ def test_warm_up_runs_every_batch_size_and_leaves_estimates_unchanged(checkpoint
         if a is not None:
             np.testing.assert_allclose(a.R, b.R, atol=1e-6)
             np.testing.assert_allclose(a.t, b.t, atol=1e-6)
+
+
+def test_pnp_distances_that_contradict_the_masks_apparent_size_are_named():
+    from selfpose_ros.inference.cse_estimator import pnp_distance_check
+
+    mask = np.zeros((128, 128), bool)
+    mask[40:80, 34:64] = True  # 40 x 30 px: diagonal 50 px
+    assert pnp_distance_check(0.5, 0.25, mask, 100.0) is None  # 100 * 0.25 / 50 = 0.5 m
+    assert pnp_distance_check(0.9, 0.25, mask, 100.0) is None
+    assert "disagrees with the mask's apparent size (about 0.50 m" in pnp_distance_check(42.0, 0.25, mask, 100.0)
+    assert pnp_distance_check(0.2, 0.25, mask, 100.0) is not None
+    assert pnp_distance_check(float("nan"), 0.25, mask, 100.0) is not None
+    assert pnp_distance_check(0.5, 0.25, np.zeros_like(mask), 100.0) == "empty mask"

@@ -218,6 +218,9 @@ class CSEEstimator:
             if not fit.success:
                 return InstanceResult(inst, None, f"{method}: {fit.failure_reason}")
             R, t, size = fit.rotation, fit.translation + fit.scale * fit.rotation @ centre, fit.scale * extents
+            implausible = pnp_distance_check(float(t[2]), fit.scale, crop.mask, float(crop.K[0][0]))
+            if implausible:
+                return InstanceResult(inst, None, f"{method}: {implausible}")
         check = check_size(inst.category, size)
         if check.size is None:
             return InstanceResult(inst, None, f"{method}: {check.failure}")
@@ -244,6 +247,23 @@ class CSEEstimator:
         obj = out["vertices"][j][idx].astype(np.float64)
         img = out["keypoint_pixels"][j].astype(np.float64)
         return pnp_ransac(obj, img, crop.K, self.typical_scale(category), min_inliers=6, seed=0)
+
+
+def pnp_distance_check(z: float, scale: float, mask: np.ndarray, fx: float, max_factor: float = 2.0) -> str | None:
+    """Why a PnP distance ``z`` (metres) is implausible, or None.
+
+    An object of box diagonal ``scale`` metres whose mask's box spans ``d`` pixels diagonally lies at about
+    ``fx * scale / d``; degenerate keypoints (all near one pixel) put PnP tens of metres away instead.
+    """
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if not len(rows):
+        return "empty mask"
+    diag_px = float(np.hypot(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1))
+    expected = fx * scale / diag_px
+    if not (np.isfinite(z) and expected / max_factor <= z <= expected * max_factor):
+        return (f"distance {z:.2f} m disagrees with the mask's apparent size (about {expected:.2f} m for a "
+                f"{scale:.2f} m object)")
+    return None
 
 
 @dataclass(frozen=True)
