@@ -19,9 +19,10 @@ def generate_launch_description() -> LaunchDescription:
     """Start the simulated camera, the estimator and (optionally) RViz."""
     share = Path(get_package_share_directory("selfpose_ros"))
     args = [
-        DeclareLaunchArgument("model", default_value=str(share / "models" / "cse_6cat_rgbd.pt"),
-                              description="a checkpoint (default: the shipped self-supervised RGB-D model of all "
-                                          "six categories) or 'prior_fit' (depth-only baseline)"),
+        DeclareLaunchArgument("model", default_value="prior_fit",
+                              description="'prior_fit' (default: the depth-only baseline, the most accurate back-end "
+                                          "as measured) or a checkpoint, e.g. "
+                                          "$(ros2 pkg prefix selfpose_ros)/share/selfpose_ros/models/cse_6cat_rgbd.pt"),
         DeclareLaunchArgument("gravity_frame", default_value="map",
                               description="TF frame whose +Z is up (map, odom, base_link); empty: unknown"),
         DeclareLaunchArgument("device", default_value="auto", description="cpu | cuda:0 | auto"),

@@ -17,9 +17,10 @@ def generate_launch_description() -> LaunchDescription:
     share = Path(get_package_share_directory("selfpose_ros"))
     args = [
         DeclareLaunchArgument("camera", default_value="camera", description="camera namespace"),
-        DeclareLaunchArgument("model", default_value=str(share / "models" / "cse_6cat_rgbd.pt"),
-                              description="a checkpoint (default: the shipped self-supervised RGB-D model of all "
-                                          "six categories) or 'prior_fit' (depth-only baseline)"),
+        DeclareLaunchArgument("model", default_value="prior_fit",
+                              description="'prior_fit' (default: the depth-only baseline, the most accurate back-end "
+                                          "as measured) or a checkpoint, e.g. "
+                                          "$(ros2 pkg prefix selfpose_ros)/share/selfpose_ros/models/cse_6cat_rgbd.pt"),
         DeclareLaunchArgument("gravity_frame", default_value="",
                               description="TF frame whose +Z is up (map, odom, base_link); empty: unknown"),
         DeclareLaunchArgument("fusion_frame", default_value="",

@@ -37,8 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=150.0, help="stop after this many seconds regardless")
     parser.add_argument("--out", type=Path, default=Path("demo_out"),
                         help="directory for images, bag, logs (a new run replaces the previous run's files there)")
-    parser.add_argument("--model", default=str(SHIPPED_MODEL),
-                        help="a checkpoint (default: the shipped self-supervised model) or 'prior_fit'")
+    parser.add_argument("--model", default="prior_fit",
+                        help="'prior_fit' (default: the depth-only baseline, the most accurate back-end as "
+                             f"measured) or a checkpoint, e.g. the shipped model {SHIPPED_MODEL.relative_to(REPO)}")
     parser.add_argument("--seed", type=int, default=7, help="simulated scene seed")
     parser.add_argument("--categories", default="bottle,bowl,camera,can,laptop,mug",
                         help="categories the simulator draws (the shipped model knows all six)")
