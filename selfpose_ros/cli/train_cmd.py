@@ -20,6 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, type=Path, help="training config YAML (config/train_*.yaml)")
     parser.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
                         help="continue from <run.out_dir>/last.pt, or from the given checkpoint")
+    parser.add_argument("--init", type=Path, default=None, metavar="CHECKPOINT",
+                        help="start from this model's weights and priors (adaptation: config/train_adapt.yaml); "
+                             "its categories and model config must fit the config's")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override one config value (YAML syntax), e.g. --set optim.steps=200; repeatable")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -28,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Train; return 0 on success, 2 on a configuration error."""
+    from selfpose_ros.model.checkpoint import CheckpointError
     from selfpose_ros.train.config import ConfigError, load_config
     from selfpose_ros.train.data_setup import expand_bags
     from selfpose_ros.train.trainer import run_training
@@ -41,18 +45,33 @@ def run(args: argparse.Namespace) -> int:
     if args.quiet:
         cfg.run.progress = False
     if not cfg.data.cache:  # a crop cache (data.cache) is read instead of the bags: nothing to check there
-        try:  # every bag is checked before the run starts: a killed recording gets one line, not a traceback later
-            bags = readable_bags("selfpose train", expand_bags(cfg.data.bags), args.repair)
-        except ValueError as exc:
-            print(f"selfpose train: error: {exc}", file=sys.stderr)
-            return 2
-        if bags is None:
-            return 2
-        cfg.data.bags = [str(b) for b in bags]
+        for key in ("bags", "replay", "val_bags"):
+            paths = getattr(cfg.data, key)
+            if not paths:
+                continue
+            try:  # every bag is checked before the run starts: a killed recording gets one line, not a traceback
+                bags = readable_bags("selfpose train", expand_bags(paths), args.repair)
+            except ValueError as exc:
+                print(f"selfpose train: error: {exc}", file=sys.stderr)
+                return 2
+            if bags is None:
+                return 2
+            setattr(cfg.data, key, [str(b) for b in bags])
+    try:
+        init = prepare_init(cfg, args.init)
+    except (ConfigError, CheckpointError, FileNotFoundError) as exc:
+        print(f"selfpose train: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    problems = [] if cfg.data.cache else preflight(cfg)
+    for line in problems:
+        print(f"selfpose train: error: {line}", file=sys.stderr)
+    if problems:
+        return 2
     command = f"selfpose train --config {shlex.quote(str(args.config))}" + \
+        (f" --init {shlex.quote(str(args.init))}" if args.init else "") + \
         "".join(f" --set {shlex.quote(o)}" for o in args.overrides)
     try:
-        result = run_training(cfg, command, args.resume)
+        result = run_training(cfg, command, args.resume, init)
     except (ValueError, FileNotFoundError) as exc:
         print(f"selfpose train: error: {exc}", file=sys.stderr)
         return 2
@@ -63,5 +82,51 @@ def run(args: argparse.Namespace) -> int:
           f"{' (stopped at run.max_minutes)' if result.stopped_early else ''}; data {result.data_stats}")
     if result.model is not None:
         print(f"selfpose train: model {result.model}, resumable checkpoint {result.checkpoint}")
+    if result.validation:
+        v = result.validation
+        print(f"selfpose train: validation signal best {v['best']:.4g} at step {v['best_step']} "
+              f"({len(v['history'])} validations{', stopped early' if v['early_stop'] else ''}); "
+              f"model.pt holds {'the EMA weights' if cfg.optim.ema > 0 else 'the weights'} of that step")
     print("selfpose train: last terms " + ", ".join(f"{k}={v:.4g}" for k, v in sorted(result.last_terms.items())))
     return 0
+
+
+def prepare_init(cfg, init: Path | None):
+    """Resolve empty data.categories (--init's, else the bags' metadata); load and check --init; return it or None.
+
+    Raise ConfigError naming every difference between the checkpoint and the config.
+    """
+    import numpy as np
+
+    from selfpose_ros.model.checkpoint import load_checkpoint
+    from selfpose_ros.train.config import ConfigError, init_differences, resolve_categories
+    from selfpose_ros.train.data_setup import expand_bags
+
+    ck = load_checkpoint(init) if init is not None else None
+    if not cfg.data.categories:
+        bag_cats: list[str] = []
+        if ck is None and not cfg.data.cache:
+            from selfpose_ros.train.bag_preflight import bag_categories
+
+            bag_cats = bag_categories(expand_bags(cfg.data.bags))
+        resolve_categories(cfg, ck.categories if ck is not None else None, bag_cats)
+    if ck is None:
+        return None
+    from dataclasses import asdict
+
+    extents = {c: np.ptp(v.float().numpy(), axis=0) for c, (v, _) in ck.priors.items()}
+    diffs = init_differences(cfg, ck.categories, asdict(ck.model_config), extents)
+    if diffs:
+        raise ConfigError(f"--init {init} does not fit the config: " + "; ".join(diffs))
+    return ck
+
+
+def preflight(cfg) -> list[str]:
+    """One line per problem of the recorded bags (data.bags, data.val_bags) that would spoil the run."""
+    from selfpose_ros.train.bag_preflight import preflight_problems
+    from selfpose_ros.train.data_setup import expand_bags
+
+    lines: list[str] = []
+    for bag in expand_bags(list(cfg.data.bags) + list(cfg.data.val_bags)):
+        lines += preflight_problems(bag, cfg.data.categories, cfg.data.min_keyframes)
+    return lines
