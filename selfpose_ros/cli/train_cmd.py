@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         print(reader_error_line("selfpose train", exc), file=sys.stderr)
         return 2
     print(f"selfpose train: {cfg.name}: {result.steps} steps, {result.images_per_second:.1f} images/s"
-          f"{' (stopped at run.max_minutes)' if result.stopped_early else ''}; data {result.data_stats}")
+          f"{_stop_reason(result)}; data {result.data_stats}")
     if result.model is not None:
         print(f"selfpose train: model {result.model}, resumable checkpoint {result.checkpoint}")
     if result.validation:
@@ -130,3 +130,12 @@ def preflight(cfg) -> list[str]:
     for bag in expand_bags(list(cfg.data.bags) + list(cfg.data.val_bags)):
         lines += preflight_problems(bag, cfg.data.categories, cfg.data.min_keyframes)
     return lines
+
+
+def _stop_reason(result) -> str:
+    """' (stopped ...)' saying why a run ended before optim.steps, or ''."""
+    if not result.stopped_early:
+        return ""
+    if result.validation.get("early_stop"):
+        return " (stopped early: no validation improvement in run.patience validations)"
+    return " (stopped at run.max_minutes or run.stop_after)"

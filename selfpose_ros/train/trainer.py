@@ -349,6 +349,9 @@ def _run(cfg: TrainConfig, command: str, resume, info: DistInfo, init=None) -> T
     images_per_s = float("nan")
     batches = loop.batches()
     first_step = loop.step
+    if validating and loop.step == 0:  # the starting weights are a candidate too: adapting must beat them
+        if _validate(loop, validator, logger, info, history)[0] and info.is_main:
+            last_ckpt = loop.save(images_per_s)
     while loop.step < cfg.optim.steps:
         t0 = time.perf_counter()
         terms, lr_info, out, crops = loop.train_step(next(batches))
