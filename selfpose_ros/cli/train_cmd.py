@@ -122,13 +122,36 @@ def prepare_init(cfg, init: Path | None):
 
 
 def preflight(cfg) -> list[str]:
-    """One line per problem of the recorded bags (data.bags, data.val_bags) that would spoil the run."""
-    from selfpose_ros.train.bag_preflight import preflight_problems
+    """One line per problem of the recorded bags (data.bags, data.val_bags) that would spoil the run.
+
+    The splits of a recording (``<base>_<k>``) that hold fewer frames than one video (data.frames), such as the
+    empty first split of a recorder started before the camera, are left out with a note; data.min_keyframes
+    counts a split recording's keyframes together."""
+    from selfpose_ros.train.adapt_data import recording_of
+    from selfpose_ros.train.bag_preflight import frame_count, preflight_problems
     from selfpose_ros.train.data_setup import expand_bags
 
     lines: list[str] = []
-    for bag in expand_bags(list(cfg.data.bags) + list(cfg.data.val_bags)):
-        lines += preflight_problems(bag, cfg.data.categories, cfg.data.min_keyframes)
+    for key in ("bags", "val_bags"):
+        bags = expand_bags(getattr(cfg.data, key)) if getattr(cfg.data, key) else []
+        counts = {b: frame_count(b) for b in bags}
+        kept = [b for b in bags if counts[b] >= cfg.data.frames] if len(bags) > 1 else bags
+        for b in sorted(set(bags) - set(kept)):
+            print(f"selfpose train: note: leaving out {b}: {counts[b]} frames, fewer than one video "
+                  f"(data.frames {cfg.data.frames})", file=sys.stderr)
+        if bags and not kept:
+            return [f"data.{key}: no bag holds {cfg.data.frames} frames (data.frames)"]
+        setattr(cfg.data, key, [str(b) for b in kept])
+        per_recording: dict[str, int] = {}
+        for b in kept:
+            per_recording[recording_of(b)] = per_recording.get(recording_of(b), 0) + counts[b]
+        for rec, n in per_recording.items():
+            if n < cfg.data.min_keyframes:
+                lines.append(f"recording {rec}: only {n} keyframes, need >= {cfg.data.min_keyframes} "
+                             f"(data.min_keyframes): record a longer trajectory or lower the recorder's "
+                             f"min_translation/min_rotation_deg")
+        for b in kept:
+            lines += preflight_problems(b, cfg.data.categories, 0)
     return lines
 
 

@@ -30,6 +30,12 @@ def split_bags(path: Path) -> list[Path]:
     return [d for _, d in sorted(found)]
 
 
+def recording_of(bag: Path) -> str:
+    """The recording a bag belongs to: ``<dir>/<base>`` for a split ``<base>_<k>``, else the bag itself."""
+    m = _SPLIT.match(Path(bag).name)
+    return str(Path(bag).parent / m["base"]) if m else str(bag)
+
+
 def mix_groups(groups: list[list[int]], frames: list[list[int]], is_replay: Sequence[bool], share: float,
                seed: int) -> tuple[list[list[int]], list[list[int]], dict]:
     """Groups with the replay ones subsampled or repeated so that they are about ``share`` of all groups.

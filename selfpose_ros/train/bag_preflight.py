@@ -54,6 +54,14 @@ def _known_instance(reader: Reader, topic: str, cats: Sequence[str], wanted: Seq
     return seen
 
 
+def frame_count(bag: Path, topics: BagTopics | None = None) -> int:
+    """Keyframes of a recorder bag (``/trajectory/keyframe``), else its colour images, from the bag's index."""
+    topics = topics or BagTopics()
+    with Reader(bag) as reader:
+        counts = _counts(reader)
+    return counts.get(KEYFRAME_TOPIC, counts.get(topics.full(topics.rgb), 0))
+
+
 def preflight_problems(bag: Path, categories: Sequence[str], min_keyframes: int,
                        topics: BagTopics | None = None) -> list[str]:
     """One line per reason ``bag`` cannot train ``categories``; [] when it can."""
