@@ -127,14 +127,17 @@ def preflight(cfg) -> list[str]:
     The splits of a recording (``<base>_<k>``) that hold fewer frames than one video (data.frames), such as the
     empty first split of a recorder started before the camera, are left out with a note; data.min_keyframes
     counts a split recording's keyframes together."""
+    from selfpose_ros.data.bag_reader import BagTopics
     from selfpose_ros.train.adapt_data import recording_of
     from selfpose_ros.train.bag_preflight import frame_count, preflight_problems
     from selfpose_ros.train.data_setup import expand_bags
 
+    topics = BagTopics(prefix=cfg.data.camera_namespace)
+
     lines: list[str] = []
     for key in ("bags", "val_bags"):
         bags = expand_bags(getattr(cfg.data, key)) if getattr(cfg.data, key) else []
-        counts = {b: frame_count(b) for b in bags}
+        counts = {b: frame_count(b, topics) for b in bags}
         kept = [b for b in bags if counts[b] >= cfg.data.frames] if len(bags) > 1 else bags
         for b in sorted(set(bags) - set(kept)):
             print(f"selfpose train: note: leaving out {b}: {counts[b]} frames, fewer than one video "
@@ -151,7 +154,7 @@ def preflight(cfg) -> list[str]:
                              f"(data.min_keyframes): record a longer trajectory or lower the recorder's "
                              f"min_translation/min_rotation_deg")
         for b in kept:
-            lines += preflight_problems(b, cfg.data.categories, 0)
+            lines += preflight_problems(b, cfg.data.categories, 0, topics)
     return lines
 
 

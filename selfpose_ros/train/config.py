@@ -49,6 +49,7 @@ class DataConfig:
     #: held-out recorded bags (no labels) for the self-supervised validation signal; empty with
     #: run.val_every > 0: the last of data.bags is held out
     val_bags: list[str] = field(default_factory=list)
+    camera_namespace: str = "/camera"  #: the camera topics' namespace in the bags (record.launch.py camera:=)
     min_keyframes: int = 0  #: a bag of data.bags with fewer synchronised frames is refused before the run (0: off)
 
 
@@ -209,6 +210,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _check(0 <= d.replay_share < 1, f"data.replay_share must be in [0, 1), got {d.replay_share}")
     _check(d.replay_share == 0 or bool(d.replay), "data.replay_share > 0 needs data.replay (simulated bags)")
     _check(not (d.cache and (d.replay or d.val_bags)), "data.replay and data.val_bags read bags: not with data.cache")
+    _check(d.camera_namespace.startswith("/"), f"data.camera_namespace must start with '/', got "
+                                               f"{d.camera_namespace!r}")
     _check(d.min_keyframes >= 0, f"data.min_keyframes must be >= 0, got {d.min_keyframes}")
     p = cfg.pseudo_labels
     _check(p.mode in ("trajectory", "frame"), f"pseudo_labels.mode must be trajectory or frame, got {p.mode!r}")

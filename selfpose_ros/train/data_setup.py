@@ -79,11 +79,12 @@ class TrainData:
 
 
 def _dataset(cfg: TrainConfig, bags: list[Path]):
+    from selfpose_ros.data.bag_reader import BagTopics
     from selfpose_ros.train.dataset import TrajectoryDataset
 
     d = cfg.data
     return TrajectoryDataset(bags, categories=d.categories, crop_size=d.crop_size, mode=d.mode,
-                             min_mask_pixels=d.min_mask_pixels)
+                             min_mask_pixels=d.min_mask_pixels, topics=BagTopics(prefix=d.camera_namespace))
 
 
 def training_bags(cfg: TrainConfig) -> tuple[list[Path], list[Path], list[Path]]:
