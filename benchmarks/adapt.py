@@ -139,7 +139,7 @@ def main() -> int:
     ap.add_argument("--root", type=Path, required=True, help="work folder: recordings, generated bags, the run")
     ap.add_argument("--model", default=str(REPO / "models" / "cse_6cat_rgbd.pt"), help="the model to adapt")
     ap.add_argument("--scenes", type=int, default=4, help="target sequences recorded for training")
-    ap.add_argument("--val-scenes", type=int, default=1, help="target sequences recorded for validation")
+    ap.add_argument("--val-scenes", type=int, default=2, help="target sequences recorded for validation")
     ap.add_argument("--frames", type=int, default=40, help="frames per recorded sequence")
     ap.add_argument("--eval-scenes", type=int, default=3, help="labelled target scenes for evaluation")
     ap.add_argument("--default-bags", type=Path, default=None,
