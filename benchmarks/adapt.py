@@ -95,7 +95,9 @@ def record(out: Path, seed: int, scenes: int, frames: int, timeout_s: float) -> 
     ns = ["--ros-args", "-r", "__ns:=/camera"]
     rec = Node("selfpose_ros.ros.nodes.trajectory_recorder",
                [*ns, "--params-file", str(REPO / "config" / "record.yaml"), "-p", f"output_dir:={out}",
-                "-p", "min_translation:=0.02", "-p", "min_rotation_deg:=2.0", "-p", "min_free_space_mb:=10.0"],
+                "-p", "min_translation:=0.02", "-p", "min_rotation_deg:=2.0", "-p", "min_free_space_mb:=10.0",
+                # reliable: best-effort 320x240 images over loopback DDS lose fragments, and the gaps cut segments
+                "-p", "image_qos:=reliable"],
                out / "recorder.log", env)
     time.sleep(3.0)  # the recorder subscribes before the first frame
     sim = Node("selfpose_ros.ros.nodes.sim_camera",

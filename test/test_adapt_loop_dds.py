@@ -41,7 +41,8 @@ def _record(tmp_path):
     rec = NodeProcess("selfpose_ros.ros.nodes.trajectory_recorder", "--ros-args", "-r", "__ns:=/camera",
                       "--params-file", str(REPO / "config" / "record.yaml"), "-p", f"output_dir:={tmp_path / 'bags'}",
                       "-p", "bag_prefix:=robot", "-p", "min_rotation_deg:=1.5", "-p", "min_translation:=0.01",
-                      "-p", "max_bag_duration_s:=4.0", "-p", "min_free_space_mb:=10.0", log_dir=tmp_path)
+                      "-p", "max_bag_duration_s:=4.0", "-p", "min_free_space_mb:=10.0", "-p", "image_qos:=reliable",
+                      log_dir=tmp_path)
     rclpy.init()
     node = rclpy.create_node("test_adapt_probe")
     state = {}
