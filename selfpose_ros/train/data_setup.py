@@ -145,7 +145,7 @@ def build_data(cfg: TrainConfig, rank: int, world_size: int, out_dir: Path, is_m
         lo, hi = shape_extent_ranges(list(d.categories), seed=cfg.run.seed)
         ranges = {c: (lo[k], hi[k]) for k, c in enumerate(d.categories)}
     val = None
-    if val_bags:
+    if val_bags and cfg.run.val_every > 0:  # data.val_bags without run.val_every: nothing reads them
         vds = _dataset(cfg, val_bags)
         vgroups, vframes = usable_groups(vds, d.min_feature_cells)
         if not vgroups:
