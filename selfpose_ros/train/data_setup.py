@@ -23,7 +23,7 @@ def expand_bags(paths: list[str]) -> list[Path]:
     from selfpose_ros.train.adapt_data import split_bags
 
     out: list[Path] = []
-    for p in map(Path, paths):
+    for p in (Path(x).expanduser() for x in paths):
         if not p.exists():
             parts = split_bags(p)
             if not parts:
