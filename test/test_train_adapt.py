@@ -121,3 +121,21 @@ def test_validation_signal_terms_and_early_stop():
     assert stop.update(1.0, 10) and not stop.update(0.995, 20) and not stop.should_stop
     assert not stop.update(1.2, 30) and stop.should_stop and stop.best_step == 10
     assert np.isclose(stop.best, 1.0) and not EarlyStopper(0, 0.0).should_stop
+
+
+def test_target_domain_is_heavy_under_a_colour_cast():
+    from dataclasses import replace
+
+    from selfpose_ros.sim.image_pipeline import draw_look
+    from selfpose_ros.sim.realism import REALISM_LEVELS, realism_preset
+
+    target, heavy = realism_preset("target"), realism_preset("heavy")
+    assert "target" in REALISM_LEVELS and target.dressing == heavy.dressing
+    assert target.image.cast == (1.3, 0.95, 0.6) and heavy.image.cast == (1.0, 1.0, 1.0)
+    assert target.segmenter.erode_px[1] > heavy.segmenter.erode_px[1]
+    plain = replace(target.image, cast=(1.0, 1.0, 1.0))
+    a, b = draw_look(target.image, np.random.default_rng(4)), draw_look(plain, np.random.default_rng(4))
+    np.testing.assert_allclose(np.divide(a.wb, b.wb), target.image.cast)  # same draws, the cast on top
+    assert a.gain == b.gain and not replace(plain, read_noise=0.0, shot_noise=0.0, exposure_stops=0.0,
+                                            white_balance=0.0, exposure_time_s=(0.0, 0.0), jpeg_quality=(0, 0),
+                                            vignetting=0.0).enabled
