@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
             if not paths:
                 continue
             try:  # every bag is checked before the run starts: a killed recording gets one line, not a traceback
-                bags = readable_bags("selfpose train", expand_bags(paths), args.repair)
+                bags = readable_bags("selfpose train", expand_bags(paths, f"data.{key}"), args.repair)
             except ValueError as exc:
                 print(f"selfpose train: error: {exc}", file=sys.stderr)
                 return 2
@@ -136,7 +136,7 @@ def preflight(cfg) -> list[str]:
 
     lines: list[str] = []
     for key in ("bags", "val_bags"):
-        bags = expand_bags(getattr(cfg.data, key)) if getattr(cfg.data, key) else []
+        bags = expand_bags(getattr(cfg.data, key), f"data.{key}") if getattr(cfg.data, key) else []
         counts = {b: frame_count(b, topics) for b in bags}
         kept = [b for b in bags if counts[b] >= cfg.data.frames] if len(bags) > 1 else bags
         for b in sorted(set(bags) - set(kept)):

@@ -17,7 +17,7 @@ from selfpose_ros.train.sampler import VideoBatchSampler
 log = logging.getLogger(__name__)
 
 
-def expand_bags(paths: list[str]) -> list[Path]:
+def expand_bags(paths: list[str], key: str = "data.bags") -> list[Path]:
     """Bag directories from a list of bags, parents of bags, or split recordings named by their base
     (``trajectory_<date>`` for ``trajectory_<date>_0, _1, ...``); a bag directory holds metadata.yaml."""
     from selfpose_ros.train.adapt_data import split_bags
@@ -27,7 +27,9 @@ def expand_bags(paths: list[str]) -> list[Path]:
         if not p.exists():
             parts = split_bags(p)
             if not parts:
-                raise ValueError(f"data.bags: {p} does not exist (nor do split bags {p.name}_0, {p.name}_1, ...)")
+                hint = (": make the simulated replay scenes with `bash scripts/train_models.sh v2data`, or set "
+                        "data.replay=[] data.replay_share=0") if key == "data.replay" else ""
+                raise ValueError(f"{key}: {p} does not exist (nor do split bags {p.name}_0, {p.name}_1, ...){hint}")
             out.extend(parts)
             continue
         if (p / "metadata.yaml").is_file() or p.suffix in (".mcap", ".db3"):
@@ -35,7 +37,7 @@ def expand_bags(paths: list[str]) -> list[Path]:
             continue
         subs = sorted(d for d in p.iterdir() if (d / "metadata.yaml").is_file())
         if not subs:
-            raise ValueError(f"data.bags: {p} is neither a rosbag2 directory nor a directory of them")
+            raise ValueError(f"{key}: {p} is neither a rosbag2 directory nor a directory of them")
         out.extend(subs)
     return out
 
@@ -92,9 +94,9 @@ def training_bags(cfg: TrainConfig) -> tuple[list[Path], list[Path], list[Path]]
     from selfpose_ros.train.adapt_data import held_out_split
 
     d = cfg.data
-    train, val = held_out_split(expand_bags(d.bags), expand_bags(d.val_bags) if d.val_bags else [],
+    train, val = held_out_split(expand_bags(d.bags), expand_bags(d.val_bags, "data.val_bags") if d.val_bags else [],
                                 cfg.run.val_every > 0)
-    return train, expand_bags(d.replay) if d.replay else [], val
+    return train, expand_bags(d.replay, "data.replay") if d.replay else [], val
 
 
 def _cache_dataset(cfg: TrainConfig) -> CropCacheDataset:
