@@ -78,8 +78,11 @@ def test_split_recordings_read_as_one(tmp_path, sim_bag):
     assert expand_bags([str(tmp_path / "trajectory_20260101_0101")]) == parts
     with pytest.raises(ValueError, match="nor do split bags"):
         expand_bags([str(tmp_path / "nothing")])
-    train, val = held_out_split(parts, [], True)
+    train, val = held_out_split(parts, [], True)  # one recording: its last split is held out
     assert val == parts[-1:] and train == parts[:-1]
+    other = [tmp_path / "trajectory_20260101_0200_0", tmp_path / "trajectory_20260101_0200_1"]
+    train, val = held_out_split(parts + other, [], True)  # several: every split of the last recording
+    assert val == other and train == parts
     with pytest.raises(ValueError, match="at least two"):
         held_out_split(parts[:1], [], True)
 

@@ -59,10 +59,15 @@ def mix_groups(groups: list[list[int]], frames: list[list[int]], is_replay: Sequ
 
 
 def held_out_split(bags: list[Path], val_bags: list[Path], validating: bool) -> tuple[list[Path], list[Path]]:
-    """(training bags, validation bags): the given validation bags, else the last training bag when validating."""
+    """(training bags, validation bags): the given validation bags, else, when validating, every split of the
+    last recording in ``bags`` (or the last split when they all belong to one recording)."""
     if val_bags or not validating:
         return bags, val_bags
     if len(bags) < 2:
-        raise ValueError("run.val_every > 0 holds out the last of data.bags for validation: give at least two "
-                         "bags, or name held-out bags in data.val_bags")
-    return bags[:-1], bags[-1:]
+        raise ValueError("run.val_every > 0 holds out the last recording of data.bags for validation: give at "
+                         "least two bags (record twice), or name held-out bags in data.val_bags")
+    last = recording_of(bags[-1])
+    held = [b for b in bags if recording_of(b) == last]
+    if len(held) == len(bags):
+        held = bags[-1:]
+    return [b for b in bags if b not in held], held

@@ -47,7 +47,7 @@ class DataConfig:
     replay: list[str] = field(default_factory=list)
     replay_share: float = 0.0  #: share of the sampled videos drawn from data.replay
     #: held-out recorded bags (no labels) for the self-supervised validation signal; empty with
-    #: run.val_every > 0: the last of data.bags is held out
+    #: run.val_every > 0: the last recording of data.bags is held out
     val_bags: list[str] = field(default_factory=list)
     camera_namespace: str = "/camera"  #: the camera topics' namespace in the bags (record.launch.py camera:=)
     min_keyframes: int = 0  #: a bag of data.bags with fewer synchronised frames is refused before the run (0: off)
