@@ -228,8 +228,9 @@ class SimCameraParams:
                                           "instead of rendering new scenes, so high rates stay affordable (soak)")
     depth_encoding: str = _param("16UC1", "'16UC1' (millimetres) or '32FC1' (metres)")
     publish_ground_truth: bool = _param(True, "publish ground truth ObjectPoseArray on 'ground_truth/objects'")
-    realism: str = _param("default", "sensor, segmenter and appearance realism: 'none' (clean), 'default' or "
-                                     "'heavy' (docs/simulator.md); ground truth stays exact")
+    realism: str = _param("default", "sensor, segmenter and appearance realism: 'none' (clean), 'default', "
+                                     "'heavy' or 'target' (held out from training; docs/simulator.md); ground "
+                                     "truth stays exact")
     warn_period: float = _param(5.0, "seconds between repeats of one kind of warning")
 
     def validate(self) -> None:

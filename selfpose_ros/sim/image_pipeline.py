@@ -35,7 +35,8 @@ def draw_look(config: ImagePipeline, rng: np.random.Generator) -> CameraLook:
     r, b = (float(np.exp(config.white_balance * rng.standard_normal())) for _ in range(2))
     t = float(rng.uniform(*config.exposure_time_s)) if config.exposure_time_s[1] > 0 else 0.0
     q = int(rng.integers(config.jpeg_quality[0], config.jpeg_quality[1] + 1)) if config.jpeg_quality[1] else 0
-    return CameraLook(gain, (r, 1.0, b), t, q)
+    c = config.cast
+    return CameraLook(gain, (r * c[0], c[1], b * c[2]), t, q)
 
 
 def tone_lut(gain: float, wb: tuple[float, float, float]) -> np.ndarray:

@@ -11,12 +11,13 @@ harder stand-in for real data). docs/simulator.md says what each effect imitates
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Literal
 
-RealismLevel = Literal["none", "default", "heavy"]
-#: The named realism levels, mildest first.
-REALISM_LEVELS: tuple[RealismLevel, ...] = ("none", "default", "heavy")
+RealismLevel = Literal["none", "default", "heavy", "target"]
+#: The named realism levels, mildest first; ``target`` is ``heavy`` in a room and camera never used for training
+#: (benchmarks/adapt.py: the stand-in for a new robot).
+REALISM_LEVELS: tuple[RealismLevel, ...] = ("none", "default", "heavy", "target")
 
 
 def _check_probabilities(obj: object, names: tuple[str, ...]) -> None:
@@ -144,6 +145,7 @@ class ImagePipeline:
     shot_noise: float = 0.0  # shot-noise std at full scale (grows with sqrt of the intensity), 8-bit levels
     jpeg_quality: tuple[int, int] = (0, 0)  # per-sequence JPEG quality range; 0 = no compression
     vignetting: float = 0.0  # relative brightness loss in the image corners
+    cast: tuple[float, float, float] = (1.0, 1.0, 1.0)  # fixed (r, g, b) gains of the room light and sensor
 
     def __post_init__(self) -> None:
         _check_non_negative(self)
@@ -167,6 +169,7 @@ class ImagePipeline:
             or self.shot_noise
             or self.jpeg_quality[1]
             or self.vignetting
+            or self.cast != (1.0, 1.0, 1.0)
         )
 
 
@@ -267,7 +270,18 @@ _HEAVY = RealismConfig(
     ),
 )
 
-_PRESETS: dict[str, RealismConfig] = {"none": RealismConfig(), "default": _DEFAULT, "heavy": _HEAVY}
+#: Held out from every training run: heavy, under warm tungsten light (a strong fixed colour cast, darker), with a
+#: segmenter that erodes masks more and bleeds less, and a noisier depth camera.
+_TARGET = RealismConfig(
+    level="target",
+    depth=replace(_HEAVY.depth, correlated_noise=0.006, scale_error=0.012),
+    segmenter=replace(_HEAVY.segmenter, erode_px=(2.0, 6.0), bleed_fraction=0.4),
+    dressing=_HEAVY.dressing,
+    image=replace(_HEAVY.image, cast=(1.3, 0.95, 0.6), exposure_stops=0.5, read_noise=4.0),
+)
+
+_PRESETS: dict[str, RealismConfig] = {"none": RealismConfig(), "default": _DEFAULT, "heavy": _HEAVY,
+                                      "target": _TARGET}
 
 
 def realism_preset(level: str) -> RealismConfig:

@@ -30,6 +30,7 @@ class DataConfig:
 
     bags: list[str] = field(default_factory=list)  #: bag dirs, or parents whose sub-dirs are bags
     cache: str = ""  #: a crop cache directory (``selfpose cache``) read instead of the bags
+    #: empty: the categories of ``--init``'s checkpoint, else those the recorder stored in the bags' metadata
     categories: list[str] = field(default_factory=lambda: ["bottle", "bowl", "can", "mug"])
     mode: str = "self_supervised"  #: or 'supervised' (ground-truth poses: the upper bound only)
     crop_size: int = 64
@@ -42,6 +43,14 @@ class DataConfig:
     stride: int = 2
     strategy: str = "spread"
     max_triplet_stride: int = 4
+    #: simulated bags mixed into every epoch (adaptation: nothing already learnt is forgotten)
+    replay: list[str] = field(default_factory=list)
+    replay_share: float = 0.0  #: share of the sampled videos drawn from data.replay
+    #: held-out recorded bags (no labels) for the self-supervised validation signal; empty with
+    #: run.val_every > 0: the last recording of data.bags is held out
+    val_bags: list[str] = field(default_factory=list)
+    camera_namespace: str = "/camera"  #: the camera topics' namespace in the bags (record.launch.py camera:=)
+    min_keyframes: int = 0  #: a bag of data.bags with fewer synchronised frames is refused before the run (0: off)
 
 
 @dataclass
@@ -67,6 +76,7 @@ class OptimConfig:
     grad_clip: float = 1.0
     mean_mesh_lr_scale: float = 0.1
     amp: str = "auto"  #: auto (bf16/fp16 on GPU, off on CPU) | off | bf16 | fp16
+    ema: float = 0.0  #: EMA decay of the weights (0: off); model.pt and run.export then hold the EMA weights
 
 
 @dataclass
@@ -97,6 +107,10 @@ class RunConfig:
     max_minutes: float = 0.0  #: stop (and checkpoint) after this wall time; 0 = no limit
     stop_after: int = 0  #: stop (and checkpoint) after this many steps in this session; 0 = run to optim.steps
     export: str = ""  #: also write the fp16 model here at each checkpoint (e.g. models/cse_x.pt)
+    val_every: int = 0  #: steps between self-supervised validations on data.val_bags (0: none)
+    val_batches: int = 4  #: fixed validation batches per validation
+    patience: int = 0  #: stop after this many validations without improvement (0: never stop early)
+    min_delta: float = 0.0  #: a validation signal must drop by more than this to count as an improvement
     progress: bool = True
 
 
@@ -179,7 +193,6 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     d = cfg.data
     _check(bool(d.bags) or bool(d.cache), "data.bags must list at least one bag (or a directory of bags), "
                                           "or data.cache name a crop cache")
-    _check(bool(d.categories), "data.categories must not be empty")
     bad = [c for c in d.categories if c not in CATEGORIES]
     _check(not bad, f"data.categories {bad} are unknown; known: {list(CATEGORIES)}")
     _check(len(set(d.categories)) == len(d.categories), "data.categories has duplicates")
@@ -194,6 +207,12 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _check(d.prior_vertices == 0 or d.prior_vertices >= max(cfg.model.num_keypoints, 20),
            f"data.prior_vertices must be 0 (full prior) or >= max(20, model.num_keypoints), got {d.prior_vertices}")
     _check(d.min_mask_pixels >= 1 and d.min_feature_cells >= 1, "data.min_mask_pixels/min_feature_cells must be >= 1")
+    _check(0 <= d.replay_share < 1, f"data.replay_share must be in [0, 1), got {d.replay_share}")
+    _check(d.replay_share == 0 or bool(d.replay), "data.replay_share > 0 needs data.replay (simulated bags)")
+    _check(not (d.cache and (d.replay or d.val_bags)), "data.replay and data.val_bags read bags: not with data.cache")
+    _check(d.camera_namespace.startswith("/"), f"data.camera_namespace must start with '/', got "
+                                               f"{d.camera_namespace!r}")
+    _check(d.min_keyframes >= 0, f"data.min_keyframes must be >= 0, got {d.min_keyframes}")
     p = cfg.pseudo_labels
     _check(p.mode in ("trajectory", "frame"), f"pseudo_labels.mode must be trajectory or frame, got {p.mode!r}")
     _check(p.inlier_threshold > 0 and 0 <= p.min_quality <= 1, "pseudo_labels.inlier_threshold must be > 0 and "
@@ -205,6 +224,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _check(0 <= o.min_lr_ratio <= 1 and o.grad_clip >= 0 and o.mean_mesh_lr_scale >= 0,
            "optim.min_lr_ratio in [0, 1], grad_clip >= 0 (0 = off), mean_mesh_lr_scale >= 0")
     _check(o.amp in ("auto", "off", "bf16", "fp16"), f"optim.amp must be auto, off, bf16 or fp16, got {o.amp!r}")
+    _check(0 <= o.ema < 1, f"optim.ema must be in [0, 1) (0: off), got {o.ema}")
     lo = cfg.loss_options
     _check(lo.render_size == 0 or lo.render_size >= 8, "loss_options.render_size must be 0 (off) or >= 8")
     _check(lo.render_samples == 0 or lo.render_samples >= 2, "loss_options.render_samples must be 0 (all) or >= 2")
@@ -223,6 +243,10 @@ def validate(cfg: TrainConfig) -> TrainConfig:
            "run.checkpoint_every must be >= 1, run.image_every >= 0 (0 = no images)")
     _check(min(r.threads, r.num_workers, r.max_minutes, r.stop_after) >= 0,
            "run.threads, run.num_workers, run.max_minutes, run.stop_after must be >= 0")
+    _check(r.val_every >= 0 and r.val_batches >= 1 and r.patience >= 0 and r.min_delta >= 0,
+           "run.val_every, run.patience, run.min_delta must be >= 0 and run.val_batches >= 1")
+    _check(r.patience == 0 or r.val_every > 0, "run.patience needs run.val_every > 0 (the validation it counts)")
+    _check(r.val_every == 0 or not d.cache, "run.val_every validates on recorded bags: not with data.cache")
     _check(r.device == "auto" or r.device == "cpu" or r.device.startswith("cuda"),
            f"run.device must be auto, cpu or cuda[:N], got {r.device!r}")
     return cfg
@@ -268,3 +292,41 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainCo
         return config_from_dict(raw)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+
+
+def resolve_categories(cfg: TrainConfig, init_categories: list[str] | None, bag_categories: list[str]) -> None:
+    """Fill an empty data.categories from the --init checkpoint, else from the bags' metadata; raise ConfigError."""
+    if not cfg.data.categories:
+        cfg.data.categories = list(init_categories or [c for c in bag_categories if c in CATEGORIES])
+    _check(bool(cfg.data.categories), "data.categories is empty and neither --init nor the bags' metadata "
+                                      "(selfpose_ros.label_categories) names any known category")
+    validate(cfg)
+
+
+def init_differences(cfg: TrainConfig, categories: list[str], model_config: dict,
+                     prior_extents: dict[str, Any]) -> list[str]:
+    """What keeps a checkpoint (categories, model config, prior box extents) from starting this config; [] = fits."""
+    import numpy as np
+
+    from selfpose_ros.shapes.priors import load_prior
+
+    out = []
+    if list(cfg.data.categories) != list(categories):
+        out.append(f"categories {list(categories)} (checkpoint) != {list(cfg.data.categories)} (data.categories)")
+    mine = cfg.to_dict()["model"]
+    for key in sorted(set(mine) | set(model_config)):
+        a, b = model_config.get(key), mine.get(key)
+        if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+            a, b = list(a), list(b)
+        if a != b:
+            out.append(f"model.{key} {a!r} (checkpoint) != {b!r} (config)")
+    for cat, ext in prior_extents.items():
+        if cat not in CATEGORIES:
+            continue
+        v, _ = load_prior(cat)
+        ours = np.ptp(np.asarray(v, np.float64), axis=0)
+        rel = float(np.max(np.abs(np.asarray(ext, np.float64) - ours) / np.maximum(ours, 1e-9)))
+        if rel > 0.15:  # decimation (data.prior_vertices) moves the box by a few % at most
+            out.append(f"prior {cat} box {[round(float(x), 3) for x in ext]} (checkpoint) differs from this "
+                       f"build's {[round(float(x), 3) for x in ours]} by {100 * rel:.0f}%")
+    return out

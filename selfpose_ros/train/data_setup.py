@@ -17,18 +17,27 @@ from selfpose_ros.train.sampler import VideoBatchSampler
 log = logging.getLogger(__name__)
 
 
-def expand_bags(paths: list[str]) -> list[Path]:
-    """Bag directories from a list of bags or parents of bags (a bag directory holds metadata.yaml)."""
+def expand_bags(paths: list[str], key: str = "data.bags") -> list[Path]:
+    """Bag directories from a list of bags, parents of bags, or split recordings named by their base
+    (``trajectory_<date>`` for ``trajectory_<date>_0, _1, ...``); a bag directory holds metadata.yaml."""
+    from selfpose_ros.train.adapt_data import split_bags
+
     out: list[Path] = []
-    for p in map(Path, paths):
+    for p in (Path(x).expanduser() for x in paths):
         if not p.exists():
-            raise ValueError(f"data.bags: {p} does not exist")
+            parts = split_bags(p)
+            if not parts:
+                hint = (": make the simulated replay scenes with `bash scripts/train_models.sh v2data`, or set "
+                        "data.replay=[] data.replay_share=0") if key == "data.replay" else ""
+                raise ValueError(f"{key}: {p} does not exist (nor do split bags {p.name}_0, {p.name}_1, ...){hint}")
+            out.extend(parts)
+            continue
         if (p / "metadata.yaml").is_file() or p.suffix in (".mcap", ".db3"):
             out.append(p)
             continue
         subs = sorted(d for d in p.iterdir() if (d / "metadata.yaml").is_file())
         if not subs:
-            raise ValueError(f"data.bags: {p} is neither a rosbag2 directory nor a directory of them")
+            raise ValueError(f"{key}: {p} is neither a rosbag2 directory nor a directory of them")
         out.extend(subs)
     return out
 
@@ -67,14 +76,27 @@ class TrainData:
     stats: dict
     #: per category (lo, hi) of log unit-diagonal extents (the shape plausibility regulariser); None: unused
     extent_ranges: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
+    #: held-out recorded bags for the self-supervised validation: (dataset, groups, frame indices) or None
+    val: tuple | None = None
 
 
-def _bag_dataset(cfg: TrainConfig):
+def _dataset(cfg: TrainConfig, bags: list[Path]):
+    from selfpose_ros.data.bag_reader import BagTopics
     from selfpose_ros.train.dataset import TrajectoryDataset
 
     d = cfg.data
-    return TrajectoryDataset(expand_bags(d.bags), categories=d.categories, crop_size=d.crop_size, mode=d.mode,
-                             min_mask_pixels=d.min_mask_pixels)
+    return TrajectoryDataset(bags, categories=d.categories, crop_size=d.crop_size, mode=d.mode,
+                             min_mask_pixels=d.min_mask_pixels, topics=BagTopics(prefix=d.camera_namespace))
+
+
+def training_bags(cfg: TrainConfig) -> tuple[list[Path], list[Path], list[Path]]:
+    """(user bags, replay bags, validation bags) of the config, expanded."""
+    from selfpose_ros.train.adapt_data import held_out_split
+
+    d = cfg.data
+    train, val = held_out_split(expand_bags(d.bags), expand_bags(d.val_bags, "data.val_bags") if d.val_bags else [],
+                                cfg.run.val_every > 0)
+    return train, expand_bags(d.replay, "data.replay") if d.replay else [], val
 
 
 def _cache_dataset(cfg: TrainConfig) -> CropCacheDataset:
@@ -89,15 +111,22 @@ def build_data(cfg: TrainConfig, rank: int, world_size: int, out_dir: Path, is_m
     """Read the bags (or the crop cache), make the sampler and (self-supervised mode) the pseudo-labels."""
     d = cfg.data
     cached = bool(d.cache)
-    ds = _cache_dataset(cfg) if cached else _bag_dataset(cfg)
+    user, replay, val_bags = ([], [], []) if cached else training_bags(cfg)
+    ds = _cache_dataset(cfg) if cached else _dataset(cfg, user + replay)
     groups, frames = usable_groups(ds, d.min_feature_cells)
     if not groups:
         raise ValueError("no usable crops: every instance is too small for the model's feature map")
+    mix = {}
+    if replay:
+        from selfpose_ros.train.adapt_data import mix_groups
+
+        is_replay = [ds.frames[ds.crops[g[0]].frame].bag >= len(user) for g in groups]
+        groups, frames, mix = mix_groups(groups, frames, is_replay, d.replay_share, cfg.run.seed)
     sampler = VideoBatchSampler(groups, frames, videos=d.videos, frames=d.frames, strategy=d.strategy,
                                 chain_videos=d.chain_videos, stride=d.stride, seed=cfg.run.seed, rank=rank,
                                 world_size=world_size)
     stats = {"bags": len(ds.bags), "crops": len(ds), "groups": len(groups),
-             "usable_crops": sum(len(g) for g in groups), "load_seconds": round(ds.load_seconds, 1)}
+             "usable_crops": sum(len(g) for g in groups), "load_seconds": round(ds.load_seconds, 1), **mix}
     if cached:
         stats["cache"] = str(d.cache)
     labels = None
@@ -117,7 +146,15 @@ def build_data(cfg: TrainConfig, rank: int, world_size: int, out_dir: Path, is_m
         priors = model_priors(d.categories, d.prior_vertices)
         lo, hi = shape_extent_ranges(list(d.categories), seed=cfg.run.seed)
         ranges = {c: (lo[k], hi[k]) for k, c in enumerate(d.categories)}
-    return TrainData(ds, sampler, TrajectoryCollate(d.max_triplet_stride), labels, priors, stats, ranges)
+    val = None
+    if val_bags and cfg.run.val_every > 0:  # data.val_bags without run.val_every: nothing reads them
+        vds = _dataset(cfg, val_bags)
+        vgroups, vframes = usable_groups(vds, d.min_feature_cells)
+        if not vgroups:
+            raise ValueError(f"no usable crops in the validation bags {[str(b) for b in val_bags]}")
+        val = (vds, vgroups, vframes)
+        stats["val_bags"], stats["val_crops"] = len(val_bags), len(vds)
+    return TrainData(ds, sampler, TrajectoryCollate(d.max_triplet_stride), labels, priors, stats, ranges, val)
 
 
 def _cached_labels(cfg: TrainConfig, ds: CropCacheDataset) -> dict:

@@ -3,7 +3,10 @@
 ``run_training(cfg, command, resume)`` is what ``selfpose train`` calls (also under torchrun). Rank 0 logs
 (tqdm, TensorBoard in ``<out_dir>/tb``) and writes ``<out_dir>/last.pt`` (float32 + optimizer state, for
 ``--resume``) and ``<out_dir>/model.pt`` (float16 weights only: the shippable model) every
-``run.checkpoint_every`` steps and at the end, so a stopped run leaves a usable model.
+``run.checkpoint_every`` steps and at the end, so a stopped run leaves a usable model. ``init`` (``selfpose
+train --init``) starts from a checkpoint's weights and priors; with ``optim.ema`` the exported model holds the
+EMA weights; with ``run.val_every`` model.pt is written at each improvement of the self-supervised validation
+signal (train/validation.py) and ``run.patience`` stops the run early.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from selfpose_ros.train.config import TrainConfig
 from selfpose_ros.train.data_setup import TrainData, batch_labels, build_data
 from selfpose_ros.train.distributed import DistInfo, any_rank, barrier, cleanup, setup_distributed
 from selfpose_ros.train.tb_logging import TrainLogger
+from selfpose_ros.train.validation import EarlyStopper, SelfSupValidator
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +66,7 @@ class TrainResult:
     model: Path | None = None
     stopped_early: bool = False
     data_stats: dict = field(default_factory=dict)
+    validation: dict = field(default_factory=dict)  #: best signal and its step, validations, early stop
 
 
 def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
@@ -118,14 +123,26 @@ def _seed_everything(seed: int) -> None:
 class _Loop:
     """State of one training run (kept small: the step itself is in ``step``)."""
 
-    def __init__(self, cfg: TrainConfig, command: str, info: DistInfo) -> None:
+    def __init__(self, cfg: TrainConfig, command: str, info: DistInfo, init=None) -> None:
         self.cfg, self.command, self.info = cfg, command, info
         self.out_dir = Path(cfg.run.out_dir)
         _seed_everything(cfg.run.seed)
         self.data: TrainData = build_data(cfg, info.rank, info.world_size, self.out_dir, info.is_main,
                                           lambda: barrier(info))
         _seed_everything(cfg.run.seed)  # the model's initial weights do not depend on data loading
+        if init is not None:  # the checkpoint's priors: its mean-mesh weights are offsets from them
+            self.data.priors = {c: (v.numpy(), f.numpy()) for c, (v, f) in init.priors.items()}
         self.model = CSEModel(cfg.model, self.data.priors, self.data.stats.get("typical_scale")).to(info.device)
+        self.init = init
+        if init is not None:
+            state = {k: v.float() if v.is_floating_point() else v for k, v in init.weights.items()}
+            missing, unexpected = self.model.load_state_dict(state, strict=False)
+            missing = [k for k in missing if k != "depth_scale"]
+            if missing or unexpected:
+                raise ValueError(f"--init {init.path}: weights do not fit the model (missing {missing[:5]}, "
+                                 f"unexpected {unexpected[:5]})")
+        self.ema = EMATeacher(self.model, cfg.optim.ema) if cfg.optim.ema > 0 else None
+        self.stopper = EarlyStopper(cfg.run.patience, cfg.run.min_delta)
         self.meshes = {c: (h.num_vertices, h.faces) for c, h in self.model.shape_heads.items()}
         self.module: nn.Module = TrainModule(self.model)
         if info.distributed:
@@ -154,18 +171,31 @@ class _Loop:
                  "scaler": self.scaler.state_dict(), "step": self.step, "torch_rng": torch.get_rng_state()}
         if self.teacher is not None:
             state["teacher"] = self.teacher.module.state_dict()
+        if self.ema is not None:
+            state["ema"] = self.ema.module.state_dict()
+        state["early_stop"] = self.stopper.state()
         return state
 
-    def save(self, images_per_s: float) -> tuple[Path, Path]:
-        """Write last.pt (resumable) and model.pt (float16), and the export copy if configured."""
+    @property
+    def export_model(self) -> CSEModel:
+        """The weights a shipped model holds: the EMA copy with optim.ema, else the trained ones."""
+        return self.ema.module if self.ema is not None else self.model
+
+    def save(self, images_per_s: float, write_model: bool = True) -> tuple[Path, Path]:
+        """Write last.pt (resumable) and, with ``write_model``, model.pt (float16) and the export copy."""
         extra = {"data": self.data.stats, "images_per_second": images_per_s, "world_size": self.info.world_size,
-                 "typical_scale": self.data.stats.get("typical_scale", {})}
+                 "typical_scale": self.data.stats.get("typical_scale", {}), "ema": self.cfg.optim.ema}
+        if self.init is not None:
+            extra["init"] = {"path": str(self.init.path), "weights_sha256": self.init.weights_sha256}
+        if self.stopper.best_step >= 0:
+            extra["validation"] = self.stopper.state()
         common = dict(train_config=self.cfg.to_dict(), command=self.command, step=self.step, extra=extra)
         last, model = self.out_dir / "last.pt", self.out_dir / "model.pt"
         save_checkpoint(last, self.model, self.data.priors, half=False, train_state=self.train_state(), **common)
-        save_checkpoint(model, self.model, self.data.priors, half=True, **common)
-        if self.cfg.run.export:
-            save_checkpoint(self.cfg.run.export, self.model, self.data.priors, half=True, **common)
+        if write_model:
+            save_checkpoint(model, self.export_model, self.data.priors, half=True, **common)
+            if self.cfg.run.export:
+                save_checkpoint(self.cfg.run.export, self.export_model, self.data.priors, half=True, **common)
         return last, model
 
     def resume(self, path: Path) -> None:
@@ -182,6 +212,10 @@ class _Loop:
         self.scaler.load_state_dict(st["scaler"])
         if self.teacher is not None and "teacher" in st:
             self.teacher.module.load_state_dict(st["teacher"])
+        if self.ema is not None and "ema" in st:
+            self.ema.module.load_state_dict(st["ema"])
+        if "early_stop" in st:
+            self.stopper.load(st["early_stop"])
         torch.set_rng_state(st["torch_rng"])
         self.step = int(st["step"])
 
@@ -255,6 +289,8 @@ class _Loop:
         self.scheduler.step()
         if self.teacher is not None:
             self.teacher.update(self.model)
+        if self.ema is not None:
+            self.ema.update(self.model)
         self.step += 1
         terms["total"] = float(total.detach())
         info = {"lr": self.optimizer.param_groups[0]["lr"], "grad_norm": grad_norm}
@@ -262,19 +298,39 @@ class _Loop:
         return terms, info, out, crops
 
 
-def run_training(cfg: TrainConfig, command: str = "", resume: str | Path | bool = False) -> TrainResult:
-    """Train according to ``cfg``; return a summary. Works as a single process or under torchrun."""
+def run_training(cfg: TrainConfig, command: str = "", resume: str | Path | bool = False, init=None) -> TrainResult:
+    """Train according to ``cfg`` (from ``init``, a loaded Checkpoint, if given); return a summary.
+
+    Works as a single process or under torchrun."""
     info = setup_distributed(cfg.run.device)
     try:
-        return _run(cfg, command, resume, info)
+        return _run(cfg, command, resume, info, init)
     finally:
         cleanup(info)
 
 
-def _run(cfg: TrainConfig, command: str, resume, info: DistInfo) -> TrainResult:
+def _validate(loop: _Loop, validator: SelfSupValidator | None, logger: TrainLogger, info: DistInfo,
+              history: list) -> tuple[bool, bool]:
+    """One validation (rank 0 scores); return (improved, stop now) on every rank."""
+    improved = False
+    if validator is not None:
+        scores = validator.score(loop.export_model)
+        improved = loop.stopper.update(scores["signal"], loop.step)
+        history.append({"step": loop.step, **scores})
+        logger.scalars(loop.step, scores, "val/")
+        log.info("step %d: validation signal %.4f (best %.4f at step %d)", loop.step, scores["signal"],
+                 loop.stopper.best, loop.stopper.best_step)
+    return any_rank(improved, info), any_rank(loop.stopper.should_stop, info)
+
+
+def _run(cfg: TrainConfig, command: str, resume, info: DistInfo, init=None) -> TrainResult:
     if cfg.run.threads > 0:
         torch.set_num_threads(cfg.run.threads)
-    loop = _Loop(cfg, command, info)
+    loop = _Loop(cfg, command, info, init)
+    validating = cfg.run.val_every > 0 and loop.data.val is not None
+    validator = SelfSupValidator(loop.data.val, loop.data.collate, cfg, loop.meshes, info.device) \
+        if validating and info.is_main else None
+    history: list = []
     if resume:
         path = Path(cfg.run.out_dir) / "last.pt" if resume is True else Path(resume)
         loop.resume(path)
@@ -293,6 +349,9 @@ def _run(cfg: TrainConfig, command: str, resume, info: DistInfo) -> TrainResult:
     images_per_s = float("nan")
     batches = loop.batches()
     first_step = loop.step
+    if validating and loop.step == 0:  # the starting weights are a candidate too: adapting must beat them
+        if _validate(loop, validator, logger, info, history)[0] and info.is_main:
+            last_ckpt = loop.save(images_per_s)
     while loop.step < cfg.optim.steps:
         t0 = time.perf_counter()
         terms, lr_info, out, crops = loop.train_step(next(batches))
@@ -313,16 +372,24 @@ def _run(cfg: TrainConfig, command: str, resume, info: DistInfo) -> TrainResult:
         by_time = False
         if loop.step % cfg.run.log_every == 0 or loop.step == cfg.optim.steps:
             by_time = any_rank(over_time, info)  # collective: every rank reaches it at the same steps
-        stopped = (by_steps or by_time) and loop.step < cfg.optim.steps
-        if loop.step % cfg.run.checkpoint_every == 0 or loop.step == cfg.optim.steps or stopped:
+        improved = by_val = False
+        if validating and (loop.step % cfg.run.val_every == 0 or loop.step == cfg.optim.steps):
+            improved, by_val = _validate(loop, validator, logger, info, history)
+        stopped = (by_steps or by_time or by_val) and loop.step < cfg.optim.steps
+        if loop.step % cfg.run.checkpoint_every == 0 or loop.step == cfg.optim.steps or stopped or improved:
             if info.is_main:
-                last_ckpt = loop.save(images_per_s)
+                last_ckpt = loop.save(images_per_s, write_model=improved or not validating)
             barrier(info)
         if stopped:
-            log.warning("stopping at step %d of %d (run.max_minutes or run.stop_after); continue with --resume",
-                        loop.step, cfg.optim.steps)
+            why = "no validation improvement in run.patience validations" if by_val else \
+                "run.max_minutes or run.stop_after; continue with --resume"
+            log.warning("stopping at step %d of %d (%s)", loop.step, cfg.optim.steps, why)
             break
     if bar is not None:
         bar.close()
     logger.close()
-    return TrainResult(loop.step, images_per_s, terms, last_ckpt[0], last_ckpt[1], stopped, loop.data.stats)
+    if validating and info.is_main and loop.stopper.best_step < 0:  # no validation ran: export what there is
+        last_ckpt = loop.save(images_per_s)
+    val = {"best": loop.stopper.best, "best_step": loop.stopper.best_step, "history": history,
+           "early_stop": bool(stopped and loop.stopper.should_stop)} if validating else {}
+    return TrainResult(loop.step, images_per_s, terms, last_ckpt[0], last_ckpt[1], stopped, loop.data.stats, val)
