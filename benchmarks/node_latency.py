@@ -266,7 +266,7 @@ def main() -> int:
                 "-p",
                 "publish_debug_image:=false",
                 "-p",
-                f"fusion_frame:={args.fusion_frame}",
+                f"fusion_frame:={args.fusion_frame or chr(39) * 2}",  # '' : rcl rejects an empty override
             ],
             cwd=REPO,
             stdout=log,
