@@ -106,7 +106,9 @@ def test_one_mug_track_gathers_views_and_its_span_grows(run):
     spans = [r[0] for r in rows]
     assert all(b >= a for a, b in zip(spans, spans[1:])), "one track whose span never shrinks"
     assert [r[1] for r in rows] == sorted(r[1] for r in rows) and rows[-1][1] >= 8
-    assert not rows[0][2] and all(r[2] for r in rows[1:])
+    # a track's first view is published unfused, every later one fused (the first answer may be missed when
+    # it went out before this test's subscription matched, so the rule is stated per view count)
+    assert all(not r[2] for r in rows if r[1] == 1) and all(r[2] for r in rows if r[1] >= 2)
     assert spans[-1] >= 90.0
 
 

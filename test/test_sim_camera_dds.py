@@ -67,5 +67,5 @@ def test_unknown_realism_level_exits_with_a_clear_message(tmp_path):
                        "--params-file", str(REPO / "config" / "sim_camera.yaml"), "-p", "realism:=extreme",
                        log_dir=tmp_path)
     assert proc.proc.wait(timeout=60) == 2
-    assert "realism must be one of ['none', 'default', 'heavy'], got 'extreme'" in proc.output()
+    assert "realism must be one of ['none', 'default', 'heavy', 'target'], got 'extreme'" in proc.output()
     proc.stop()
