@@ -13,7 +13,7 @@ estimates of the same frames. Scored are the object-frames whose fused track has
 Held-out data: seeds 9100.. (training uses 1000-1023, validation 7000-7002, train_eval 9000-9005), all six
 categories, realism ``default``, 3 Hz; missing bags are written with ``selfpose sim`` first.
 
-    python benchmarks/fusion_eval.py [--root DIR] [--scenes 8] [--model prior_fit --model models/cse_4cat_selfsup.pt]
+    python benchmarks/fusion_eval.py [--root DIR] [--scenes 8] [--model prior_fit --model models/cse_6cat_rgbd.pt]
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ def main() -> int:
     ap.add_argument("--min-span", type=float, default=30.0, help="score frames whose track has this view span")
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
-    models = args.model or ["prior_fit", str(REPO / "models" / "cse_4cat_selfsup.pt")]
+    models = args.model or ["prior_fit", str(REPO / "models" / "cse_6cat_rgbd.pt")]
     bags = ensure_bags(args.root, args.scenes, args.frames, args.seed, args.sim_arg)
     rows = []
     for model in models:
