@@ -324,8 +324,9 @@ def main() -> int:
     fps = {n: len(r["latency"]) / r["wall"] for n, r in rows.items()}
     lat = np.array(all_lat)
     overhead = 100.0 * (lat.sum() - np.sum(all_backend)) / lat.sum()
+    # the exact last-line format (fusion on or off is in the table's header line above)
     print(
-        f"node_latency: model={args.model} device={args.device} fusion={args.fusion_frame or 'off'} "
+        f"node_latency: model={args.model} device={args.device} "
         f"fps_1obj={fps[1]:.2f} fps_5obj={fps[5]:.2f} "
         f"p50_ms={np.percentile(lat, 50):.1f} p99_ms={np.percentile(lat, 99):.1f} overhead_pct={overhead:.1f}"
     )
