@@ -53,7 +53,7 @@ from selfpose_ros.geometry.support_plane import Plane
 from selfpose_ros.geometry.transforms import invert_rigid
 from selfpose_ros.geometry.voxel_cloud import VoxelCloud
 from selfpose_ros.inference.estimator import snap_if_upright
-from selfpose_ros.inference.fusion_track import FusedTrack, FusionConfig, span_confidence
+from selfpose_ros.inference.fusion_track import MISFIT_VIEWS, FusedTrack, FusionConfig, span_confidence
 from selfpose_ros.inference.instance_geometry import size_and_pose
 from selfpose_ros.pose_types import ObjectPoseEstimate
 from selfpose_ros.shapes.priors import load_prior
@@ -244,14 +244,17 @@ class MultiViewFusion:
 
     def _moved(self, track: FusedTrack, pts_w: np.ndarray, T_cw: np.ndarray, near: np.ndarray | None,
                K: np.ndarray) -> bool:
-        """True when this frame's depth contradicts the track's fused cloud or its fused fit."""
+        """True when this frame's depth sees through the track's fused cloud, or when this view and the one
+        before it both lie away from the fused fit (one such view is more often a wrong fit than a move)."""
         cfg = self.config
         if near is not None and self._seen_through_fraction(track, T_cw, near, K) > cfg.moved_fraction:
             return True
+        misfit = False
         if track.fused and track.span_deg >= MODEL_CHECK_SPAN_DEG and len(pts_w) >= _MIN_CHECKED:
             dist = self._model_distances(track, _every(pts_w, _CHECK_POINTS))
-            return float(np.percentile(dist, 75)) > track.fit_residual + cfg.motion_threshold
-        return False
+            misfit = float(np.percentile(dist, 75)) > track.fit_residual + cfg.motion_threshold
+        track.misfit_views = track.misfit_views + 1 if misfit else 0
+        return track.misfit_views >= MISFIT_VIEWS
 
     def _model_distances(self, track: FusedTrack, points: np.ndarray) -> np.ndarray:
         """Distances of points (N, 3) in the fusion frame to the track's placed prior."""

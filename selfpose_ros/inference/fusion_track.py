@@ -25,6 +25,8 @@ MAX_VIEW_DIRECTIONS = 256
 MAX_VOTES = 64
 #: Support planes a track keeps (the most recent views'); their median is the one the fused size stands on.
 MAX_SUPPORTS = 15
+#: Consecutive views whose points lie away from the fused fit before a track counts its object as moved.
+MISFIT_VIEWS = 2
 
 
 @dataclass
@@ -133,6 +135,7 @@ class FusedTrack:
     frames_since_fit: int = 0
     resets: int = 0  #: times the track restarted because its object moved
     supports: list = field(default_factory=list)  #: the last MAX_SUPPORTS support planes (n, d) in the fusion frame
+    misfit_views: int = 0  #: consecutive views lying away from the fused fit (MISFIT_VIEWS of them: moved)
 
     def __post_init__(self) -> None:
         self.directions, self.coverage = DirectionSet(SPAN_STEP_DEG), DirectionSet(self.coverage_step_deg)
@@ -189,6 +192,6 @@ class FusedTrack:
         self.cloud = cloud
         self.__post_init__()
         self.views, self.fused, self.fit_confidence, self.fit_residual = 0, False, 0.0, 0.0
-        self.frames_since_fit, self.supports = 0, []
+        self.frames_since_fit, self.supports, self.misfit_views = 0, [], 0
         self.scale, self.R, self.t, self.last_seen_ns = float(scale), R, t, stamp_ns
         self.resets += 1
