@@ -19,7 +19,6 @@ categories, realism ``default``, 3 Hz; missing bags are written with ``selfpose 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import subprocess
 import sys
 import time
@@ -31,6 +30,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from _heldout import BAG_OFFSET_S, list_bags, shift_record  # noqa: E402
+
 from selfpose_ros.cli.predict_cmd import predict_bag  # noqa: E402
 from selfpose_ros.conventions import CATEGORIES  # noqa: E402
 from selfpose_ros.eval.io_bag import load_gt_from_bag  # noqa: E402
@@ -39,7 +40,6 @@ from selfpose_ros.eval.nocs_metrics import evaluate  # noqa: E402
 from selfpose_ros.inference.estimator import SolverOptions, make_estimator  # noqa: E402
 from selfpose_ros.inference.fusion_track import FusionConfig  # noqa: E402
 
-BAG_OFFSET_S = 1_000_000  # stamps of bag k are shifted by k * this many seconds before scoring
 SIZE_RANGE = (0.8, 1.25)
 
 
@@ -51,14 +51,7 @@ def ensure_bags(root: Path, scenes: int, frames: int, seed: int, extra: list[str
                "--frames", str(frames), "--categories", ",".join(CATEGORIES), "--objects", "2-4", "--seed",
                str(seed), "--rate", "3", "--realism", "default", "--no-progress", *extra]
         subprocess.run(cmd, check=True, cwd=REPO)
-    bags = sorted(p for p in root.iterdir() if (p / "metadata.yaml").is_file())
-    if not bags:
-        raise SystemExit(f"no bags in {root}")
-    return bags
-
-
-def _shift(rec: ObjectRecord, k: int) -> ObjectRecord:
-    return dataclasses.replace(rec, frame=(rec.frame[0] + k * BAG_OFFSET_S, rec.frame[1]))
+    return list_bags(root)
 
 
 def _key(rec: ObjectRecord) -> tuple:
@@ -106,9 +99,9 @@ def run_model(model: str, bags: list[Path], min_span: float, device: str) -> tup
         unfused: list[ObjectRecord] = []
         recs, stats = predict_bag(est, bag, cats, min_mask_pixels=50, use_up=True,
                                   fusion=FusionConfig(frame="map"), per_frame=unfused)
-        fused += [_shift(r, k) for r in recs]
-        per_frame += [_shift(r, k) for r in unfused]
-        gts += [_shift(r, k) for r in load_gt_from_bag(bag) if r.category in cats]
+        fused += [shift_record(r, k) for r in recs]
+        per_frame += [shift_record(r, k) for r in unfused]
+        gts += [shift_record(r, k) for r in load_gt_from_bag(bag) if r.category in cats]
         for name, value in stats.fusion.items():
             cost[name] += value
         cost["frames"] += stats.frames

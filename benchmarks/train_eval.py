@@ -23,7 +23,6 @@ proportions). The last column block is each method's mAP minus the baseline's (m
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import subprocess
 import sys
 import time
@@ -31,6 +30,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from _heldout import list_bags, shift_record  # noqa: E402
 
 from selfpose_ros.cli.predict_cmd import predict_bag  # noqa: E402
 from selfpose_ros.conventions import CATEGORIES  # noqa: E402
@@ -45,7 +46,6 @@ from selfpose_ros.inference.estimator import SolverOptions, make_estimator  # no
 CATS = CATEGORIES
 SIM_ARGS = ["--scenes", "6", "--frames", "30", "--categories", ",".join(CATS), "--objects", "2-4", "--seed", "9000",
             "--width", "320", "--height", "240", "--rate", "3", "--no-progress"]
-BAG_OFFSET_S = 1_000_000  # stamps of bag k are shifted by k * this many seconds before scoring
 
 
 def sim_has_realism() -> bool:
@@ -66,14 +66,7 @@ def ensure_bags(root: Path, realism: str | None = None) -> list[Path]:
         extra = ["--realism", realism] if realism else []
         cmd = [sys.executable, "-m", "selfpose_ros.cli.main", "sim", "--out", str(root), *SIM_ARGS, *extra]
         subprocess.run(cmd, check=True, cwd=REPO)
-    bags = sorted(p for p in root.iterdir() if (p / "metadata.yaml").is_file())
-    if not bags:
-        raise SystemExit(f"no bags in {root}")
-    return bags
-
-
-def _shift(rec: ObjectRecord, k: int) -> ObjectRecord:
-    return dataclasses.replace(rec, frame=(rec.frame[0] + k * BAG_OFFSET_S, rec.frame[1]))
+    return list_bags(root)
 
 
 _GT_CACHE: dict[tuple[str, int | None], list[ObjectRecord]] = {}
@@ -109,8 +102,8 @@ def score_method(model: str, bags: list[Path], categories: list[str], max_frames
     n_inst = n_est = n_frames = 0
     for k, bag in enumerate(bags):
         recs, stats = predict_bag(est, bag, categories, min_mask_pixels=50, use_up=True, max_frames=max_frames)
-        preds += [_shift(r, k) for r in recs]
-        gts += [_shift(r, k) for r in ground_truth(bag, categories, max_frames)]
+        preds += [shift_record(r, k) for r in recs]
+        gts += [shift_record(r, k) for r in ground_truth(bag, categories, max_frames)]
         n_inst, n_est, n_frames = n_inst + stats.instances, n_est + stats.estimated, n_frames + stats.frames
     seconds = time.perf_counter() - t0
     report = evaluate(preds, gts, EvalConfig(min_visibility=min_visibility))
