@@ -193,6 +193,7 @@ class CSEEstimator:
         ok = keep & crop.mask & (crop.depth > 0)
         sym = SYMMETRY.get(inst.category, "none")
         centre, extents = mesh_box(verts, sym)
+        top_visible = None  # measured from the depth only (size_and_pose)
         if int(ok.sum()) >= self.options.min_inliers:
             X = backproject_np(crop.depth, crop.K, ok)  # row-major over ``ok``, as q[ok] below
             fit = ransac_umeyama(q[ok].astype(np.float64), X, self.ransac_threshold,
@@ -210,8 +211,9 @@ class CSEEstimator:
                 sized = size_and_pose(inst.category, samples, obs, fit.rotation, fit.translation, fit.scale,
                                       model_normals=normals, frame=frame, free=geo.free_space(frame, k),
                                       plane=geo.support, up=geo.up, upright_deg=self.options.upright_snap_deg,
-                                      max_distance=self.icp_distance, box_points=verts)
-                R, t, size = sized.rotation, sized.translation, sized.size
+                                      max_distance=self.icp_distance, box_points=verts,
+                                      blocked=geo.blocked(frame, k))
+                R, t, size, top_visible = sized.rotation, sized.translation, sized.size, sized.top_visible
         else:
             fit = self._pnp(out, j, crop, inst.category)
             method = "keypoint_pnp"
@@ -226,7 +228,8 @@ class CSEEstimator:
             return InstanceResult(inst, None, f"{method}: {check.failure}")
         R = snap_if_upright(R, geo.up, self.options.upright_snap_deg)  # keeps yaw and box centre
         score = float(fit.inlier_ratio) * mean_conf * check.confidence_factor
-        extras: dict = {"method": method, **geo.extras(k), "size_factor": check.factor, "size_clamped": check.clamped}
+        extras: dict = {"method": method, **geo.extras(k), "size_factor": check.factor, "size_clamped": check.clamped,
+                        "top_visible": top_visible}
         if self.model.handle_head is not None and inst.category in HANDLE_CATEGORIES:
             extras["handle_visible"] = bool(out["handle_logit"][j] > 0.0)
         est = ObjectPoseEstimate(category=inst.category, instance=inst.instance, R=R, t=t,

@@ -175,6 +175,7 @@ class MultiViewFusion:
             plane = camera_plane(est)
             if plane is not None:
                 track.add_support(world_plane(plane, T_wc))
+            track.top_views += bool(est.extras.get("top_visible"))
             if SYMMETRY.get(est.category) != "continuous_y":  # a turn about +Y means nothing for those
                 track.add_vote(R_w)
             track.last_seen_ns = stamp
@@ -294,16 +295,17 @@ class MultiViewFusion:
         track.fit_residual = float(np.percentile(self._model_distances(track, _every(track.cloud.points, 400)), 75))
 
     def _size(self, track: FusedTrack, R: np.ndarray, t: np.ndarray, scale: float, up: np.ndarray | None) -> bool:
-        """Per-axis size of the fused cloud (the back-ends' ``size_and_pose``: data -> model, and model -> the
-        support plane the views saw under the object) and the category size policy; set the track's pose and
-        size and return True, or False when the size fails."""
+        """Per-axis size of the fused cloud (the back-ends' ``size_and_pose``: data -> model, model -> the support
+        plane the views saw under the object, and the height (a solid of revolution's radius too) measured from the
+        cloud, a lower bound until some view saw the object's top) and the category size policy; set the track's
+        pose and size and return True, or False when the size fails."""
         cat, prior = track.category, self._prior(track.category)[0]
         samples, normals = self._samples[cat]
         support = track.support()  # the table it stands on: the fit may not reach under it
         plane = None if support is None else Plane(support[:3], float(support[3]))
         sized = size_and_pose(cat, samples, _every(track.cloud.points, 500), R, t, scale, model_normals=normals,
                               plane=plane, up=up, upright_deg=self.config.upright_snap_deg, max_distance=0.01,
-                              box_points=prior)
+                              box_points=prior, top_visible=track.top_views > 0)
         check = check_size(cat, sized.size)
         if check.size is None:
             self.stats["size_failures"] += 1

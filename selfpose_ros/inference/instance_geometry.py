@@ -25,12 +25,20 @@ from selfpose_ros.data.instances import Instance
 from selfpose_ros.geometry.axis_scales import AxisScaleFit, fit_axis_scales
 from selfpose_ros.geometry.instance_surface import InstanceSurface, SurfaceOptions, object_surfaces, surface_points
 from selfpose_ros.geometry.mesh_box import mesh_box
+from selfpose_ros.geometry.standing_extent import HEIGHT_PERCENTILE, height_above_plane, radius_about_axis
 from selfpose_ros.geometry.support_plane import Plane, PlaneOptions, SupportPlaneInfo, support_plane
 from selfpose_ros.geometry.upright import tilt_deg
 from selfpose_ros.shapes.size_ranges import axis_scale_bounds
 
 #: Per-axis scales of categories that are no solids of revolution stay within this factor of the similarity's.
 ASYMMETRIC_AXIS_RATIO = 1.3
+#: A fitted box stands on the support plane when its bottom is within the larger of these of it (metres; share
+#: of its height) ...
+STANDING_GAP_M, STANDING_GAP_SHARE = 0.015, 0.2
+#: ... and its up axis within this of the plane's normal (degrees).
+MAX_PLANE_TILT_DEG = 10.0
+#: The object's top: its points within the larger of these (metres; share of its height) of its highest.
+TOP_BAND_M, TOP_BAND_SHARE = 0.01, 0.1
 
 
 @dataclass
@@ -41,6 +49,7 @@ class FrameGeometry:
     up_source: str  # "tf" (frame.up), "support_plane" or "none"
     plane: SupportPlaneInfo | None  # None when the search was off
     surfaces: list[InstanceSurface] = field(default_factory=list)  # one per instance, in order
+    masks: np.ndarray | None = None  # (N, H, W) the instances' masks, in order
 
     def points(self, frame: RGBDFrame, k: int, max_points: int = 2000, seed: int = 0) -> np.ndarray:
         """Camera-frame points (N, 3) of instance ``k``'s own surface (uniformly subsampled)."""
@@ -55,6 +64,20 @@ class FrameGeometry:
         kernel = np.ones((2 * margin_px + 1, 2 * margin_px + 1), np.uint8)
         near = cv2.dilate(self.surfaces[k].keep.astype(np.uint8), kernel).astype(bool)
         return np.isfinite(frame.depth) & ~near
+
+    def blocked(self, frame: RGBDFrame, k: int, border_px: int = 2, margin_m: float = 0.02) -> np.ndarray:
+        """Pixels (H, W) where instance ``k`` may be hidden: the image border band (``border_px``) and other
+        instances' pixels nearer than the median depth of ``k``'s own surface by ``margin_m``."""
+        h, w = frame.depth.shape
+        out = np.ones((h, w), bool)
+        out[border_px:h - border_px, border_px:w - border_px] = False
+        own = frame.depth[self.surfaces[k].keep]
+        own = own[np.isfinite(own)]
+        if self.masks is not None and len(own) and len(self.masks) > 1:
+            others = np.delete(self.masks, k, axis=0).any(0)
+            with np.errstate(invalid="ignore"):
+                out |= others & (frame.depth < float(np.median(own)) - margin_m)
+        return out
 
     @property
     def support(self) -> Plane | None:
@@ -91,7 +114,8 @@ def frame_geometry(
         up, source = None, "none"
     plane = None if info is None else info.plane
     surfaces = object_surfaces(frame.depth, frame.K, masks, plane=plane, options=surface_options) if len(masks) else []
-    return FrameGeometry(up, source, info, surfaces)
+    return FrameGeometry(up, source, info, surfaces, masks)
+
 
 
 @dataclass(frozen=True)
@@ -102,6 +126,7 @@ class SizedPose:
     translation: np.ndarray  # (3,) box centre, metres, camera frame
     size: np.ndarray  # (3,) metres along canonical x, y, z
     fit: AxisScaleFit
+    top_visible: bool | None = None  # whether the height was measured with the top in view (None: not measured)
 
 
 def size_and_pose(
@@ -120,6 +145,8 @@ def size_and_pose(
     upright_deg: float = 0.0,
     max_distance: float = 0.01,
     box_points: np.ndarray | None = None,
+    blocked: np.ndarray | None = None,
+    top_visible: bool | None = None,
 ) -> SizedPose:
     """Per-axis size and refined pose of a similarity fit ``x = s R p + t`` of model points (M, 3) to observed (K, 3).
 
@@ -129,7 +156,11 @@ def size_and_pose(
     background pulls the size in; with the support ``plane``, model points below it are pulled onto it.
     Solids of revolution get one radius and one height; the other categories' axes stay within
     ``ASYMMETRIC_AXIS_RATIO`` of the similarity scale. A fit whose +Y is within ``upright_deg`` of ``up``
-    stands upright: the refinement keeps it so.
+    stands upright: the refinement keeps it so. An upright fit standing on ``plane`` then takes its height
+    (and a solid of revolution its radius) from the observed points (``geometry.standing_extent``): as measured
+    when its top is seen, else as a lower bound. Whether the top is seen: ``top_visible``, or with the ``frame``
+    and ``blocked`` pixels (:meth:`FrameGeometry.blocked`), whether most of its highest points lie away from
+    them; with neither, nothing is measured.
     """
     sym = SYMMETRY.get(category, "none")
     box = model_points if box_points is None else box_points
@@ -155,4 +186,54 @@ def size_and_pose(
         scale_bounds=(lo, hi),
         max_axis_ratio=None if sym == "continuous_y" else ASYMMETRIC_AXIS_RATIO,
     )
-    return SizedPose(fit.rotation, fit.translation, fit.scales * extents, fit)
+    sized = SizedPose(fit.rotation, fit.translation, fit.scales * extents, fit)
+    if upright is None or plane is None or (top_visible is None and (blocked is None or frame is None)):
+        return sized
+    if top_visible is None:
+        top_visible = top_in_view(observed, plane, frame.K, blocked)
+    return measured_extents(sized, observed, plane, sym == "continuous_y", top_visible, lo * extents, hi * extents)
+
+
+def top_in_view(observed: np.ndarray, plane: Plane, K: np.ndarray, blocked: np.ndarray, ring_px: int = 3) -> bool:
+    """True when most of the highest observed points (K, 3) (within TOP_BAND of the top above ``plane``) project
+    farther than ``ring_px`` from ``blocked`` pixels (H, W): the object's top is seen, not cut off or hidden."""
+    pts = np.asarray(observed, np.float64)
+    pts = pts[np.isfinite(pts).all(1) & (pts[:, 2] > 0)]
+    if not len(pts):
+        return False
+    heights = plane.signed_distance(pts)
+    top = float(np.percentile(heights, HEIGHT_PERCENTILE))
+    band = pts[heights >= top - max(TOP_BAND_M, TOP_BAND_SHARE * top)]
+    kernel = np.ones((2 * ring_px + 1, 2 * ring_px + 1), np.uint8)
+    near = cv2.dilate(blocked.astype(np.uint8), kernel).astype(bool)
+    uv = band @ np.asarray(K, np.float64).T
+    u = np.clip(np.round(uv[:, 0] / uv[:, 2]).astype(int), 0, near.shape[1] - 1)
+    v = np.clip(np.round(uv[:, 1] / uv[:, 2]).astype(int), 0, near.shape[0] - 1)
+    return bool(near[v, u].mean() < 0.5)
+
+
+def measured_extents(sized: SizedPose, observed: np.ndarray, plane: Plane, revolution: bool, top_visible: bool,
+                     low: np.ndarray, high: np.ndarray) -> SizedPose:
+    """An upright ``sized`` pose standing on ``plane`` with its height (and, for a solid of revolution, its
+    diameter) measured from the observed points (K, 3), its bottom put on the plane; as measured when
+    ``top_visible``, else never below the fit's. Sizes stay within ``low``/``high`` (3,) metres. A fit that
+    does not stand on the plane (its bottom farther than STANDING_GAP from it) or leans away from the plane's
+    normal is returned as it is."""
+    n = plane.normal
+    if np.degrees(np.arccos(np.clip(float(sized.rotation[:, 1] @ n), -1.0, 1.0))) > MAX_PLANE_TILT_DEG:
+        return sized
+    size = np.asarray(sized.size, np.float64).copy()
+    centre = float(plane.signed_distance(sized.translation))
+    if abs(centre - size[1] / 2) > max(STANDING_GAP_M, STANDING_GAP_SHARE * size[1]):
+        return sized
+    height = height_above_plane(observed, plane)
+    if not np.isfinite(height) or height <= 0:
+        return sized
+    size[1] = float(np.clip(height if top_visible else max(height, size[1]), low[1], high[1]))
+    t = np.asarray(sized.translation, np.float64) + n * (size[1] / 2 - centre)
+    if revolution:
+        diameter = 2.0 * radius_about_axis(observed, t, n)
+        if np.isfinite(diameter) and diameter > 0:
+            diameter = diameter if top_visible else max(diameter, size[0])
+            size[[0, 2]] = np.clip(diameter, low[[0, 2]], high[[0, 2]])
+    return SizedPose(sized.rotation, t, size, sized.fit, bool(top_visible))

@@ -82,7 +82,7 @@ class PriorFitEstimator:
                               frame=frame, free=geo.free_space(frame, k), plane=geo.support,
                               up=geo.up, upright_deg=self.options.upright_snap_deg,
                               max_distance=max(self.options.inlier_threshold, 0.01),
-                              box_points=self.priors[cat])
+                              box_points=self.priors[cat], blocked=geo.blocked(frame, k))
         check = check_size(cat, sized.size)
         if check.size is None:
             return InstanceResult(inst, None, check.failure)
@@ -92,6 +92,7 @@ class PriorFitEstimator:
             scale=float(np.linalg.norm(check.size)), size=check.size,
             confidence=fit.confidence * check.confidence_factor,
             inlier_ratio=fit.inlier_ratio, num_correspondences=fit.num_correspondences,
-            extras={**geo.extras(k), "size_factor": check.factor, "size_clamped": check.clamped},
+            extras={**geo.extras(k), "size_factor": check.factor, "size_clamped": check.clamped,
+                    "top_visible": sized.top_visible},
         )
         return InstanceResult(inst, est)
