@@ -37,6 +37,12 @@ ASYMMETRIC_AXIS_RATIO = 1.3
 STANDING_GAP_M, STANDING_GAP_SHARE = 0.015, 0.2
 #: ... and its up axis within this of the plane's normal (degrees).
 MAX_PLANE_TILT_DEG = 10.0
+#: Categories whose height is measured: compact bodies whose top is one piece with the rest of their surface
+#: (a laptop's lid can part from its base at a depth edge, leaving only the base's few centimetres).
+MEASURED_HEIGHT = ("bottle", "bowl", "can", "mug")
+#: A measured height may shrink the fit's by at most this factor (a bottle's thin neck can be dropped as an
+#: edge); it may grow it freely (the points are there).
+MAX_MEASURED_SHRINK = 1.5
 #: The object's top: its points within the larger of these (metres; share of its height) of its highest.
 TOP_BAND_M, TOP_BAND_SHARE = 0.01, 0.1
 
@@ -187,7 +193,8 @@ def size_and_pose(
         max_axis_ratio=None if sym == "continuous_y" else ASYMMETRIC_AXIS_RATIO,
     )
     sized = SizedPose(fit.rotation, fit.translation, fit.scales * extents, fit)
-    if upright is None or plane is None or (top_visible is None and (blocked is None or frame is None)):
+    if category not in MEASURED_HEIGHT or upright is None or plane is None or \
+            (top_visible is None and (blocked is None or frame is None)):
         return sized
     if top_visible is None:
         top_visible = top_in_view(observed, plane, frame.K, blocked)
@@ -215,10 +222,10 @@ def top_in_view(observed: np.ndarray, plane: Plane, K: np.ndarray, blocked: np.n
 def measured_extents(sized: SizedPose, observed: np.ndarray, plane: Plane, revolution: bool, top_visible: bool,
                      low: np.ndarray, high: np.ndarray) -> SizedPose:
     """An upright ``sized`` pose standing on ``plane`` with its height (and, for a solid of revolution, its
-    diameter) measured from the observed points (K, 3), its bottom put on the plane; as measured when
-    ``top_visible``, else never below the fit's. Sizes stay within ``low``/``high`` (3,) metres. A fit that
-    does not stand on the plane (its bottom farther than STANDING_GAP from it) or leans away from the plane's
-    normal is returned as it is."""
+    diameter) measured from the observed points (K, 3), its bottom put on the plane. With ``top_visible`` as
+    measured (a height no lower than the fit's / MAX_MEASURED_SHRINK), else never below the fit's. Sizes stay
+    within ``low``/``high`` (3,) metres. A fit that does not stand on the plane (its bottom farther than
+    STANDING_GAP_M / STANDING_GAP_SHARE from it) or leans away from its normal is returned as it is."""
     n = plane.normal
     if np.degrees(np.arccos(np.clip(float(sized.rotation[:, 1] @ n), -1.0, 1.0))) > MAX_PLANE_TILT_DEG:
         return sized
@@ -229,7 +236,8 @@ def measured_extents(sized: SizedPose, observed: np.ndarray, plane: Plane, revol
     height = height_above_plane(observed, plane)
     if not np.isfinite(height) or height <= 0:
         return sized
-    size[1] = float(np.clip(height if top_visible else max(height, size[1]), low[1], high[1]))
+    measured = max(height, size[1] / MAX_MEASURED_SHRINK) if top_visible else max(height, size[1])
+    size[1] = float(np.clip(measured, low[1], high[1]))
     t = np.asarray(sized.translation, np.float64) + n * (size[1] / 2 - centre)
     if revolution:
         diameter = 2.0 * radius_about_axis(observed, t, n)
