@@ -228,7 +228,7 @@ class CSEEstimator:
             return InstanceResult(inst, None, f"{method}: {check.failure}")
         R = snap_if_upright(R, geo.up, self.options.upright_snap_deg)  # keeps yaw and box centre
         score = float(fit.inlier_ratio) * mean_conf * check.confidence_factor
-        extras: dict = {"method": method, **geo.extras(k, frame), "size_factor": check.factor,
+        extras: dict = {"method": method, **geo.extras(k), "size_factor": check.factor,
                         "size_clamped": check.clamped, "top_visible": top_visible}
         if self.model.handle_head is not None and inst.category in HANDLE_CATEGORIES:
             extras["handle_visible"] = bool(out["handle_logit"][j] > 0.0)

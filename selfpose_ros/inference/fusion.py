@@ -74,23 +74,20 @@ SIZE_SAMPLES = 2000
 
 def object_points(frame: RGBDFrame, mask: np.ndarray, est: ObjectPoseEstimate, margin_px: int = 4,
                   max_points: int = 2000) -> np.ndarray:
-    """The object's own depth points (N, 3) in the camera frame, at most ``max_points`` (evenly spaced), within
-    reach of the estimate: the back-end's (``surface_points`` in its extras) when it passed them, else selected
-    here the same way (``geometry.instance_surface``: a bleeding mask's background and flying pixels dropped),
-    cut to the mask's box first."""
-    pts = est.extras.get("surface_points")
-    if pts is None:
-        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-        if not len(rows):
-            return np.zeros((0, 3))
-        r0, r1 = max(rows[0] - margin_px, 0), rows[-1] + margin_px + 1
-        c0, c1 = max(cols[0] - margin_px, 0), cols[-1] + margin_px + 1
-        K = np.array(frame.K, dtype=np.float64)
-        K[0, 2] -= c0
-        K[1, 2] -= r0
-        depth = frame.depth[r0:r1, c0:c1]
-        pts = backproject_np(depth, K, object_surface(depth, K, mask[r0:r1, c0:c1], plane=camera_plane(est)).keep)
-    pts = np.asarray(pts, np.float64)
+    """The object's own depth points (N, 3) in the camera frame (``geometry.instance_surface``, the back-ends'
+    selection: a bleeding mask's background and flying pixels dropped), cut to the mask's box first, at most
+    ``max_points`` (evenly spaced), within reach of the estimate."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if not len(rows):
+        return np.zeros((0, 3))
+    r0, r1 = max(rows[0] - margin_px, 0), rows[-1] + margin_px + 1
+    c0, c1 = max(cols[0] - margin_px, 0), cols[-1] + margin_px + 1
+    K = np.array(frame.K, dtype=np.float64)
+    K[0, 2] -= c0
+    K[1, 2] -= r0
+    depth = frame.depth[r0:r1, c0:c1]
+    keep = object_surface(depth, K, mask[r0:r1, c0:c1], plane=camera_plane(est)).keep
+    pts = backproject_np(depth, K, keep)
     pts = pts[:: max(1, -(-len(pts) // max_points))]
     reach = 0.75 * float(np.linalg.norm(est.size)) + 0.02
     return pts[np.linalg.norm(pts - est.t, axis=1) <= reach]

@@ -30,8 +30,6 @@ from selfpose_ros.geometry.support_plane import Plane, PlaneOptions, SupportPlan
 from selfpose_ros.geometry.upright import tilt_deg
 from selfpose_ros.shapes.size_ranges import axis_scale_bounds
 
-#: At most this many of an instance's own points travel in its estimate's extras (``surface_points``).
-SURFACE_POINTS = 2000
 #: Per-axis scales of categories that are no solids of revolution stay within this factor of the similarity's.
 ASYMMETRIC_AXIS_RATIO = 1.3
 #: A fitted box stands on the support plane when its bottom is within the larger of these of it (metres; share
@@ -96,15 +94,12 @@ class FrameGeometry:
         """The support plane, when one was found."""
         return None if self.plane is None else self.plane.plane
 
-    def extras(self, k: int, frame: RGBDFrame | None = None) -> dict:
-        """Per-estimate extras: where up came from, the surface selection's counts, the support plane
-        (``support_plane``: its camera-frame normal and offset, when one was found) and, with the ``frame``,
-        the object's own points (``surface_points``, camera frame, at most SURFACE_POINTS); fusion reuses both."""
+    def extras(self, k: int) -> dict:
+        """Per-estimate extras: where up came from, the surface selection's counts and the support plane
+        (``support_plane``: its camera-frame normal and offset, when one was found; fusion reuses it)."""
         out = {"up_source": self.up_source, "surface": self.surfaces[k].as_dict()}
         if self.support is not None:
             out["support_plane"] = (self.support.normal.copy(), float(self.support.offset))
-        if frame is not None:
-            out["surface_points"] = self.points(frame, k, SURFACE_POINTS)
         return out
 
 

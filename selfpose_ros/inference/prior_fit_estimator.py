@@ -92,7 +92,7 @@ class PriorFitEstimator:
             scale=float(np.linalg.norm(check.size)), size=check.size,
             confidence=fit.confidence * check.confidence_factor,
             inlier_ratio=fit.inlier_ratio, num_correspondences=fit.num_correspondences,
-            extras={**geo.extras(k, frame), "size_factor": check.factor, "size_clamped": check.clamped,
+            extras={**geo.extras(k), "size_factor": check.factor, "size_clamped": check.clamped,
                     "top_visible": sized.top_visible},
         )
         return InstanceResult(inst, est)
