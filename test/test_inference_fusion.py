@@ -131,3 +131,33 @@ def test_fusion_needs_a_tf_lookup_and_valid_settings():
     with pytest.raises(ValueError, match="voxel_size must be > 0.*refit_period must be >= 1"):
         FusionConfig(frame="map", voxel_size=0.0, refit_period=0)
     assert FramePipeline(estimator, PipelineConfig(["can"])).fusion is None  # empty frame: fusion off
+
+
+def _sized_track(category: str, points: int):
+    """A track of ``points`` random cloud points whose size was computed from the identity pose at scale 0.2."""
+    from selfpose_ros.geometry.voxel_cloud import VoxelCloud
+    from selfpose_ros.inference.fusion_track import FusedTrack
+
+    cloud = VoxelCloud(0.004, 5000)
+    cloud.add(np.random.default_rng(0).uniform(-0.1, 0.1, (points, 3)))
+    track = FusedTrack(1, category, 1, cloud, 0.2, np.eye(3), np.zeros(3), 0)
+    track.size = np.array([0.1, 0.1, 0.1])
+    track.sized = (len(cloud), 0.2, np.eye(3), np.zeros(3))
+    return track
+
+
+def test_a_refit_that_lands_on_the_sized_fit_keeps_the_size():
+    from selfpose_ros.geometry.rotations import rotation_about_y_np
+    from selfpose_ros.inference.fusion import _settled
+
+    camera, bowl = _sized_track("camera", 400), _sized_track("bowl", 400)
+    assert _settled(camera, 0.201, np.eye(3), np.array([0.002, 0.0, 0.0]))
+    assert not _settled(camera, 0.2, rotation_about_y_np(np.radians(5.0)), np.zeros(3))  # a new yaw: size again
+    assert not _settled(camera, 0.2, np.eye(3), np.array([0.01, 0.0, 0.0]))  # moved 1 cm
+    assert not _settled(camera, 0.22, np.eye(3), np.zeros(3))  # 10 % larger
+    assert _settled(bowl, 0.2, rotation_about_y_np(np.radians(90.0)), np.zeros(3))  # a turn about a bowl's axis
+    bowl.cloud.add(np.random.default_rng(1).uniform(0.2, 0.4, (400, 3)))  # the cloud grew: size again
+    assert not _settled(bowl, 0.2, np.eye(3), np.zeros(3))
+    fresh = _sized_track("camera", 400)
+    fresh.sized = None
+    assert not _settled(fresh, 0.2, np.eye(3), np.zeros(3))

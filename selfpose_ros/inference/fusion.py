@@ -68,6 +68,9 @@ _MIN_CHECKED = 20
 #: The frame's points are checked against the fused fit only once the track has seen this span (an early fit of a
 #: partial cloud may not reach the object's other sides yet).
 MODEL_CHECK_SPAN_DEG = 45.0
+#: A seeded refit within these of the last sized fit (metres, degrees, relative scale), on a cloud at most
+#: SETTLED_GROWTH times as large, keeps the track's size and pose (the per-axis size is the stage's dearest part).
+SETTLED_M, SETTLED_DEG, SETTLED_SCALE, SETTLED_GROWTH = 0.005, 2.0, 0.03, 1.2
 #: Surface samples of each prior for the per-axis size (as the depth-only back-end).
 SIZE_SAMPLES = 2000
 
@@ -91,6 +94,21 @@ def object_points(frame: RGBDFrame, mask: np.ndarray, est: ObjectPoseEstimate, m
     pts = pts[:: max(1, -(-len(pts) // max_points))]
     reach = 0.75 * float(np.linalg.norm(est.size)) + 0.02
     return pts[np.linalg.norm(pts - est.t, axis=1) <= reach]
+
+
+def _settled(track: FusedTrack, scale: float, R: np.ndarray, t: np.ndarray) -> bool:
+    """True when a seeded refit lands where the track's last sized fit did (SETTLED_*; solids of revolution:
+    any turn about their axis) and the cloud has grown by at most SETTLED_GROWTH since: sizing it again
+    would give the same box, so it is skipped."""
+    if track.size is None or track.sized is None:
+        return False
+    points, s0, R0, t0 = track.sized
+    if SYMMETRY.get(track.category) == "continuous_y":  # a turn about +Y changes nothing
+        turn = np.degrees(np.arccos(np.clip(float(R0[:, 1] @ R[:, 1]), -1.0, 1.0)))
+    else:
+        turn = np.degrees(np.arccos(np.clip((np.trace(R0.T @ R) - 1.0) / 2.0, -1.0, 1.0)))
+    return (len(track.cloud) <= SETTLED_GROWTH * points and abs(scale / s0 - 1.0) <= SETTLED_SCALE
+            and float(np.linalg.norm(np.asarray(t) - t0)) <= SETTLED_M and turn <= SETTLED_DEG)
 
 
 def camera_plane(est: ObjectPoseEstimate) -> Plane | None:
@@ -118,7 +136,7 @@ class MultiViewFusion:
         self.config = config
         self.fit_options = fit_options
         self.tracks: list[FusedTrack] = []
-        self.stats: Counter = Counter()  #: objects, searches, refits, resets, dropped, wall_s, cpu_s
+        self.stats: Counter = Counter()  #: objects, searches, refits, sizes_kept, resets, dropped, wall_s, cpu_s
         self._next_id = 1
         self._priors: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._trees: dict[str, cKDTree] = {}
@@ -288,6 +306,9 @@ class MultiViewFusion:
         if not fit.success:
             return
         R = snap_if_upright(fit.rotation, up, self.config.upright_snap_deg)
+        if not search and _settled(track, float(fit.scale), R, fit.translation):
+            self.stats["sizes_kept"] += 1  # the refit confirmed the fused pose: its size stands
+            return
         if not self._size(track, R, fit.translation, float(fit.scale), up):
             return
         track.fused, track.fit_confidence = True, float(fit.inlier_ratio)
@@ -312,6 +333,7 @@ class MultiViewFusion:
             return False
         centre, extents = mesh_box(prior, SYMMETRY.get(cat, "none"))
         track.size, track.size_factor = check.size, float(check.confidence_factor)
+        track.sized = (len(track.cloud), float(scale), R, np.asarray(t, np.float64))
         track.R, track.box_centre = sized.rotation, sized.translation
         track.scale = float(np.linalg.norm(check.size) / np.linalg.norm(extents))  # the similarity-equivalent scale
         track.t = sized.translation - track.scale * sized.rotation @ centre  # the prior's origin, for the next fits

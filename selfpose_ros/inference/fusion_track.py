@@ -137,6 +137,7 @@ class FusedTrack:
     supports: list = field(default_factory=list)  #: the last MAX_SUPPORTS support planes (n, d) in the fusion frame
     misfit_views: int = 0  #: consecutive views lying away from the fused fit (MISFIT_VIEWS of them: moved)
     top_views: int = 0  #: views whose back-end saw the object's top (its measured height is then the height)
+    sized: tuple | None = None  #: (cloud points, scale, R, t) of the fit the size was last computed from
 
     def __post_init__(self) -> None:
         self.directions, self.coverage = DirectionSet(SPAN_STEP_DEG), DirectionSet(self.coverage_step_deg)
@@ -193,6 +194,6 @@ class FusedTrack:
         self.cloud = cloud
         self.__post_init__()
         self.views, self.fused, self.fit_confidence, self.fit_residual = 0, False, 0.0, 0.0
-        self.frames_since_fit, self.supports, self.misfit_views, self.top_views = 0, [], 0, 0
+        self.frames_since_fit, self.supports, self.misfit_views, self.top_views, self.sized = 0, [], 0, 0, None
         self.scale, self.R, self.t, self.last_seen_ns = float(scale), R, t, stamp_ns
         self.resets += 1
