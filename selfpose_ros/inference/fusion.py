@@ -78,8 +78,12 @@ SIZE_SAMPLES = 2000
 def object_points(frame: RGBDFrame, mask: np.ndarray, est: ObjectPoseEstimate, margin_px: int = 4,
                   max_points: int = 2000) -> np.ndarray:
     """The object's own depth points (N, 3) in the camera frame (``geometry.instance_surface``, the back-ends'
-    selection: a bleeding mask's background and flying pixels dropped), cut to the mask's box first, at most
-    ``max_points`` (evenly spaced), within reach of the estimate."""
+    selection: a bleeding mask's background and flying pixels dropped), at most ``max_points`` (evenly spaced),
+    within reach of the estimate. The back-end's kept pixels (``surface_keep`` in its extras) when it passed
+    them, else selected here on the mask's box."""
+    keep = est.extras.get("surface_keep")
+    if keep is not None and np.shape(keep) == frame.depth.shape:
+        return _thin_in_reach(backproject_np(frame.depth, frame.K, keep), est, max_points)
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     if not len(rows):
         return np.zeros((0, 3))
@@ -90,7 +94,11 @@ def object_points(frame: RGBDFrame, mask: np.ndarray, est: ObjectPoseEstimate, m
     K[1, 2] -= r0
     depth = frame.depth[r0:r1, c0:c1]
     keep = object_surface(depth, K, mask[r0:r1, c0:c1], plane=camera_plane(est)).keep
-    pts = backproject_np(depth, K, keep)
+    return _thin_in_reach(backproject_np(depth, K, keep), est, max_points)
+
+
+def _thin_in_reach(pts: np.ndarray, est: ObjectPoseEstimate, max_points: int) -> np.ndarray:
+    """At most ``max_points`` of pts (N, 3) (evenly spaced), those within reach of the estimate's centre."""
     pts = pts[:: max(1, -(-len(pts) // max_points))]
     reach = 0.75 * float(np.linalg.norm(est.size)) + 0.02
     return pts[np.linalg.norm(pts - est.t, axis=1) <= reach]

@@ -95,9 +95,11 @@ class FrameGeometry:
         return None if self.plane is None else self.plane.plane
 
     def extras(self, k: int) -> dict:
-        """Per-estimate extras: where up came from, the surface selection's counts and the support plane
-        (``support_plane``: its camera-frame normal and offset, when one was found; fusion reuses it)."""
-        out = {"up_source": self.up_source, "surface": self.surfaces[k].as_dict()}
+        """Per-estimate extras: where up came from, the surface selection's counts and kept pixels
+        (``surface_keep``, (H, W) bool, not a copy) and the support plane (``support_plane``: its camera-frame
+        normal and offset, when one was found); fusion reuses the kept pixels and the plane."""
+        surface = self.surfaces[k]
+        out = {"up_source": self.up_source, "surface": surface.as_dict(), "surface_keep": surface.keep}
         if self.support is not None:
             out["support_plane"] = (self.support.normal.copy(), float(self.support.offset))
         return out
