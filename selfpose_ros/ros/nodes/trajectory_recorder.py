@@ -24,7 +24,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from rclpy.serialization import deserialize_message, serialize_message
+from rclpy.serialization import serialize_message
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
@@ -35,7 +35,6 @@ from selfpose_ros.recording.bag_writer import BagWriteError
 from selfpose_ros.recording.keyframes import GateConfig, KeyframeGate
 from selfpose_ros.recording.output_dir import OutputDirError
 from selfpose_ros.recording.recorder import BagRecorder, KeyframeRecord, RecorderConfig
-from selfpose_ros.recording.tf_coverage import TfCoverage
 from selfpose_ros.recording.tf_wait import TfWaitQueue
 from selfpose_ros.ros.node_runner import run_node
 from selfpose_ros.ros.params import TrajectoryRecorderParams, load_params
@@ -66,7 +65,6 @@ class TrajectoryRecorder(Node):
         # TF for lookups: its own callback group (TfListener makes it), never waits for the lock
         self.tf = TfListener(self, cache_s=p.tf_cache_s, on_error=lambda text: self.warnings.warn("tf_rejected", text))
         self.waiting: TfWaitQueue[tuple, tuple] = TfWaitQueue(p.tf_timeout, max_len=max(30, 4 * p.sync_queue))
-        self.bag_tf = TfCoverage()  # what the /tf written to the bag covers: a keyframe waits for it as well
         self.stats = {"frames_received": 0, "tf_unavailable": 0, "tf_queue_full": 0, "ignored_not_recording": 0}
         self._static: dict[str, Any] = {}
         qos = qos_profile_sensor_data if p.image_qos == "sensor_data" else \
@@ -119,26 +117,18 @@ class TrajectoryRecorder(Node):
 
     def _on_tf(self, data: bytes) -> None:
         self._guard(self.recorder.on_tf, bytes(data), self._now_ns())
-        self._note_bag_tf(deserialize_message(bytes(data), TFMessage), static=False)
 
     def _on_tf_static(self, msg: TFMessage) -> None:
         for ts in msg.transforms:
             self._static[ts.child_frame_id] = ts
         combined = serialize_message(TFMessage(transforms=list(self._static.values())))
         self._guard(self.recorder.on_tf_static, serialize_message(msg), combined, self._now_ns())
-        self._note_bag_tf(msg, static=True)
-
-    def _note_bag_tf(self, msg: TFMessage, static: bool) -> None:
-        """Remember which stamps the /tf given to the bag covers (keyframes wait for it: ``_lookup``)."""
-        self.bag_tf.add([(ts.header.frame_id, ts.child_frame_id, stamp_to_ns(ts.header.stamp))
-                         for ts in msg.transforms], static)
 
     def _lookup(self, msgs: tuple) -> tuple:
         header = msgs[0].header
         stamp = stamp_to_ns(header.stamp)
         T = self.tf.lookup(self.params.fixed_frame, header.frame_id, stamp)
         T_before = self.tf.lookup(self.params.fixed_frame, header.frame_id, stamp - int(self.params.blur_dt * 1e9))
-        self.bag_tf.check(self.params.fixed_frame, header.frame_id, stamp)  # the bag's own TF gives this pose too
         return T, T_before
 
     def _drain(self, final: bool = False) -> None:
