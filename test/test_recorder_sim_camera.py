@@ -15,7 +15,7 @@ from std_srvs.srv import Trigger  # noqa: E402
 
 from selfpose_ros.conventions import CATEGORIES  # noqa: E402
 from selfpose_ros.data import bag_reader  # noqa: E402
-from selfpose_ros.data.tf_buffer import TfBuffer  # noqa: E402
+from selfpose_ros.data.tf_buffer import TfBuffer, TfExtrapolationError  # noqa: E402
 from selfpose_ros.data.typestore import get_typestore  # noqa: E402
 from selfpose_ros.geometry.rotations import quaternion_to_matrix_np  # noqa: E402
 from selfpose_ros.geometry.transforms import rigid  # noqa: E402
@@ -67,12 +67,18 @@ def test_recording_the_simulated_camera(tmp_path):
     assert len(kfs) == len(poses) >= 5
     stamps = [kf["stamp_ns"] for kf in kfs]
     assert images == {f"/simcam/{t}": stamps for t in ("color/image_raw", "depth/image_raw", "segmentation")}
-    T = []
+    T, beyond = [], []
     for p, kf in zip(poses, kfs):
         q, x = p.pose.orientation, p.pose.position
         T.append(rigid(quaternion_to_matrix_np(np.array([q.x, q.y, q.z, q.w])), np.array([x.x, x.y, x.z])))
-        # the recorded pose is what the bag's own TF gives at the image stamp (what a trainer will look up)
-        np.testing.assert_allclose(T[-1], tf.lookup("map", OPTICAL_FRAME, kf["stamp_ns"]), atol=1e-6)
+        # the recorded pose is what the bag's own TF gives at the image stamp (what a trainer will look up) ...
+        try:
+            np.testing.assert_allclose(T[-1], tf.lookup("map", OPTICAL_FRAME, kf["stamp_ns"]), atol=1e-6)
+        except TfExtrapolationError:
+            beyond.append(kf["index"])
+    # ... except where the recording stopped between a keyframe and the /tf message after it (the bag's /tf
+    # subscription may run a message behind the lookups'; docs/recorder.md): only the last keyframe may be so
+    assert beyond in ([], [kfs[-1]["index"]]), (beyond, len(kfs))
     d, r = relative_motion(np.stack(T[:-1]), np.stack(T[1:]))
     same_segment = np.array([b["segment"] == a["segment"] for a, b in zip(kfs[:-1], kfs[1:])])
     assert np.all(((d > 0.03) | (r > 3.0))[same_segment])
