@@ -38,6 +38,7 @@ from scipy.spatial import cKDTree
 
 from selfpose_ros.conventions import SYMMETRY
 from selfpose_ros.data.frame import RGBDFrame
+from selfpose_ros.eval.errors import rotation_error_deg
 from selfpose_ros.geometry.axis_scales import surface_samples
 from selfpose_ros.geometry.free_space import nearest_depth, seen_through
 from selfpose_ros.geometry.fused_fit import (
@@ -111,10 +112,7 @@ def _settled(track: FusedTrack, scale: float, R: np.ndarray, t: np.ndarray) -> b
     if track.size is None or track.sized is None:
         return False
     points, s0, R0, t0 = track.sized
-    if SYMMETRY.get(track.category) == "continuous_y":  # a turn about +Y changes nothing
-        turn = np.degrees(np.arccos(np.clip(float(R0[:, 1] @ R[:, 1]), -1.0, 1.0)))
-    else:
-        turn = np.degrees(np.arccos(np.clip((np.trace(R0.T @ R) - 1.0) / 2.0, -1.0, 1.0)))
+    turn = float(rotation_error_deg(R, R0, SYMMETRY.get(track.category, "none")))  # solids: +Y only
     return (len(track.cloud) <= SETTLED_GROWTH * points and abs(scale / s0 - 1.0) <= SETTLED_SCALE
             and float(np.linalg.norm(np.asarray(t) - t0)) <= SETTLED_M and turn <= SETTLED_DEG)
 

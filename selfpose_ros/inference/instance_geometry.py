@@ -56,14 +56,10 @@ class FrameGeometry:
     plane: SupportPlaneInfo | None  # None when the search was off
     surfaces: list[InstanceSurface] = field(default_factory=list)  # one per instance, in order
     masks: np.ndarray | None = None  # (N, H, W) the instances' masks, in order
-    _points: dict = field(default_factory=dict, repr=False)  # (k, max_points, seed) -> points, see points()
 
     def points(self, frame: RGBDFrame, k: int, max_points: int = 2000, seed: int = 0) -> np.ndarray:
-        """Camera-frame points (N, 3) of instance ``k``'s own surface (uniformly subsampled; computed once)."""
-        key = (k, max_points, seed)
-        if key not in self._points:
-            self._points[key] = surface_points(frame.depth, frame.K, self.surfaces[k], max_points, seed)
-        return self._points[key]
+        """Camera-frame points (N, 3) of instance ``k``'s own surface (uniformly subsampled)."""
+        return surface_points(frame.depth, frame.K, self.surfaces[k], max_points, seed)
 
     def object_depth(self, frame: RGBDFrame, k: int, mask: np.ndarray) -> np.ndarray:
         """The frame's depth with instance ``k``'s dropped pixels (inside ``mask``) set to NaN."""
@@ -127,7 +123,6 @@ def frame_geometry(
     plane = None if info is None else info.plane
     surfaces = object_surfaces(frame.depth, frame.K, masks, plane=plane, options=surface_options) if len(masks) else []
     return FrameGeometry(up, source, info, surfaces, masks)
-
 
 
 @dataclass(frozen=True)
@@ -233,7 +228,7 @@ def measured_extents(sized: SizedPose, observed: np.ndarray, plane: Plane, revol
     within ``low``/``high`` (3,) metres. A fit that does not stand on the plane (its bottom farther than
     STANDING_GAP_M / STANDING_GAP_SHARE from it) or leans away from its normal is returned as it is."""
     n = plane.normal
-    if np.degrees(np.arccos(np.clip(float(sized.rotation[:, 1] @ n), -1.0, 1.0))) > MAX_PLANE_TILT_DEG:
+    if tilt_deg(sized.rotation, n) > MAX_PLANE_TILT_DEG:
         return sized
     size = np.asarray(sized.size, np.float64).copy()
     centre = float(plane.signed_distance(sized.translation))
