@@ -155,6 +155,7 @@ def fit_prior_to_fused_cloud(
     search: bool = True,
     views: ViewCoverage | None = None,
     scale_bounds: tuple[float, float] | None = None,
+    revolution: bool = False,
 ) -> PoseFit:
     """Fit canonical prior points (M, 3) to a fused cloud (N, 3) in one fixed frame; return the best PoseFit.
 
@@ -164,6 +165,8 @@ def fit_prior_to_fused_cloud(
     the search turns the seeds about ``up`` instead of the prior fit's search from scratch. ``views``: where
     the cloud was seen from; the candidates are then also scored by their camera-facing surface.
     ``scale_bounds`` (lo, hi): every refinement's scale is held inside them (the category's size range).
+    ``revolution``: the prior is a solid of revolution about its +Y; upright fits then try no turns about ``up``
+    (they would change nothing) and refine seeds that differ only by such a turn once.
     """
     if not search and not seeds:
         raise ValueError("search=False needs at least one seed to refine")
@@ -215,7 +218,7 @@ def fit_prior_to_fused_cloud(
         coarse, fine = _coarse_fine(prior, starts[0][0], options.inlier_threshold)
         best = fit_upright(prior, pts, starts, up, coarse, fine, 3 * options.inlier_threshold,
                            num_yaw=options.num_yaw if search else 0, keep_best=options.keep_best,
-                           iterations=min(options.icp_iterations, 15), tree=prior_tree)
+                           iterations=min(options.icp_iterations, 15), tree=prior_tree, revolution=revolution)
         for _, (scale, R, t) in best:
             scale = float(np.clip(scale, *scale_bounds)) if scale_bounds is not None else scale
             fit = PoseFit(True, scale, R, t, np.ones(len(pts), dtype=bool), 1.0, 1.0, len(pts))

@@ -21,8 +21,27 @@ def backproject_np(depth: np.ndarray, K: np.ndarray, mask: np.ndarray | None = N
         if mask.shape != depth.shape:
             raise ValueError(f"mask {mask.shape} and depth {depth.shape} differ in shape")
         valid &= mask
-    v, u = np.nonzero(valid)
-    z = depth[v, u].astype(np.float64)
+    return backproject_pixels(depth, K, np.flatnonzero(valid))
+
+
+def valid_pixels(depth: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Flat indices (N,) of the pixels inside ``mask`` (H, W) bool with a finite, positive depth, in raster order.
+
+    Scans only the mask: cheaper than :func:`backproject_np`'s full-image test for a small mask."""
+    depth = np.asarray(depth)
+    if np.shape(mask) != depth.shape:
+        raise ValueError(f"mask {np.shape(mask)} and depth {depth.shape} differ in shape")
+    idx = np.flatnonzero(mask)
+    z = depth.ravel()[idx]
+    return idx[np.isfinite(z) & (z > 0)]
+
+
+def backproject_pixels(depth: np.ndarray, K: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+    """Camera-frame points (N, 3) of the given flat pixel indices (N,) of depth (H, W), metres (not checked)."""
+    depth = np.asarray(depth)
+    pixels = np.asarray(pixels, dtype=np.int64)
+    v, u = np.divmod(pixels, depth.shape[1])
+    z = depth.ravel()[pixels].astype(np.float64)
     K = np.asarray(K, dtype=np.float64)
     x = (u + 0.0 - K[0, 2] - K[0, 1] * (v - K[1, 2]) / K[1, 1]) * z / K[0, 0]
     y = (v - K[1, 2]) * z / K[1, 1]

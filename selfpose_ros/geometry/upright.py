@@ -7,13 +7,16 @@ import numpy as np
 
 def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Smallest rotations (..., 3, 3) taking unit vectors ``a`` (..., 3) onto ``b`` (..., 3) (Rodrigues)."""
-    a = np.asarray(a, np.float64) / np.linalg.norm(a, axis=-1, keepdims=True)
-    b = np.asarray(b, np.float64) / np.linalg.norm(b, axis=-1, keepdims=True)
-    v = np.cross(a, b)
-    c = np.sum(a * b, axis=-1)
-    vx = np.zeros(v.shape[:-1] + (3, 3))
-    vx[..., 0, 1], vx[..., 0, 2], vx[..., 1, 2] = -v[..., 2], v[..., 1], -v[..., 0]
-    vx = vx - np.swapaxes(vx, -1, -2)
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    a = a / np.sqrt((a * a).sum(-1, keepdims=True))
+    b = b / np.sqrt((b * b).sum(-1, keepdims=True))
+    a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2]
+    b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
+    v0, v1, v2 = a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0  # a x b, written out: small arrays
+    c = a0 * b0 + a1 * b1 + a2 * b2
+    zero = np.zeros_like(c)
+    vx = np.stack([np.stack([zero, -v2, v1], -1), np.stack([v2, zero, -v0], -1), np.stack([-v1, v0, zero], -1)], -2)
     # 1 / (1 + c) blows up for opposite vectors: use a half-turn about any axis orthogonal to a there
     k = 1.0 / np.clip(1.0 + c, 1e-12, None)
     R = np.eye(3) + vx + vx @ vx * k[..., None, None]

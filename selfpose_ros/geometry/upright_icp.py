@@ -80,15 +80,29 @@ def _truncated_cost(tree: cKDTree, points: np.ndarray, sim: tuple[float, np.ndar
     return float(np.minimum(dist * s, truncate).mean())
 
 
+def _same_fit(a: tuple[float, np.ndarray, np.ndarray], b: tuple[float, np.ndarray, np.ndarray], radius: float,
+              revolution: bool, tolerance: float) -> bool:
+    """True when two similarities place a prior of ``radius`` within ``tolerance`` metres of each other (a solid
+    of revolution's turn about its axis ignored: upright, it leaves the placed shape as it is)."""
+    (s1, R1, t1), (s2, R2, t2) = a, b
+    moved = max(abs(s1 - s2) * radius, float(np.abs(t1 - t2).max()))
+    if not revolution:
+        moved = max(moved, radius * s1 * float(np.abs(R1 - R2).max()))
+    return moved < tolerance
+
+
 def fit_upright(prior: np.ndarray, points: np.ndarray, starts: list[tuple[float, np.ndarray, np.ndarray]],
                 up: np.ndarray, coarse_distance: float, fine_distance: float, truncate: float, *,
-                num_yaw: int = 0, keep_best: int = 2, iterations: int = 15, tree: cKDTree | None = None
-                ) -> list[tuple[float, tuple[float, np.ndarray, np.ndarray]]]:
+                num_yaw: int = 0, keep_best: int = 2, iterations: int = 15, tree: cKDTree | None = None,
+                revolution: bool = False) -> list[tuple[float, tuple[float, np.ndarray, np.ndarray]]]:
     """Upright ICP from several starts; return (truncated cost, (s, R, t)) of each refined one, best first.
 
     Every start is refined (coarse steps on a 150-point subsample, then fine steps on all ``points``). With
     ``num_yaw`` > 1, ``num_yaw - 1`` turns of the first start about ``up`` (its centre and scale kept) take
     three coarse steps each, are scored on the subsample, and the ``keep_best`` best are refined too.
+    ``revolution``: the prior is a solid of revolution about its +Y (bottle, bowl, can), so a turn about ``up``
+    changes nothing: no turns are tried. Coarse results that place the prior within ``fine_distance`` / 4 of
+    an earlier one (for a solid of revolution, whatever their turn) are refined once.
     """
     up = np.asarray(up, dtype=np.float64) / np.linalg.norm(up)
     tree = tree if tree is not None else cKDTree(prior)
@@ -97,7 +111,7 @@ def fit_upright(prior: np.ndarray, points: np.ndarray, starts: list[tuple[float,
              for s, R, t in starts]
     chosen = [refine_upright_icp(prior, small, s, R, t, up, coarse_distance, iterations, tree=tree)
               for s, R, t in seeds]
-    if num_yaw > 1 and seeds:
+    if num_yaw > 1 and seeds and not revolution:
         s0, R0, t0 = seeds[0]
         turns = []
         for k in range(1, num_yaw):
@@ -106,8 +120,13 @@ def fit_upright(prior: np.ndarray, points: np.ndarray, starts: list[tuple[float,
             turns.append((_truncated_cost(tree, small, sim, truncate), sim))
         turns.sort(key=lambda item: item[0])
         chosen += [sim for _, sim in turns[:keep_best]]
+    radius = float(np.linalg.norm(prior - prior.mean(0), axis=1).max())
+    distinct: list[tuple[float, np.ndarray, np.ndarray]] = []
+    for sim in chosen:  # the fine steps are the dear part: one per distinct coarse result
+        if not any(_same_fit(sim, kept, radius, revolution, fine_distance / 4.0) for kept in distinct):
+            distinct.append(sim)
     fine = []
-    for s, R, t in chosen:
+    for s, R, t in distinct:
         sim = refine_upright_icp(prior, points, s, R, t, up, fine_distance, iterations, tree=tree)
         fine.append((_truncated_cost(tree, points, sim, truncate), sim))
     return sorted(fine, key=lambda item: item[0])

@@ -49,7 +49,7 @@ from selfpose_ros.geometry.fused_fit import (
 )
 from selfpose_ros.geometry.instance_surface import object_surface
 from selfpose_ros.geometry.mesh_box import mesh_box
-from selfpose_ros.geometry.pinhole import backproject_np
+from selfpose_ros.geometry.pinhole import backproject_np, backproject_pixels, valid_pixels
 from selfpose_ros.geometry.support_plane import Plane
 from selfpose_ros.geometry.transforms import invert_rigid
 from selfpose_ros.geometry.voxel_cloud import VoxelCloud
@@ -84,7 +84,8 @@ def object_points(frame: RGBDFrame, mask: np.ndarray, est: ObjectPoseEstimate, m
     them, else selected here on the mask's box."""
     keep = est.extras.get("surface_keep")
     if keep is not None and np.shape(keep) == frame.depth.shape:
-        return _thin_in_reach(backproject_np(frame.depth, frame.K, keep), est, max_points)
+        pixels = valid_pixels(frame.depth, keep)  # thinned before back-projection: the same points, cheaper
+        return _in_reach(backproject_pixels(frame.depth, frame.K, _thin(pixels, max_points)), est)
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     if not len(rows):
         return np.zeros((0, 3))
@@ -95,12 +96,16 @@ def object_points(frame: RGBDFrame, mask: np.ndarray, est: ObjectPoseEstimate, m
     K[1, 2] -= r0
     depth = frame.depth[r0:r1, c0:c1]
     keep = object_surface(depth, K, mask[r0:r1, c0:c1], plane=camera_plane(est)).keep
-    return _thin_in_reach(backproject_np(depth, K, keep), est, max_points)
+    return _in_reach(_thin(backproject_np(depth, K, keep), max_points), est)
 
 
-def _thin_in_reach(pts: np.ndarray, est: ObjectPoseEstimate, max_points: int) -> np.ndarray:
-    """At most ``max_points`` of pts (N, 3) (evenly spaced), those within reach of the estimate's centre."""
-    pts = pts[:: max(1, -(-len(pts) // max_points))]
+def _thin(items: np.ndarray, max_items: int) -> np.ndarray:
+    """At most ``max_items`` of items (evenly spaced, from the first)."""
+    return items[:: max(1, -(-len(items) // max_items))]
+
+
+def _in_reach(pts: np.ndarray, est: ObjectPoseEstimate) -> np.ndarray:
+    """The points (N, 3) within reach of the estimate's centre."""
     reach = 0.75 * float(np.linalg.norm(est.size)) + 0.02
     return pts[np.linalg.norm(pts - est.t, axis=1) <= reach]
 
@@ -306,7 +311,8 @@ class MultiViewFusion:
         fit = fit_prior_to_fused_cloud(prior, track.cloud.points, up=up, options=self.fit_options,
                                        rng=np.random.default_rng(track.views),
                                        seeds=[(track.scale, track.R, track.t), single_view], search=search,
-                                       views=views, scale_bounds=similarity_scale_bounds(track.category, extents))
+                                       views=views, scale_bounds=similarity_scale_bounds(track.category, extents),
+                                       revolution=SYMMETRY.get(track.category) == "continuous_y")
         self.stats["searches" if search else "refits"] += 1
         track.frames_since_fit = 0
         if not fit.success:
