@@ -80,15 +80,12 @@ def _truncated_cost(tree: cKDTree, points: np.ndarray, sim: tuple[float, np.ndar
     return float(np.minimum(dist * s, truncate).mean())
 
 
-def _same_fit(a: tuple[float, np.ndarray, np.ndarray], b: tuple[float, np.ndarray, np.ndarray], radius: float,
-              revolution: bool, tolerance: float) -> bool:
-    """True when two similarities place a prior of ``radius`` within ``tolerance`` metres of each other (a solid
-    of revolution's turn about its axis ignored: upright, it leaves the placed shape as it is)."""
-    (s1, R1, t1), (s2, R2, t2) = a, b
-    moved = max(abs(s1 - s2) * radius, float(np.abs(t1 - t2).max()))
-    if not revolution:
-        moved = max(moved, radius * s1 * float(np.abs(R1 - R2).max()))
-    return moved < tolerance
+def _same_placement(a: tuple[float, np.ndarray, np.ndarray], b: tuple[float, np.ndarray, np.ndarray], radius: float,
+                    tolerance: float) -> bool:
+    """True when two upright similarities of a solid of revolution (of ``radius``) place it within ``tolerance``
+    metres of each other: their turn about the axis leaves the placed shape as it is."""
+    (s1, _, t1), (s2, _, t2) = a, b
+    return max(abs(s1 - s2) * radius, float(np.abs(t1 - t2).max())) < tolerance
 
 
 def fit_upright(prior: np.ndarray, points: np.ndarray, starts: list[tuple[float, np.ndarray, np.ndarray]],
@@ -101,8 +98,8 @@ def fit_upright(prior: np.ndarray, points: np.ndarray, starts: list[tuple[float,
     ``num_yaw`` > 1, ``num_yaw - 1`` turns of the first start about ``up`` (its centre and scale kept) take
     three coarse steps each, are scored on the subsample, and the ``keep_best`` best are refined too.
     ``revolution``: the prior is a solid of revolution about its +Y (bottle, bowl, can), so a turn about ``up``
-    changes nothing: no turns are tried. Coarse results that place the prior within ``fine_distance`` / 4 of
-    an earlier one (for a solid of revolution, whatever their turn) are refined once.
+    changes nothing: no turns are tried, and coarse results that place it within ``fine_distance`` / 4 of an
+    earlier one, whatever their turn, are refined once.
     """
     up = np.asarray(up, dtype=np.float64) / np.linalg.norm(up)
     tree = tree if tree is not None else cKDTree(prior)
@@ -120,13 +117,15 @@ def fit_upright(prior: np.ndarray, points: np.ndarray, starts: list[tuple[float,
             turns.append((_truncated_cost(tree, small, sim, truncate), sim))
         turns.sort(key=lambda item: item[0])
         chosen += [sim for _, sim in turns[:keep_best]]
-    radius = float(np.linalg.norm(prior - prior.mean(0), axis=1).max())
-    distinct: list[tuple[float, np.ndarray, np.ndarray]] = []
-    for sim in chosen:  # the fine steps are the dear part: one per distinct coarse result
-        if not any(_same_fit(sim, kept, radius, revolution, fine_distance / 4.0) for kept in distinct):
-            distinct.append(sim)
+    if revolution:  # the fine steps are the dear part: one per distinct placement
+        radius = float(np.linalg.norm(prior - prior.mean(0), axis=1).max())
+        distinct: list[tuple[float, np.ndarray, np.ndarray]] = []
+        for sim in chosen:
+            if not any(_same_placement(sim, kept, radius, fine_distance / 4.0) for kept in distinct):
+                distinct.append(sim)
+        chosen = distinct
     fine = []
-    for s, R, t in distinct:
+    for s, R, t in chosen:
         sim = refine_upright_icp(prior, points, s, R, t, up, fine_distance, iterations, tree=tree)
         fine.append((_truncated_cost(tree, points, sim, truncate), sim))
     return sorted(fine, key=lambda item: item[0])

@@ -69,9 +69,11 @@ _MIN_CHECKED = 20
 #: The frame's points are checked against the fused fit only once the track has seen this span (an early fit of a
 #: partial cloud may not reach the object's other sides yet).
 MODEL_CHECK_SPAN_DEG = 45.0
-#: A seeded refit within these of the last sized fit (metres, degrees, relative scale), on a cloud at most
+#: A refit (seeded or searched) within these of the last sized fit (metres, degrees, relative scale), on a cloud at most
 #: SETTLED_GROWTH times as large, keeps the track's size and pose (the per-axis size is the stage's dearest part).
 SETTLED_M, SETTLED_DEG, SETTLED_SCALE, SETTLED_GROWTH = 0.005, 2.0, 0.03, 1.2
+#: At most this many fused points (evenly spaced) go into the per-axis size.
+SIZE_POINTS = 500
 #: Surface samples of each prior for the per-axis size (as the depth-only back-end).
 SIZE_SAMPLES = 2000
 
@@ -318,7 +320,7 @@ class MultiViewFusion:
         if not fit.success:
             return
         R = snap_if_upright(fit.rotation, up, self.config.upright_snap_deg)
-        if not search and _settled(track, float(fit.scale), R, fit.translation):
+        if _settled(track, float(fit.scale), R, fit.translation):
             self.stats["sizes_kept"] += 1  # the refit confirmed the fused pose: its size stands
             return
         if not self._size(track, R, fit.translation, float(fit.scale), up):
@@ -336,7 +338,7 @@ class MultiViewFusion:
         samples, normals = self._samples[cat]
         support = track.support()  # the table it stands on: the fit may not reach under it
         plane = None if support is None else Plane(support[:3], float(support[3]))
-        sized = size_and_pose(cat, samples, _every(track.cloud.points, 500), R, t, scale, model_normals=normals,
+        sized = size_and_pose(cat, samples, _thin(track.cloud.points, SIZE_POINTS), R, t, scale, model_normals=normals,
                               plane=plane, up=up, upright_deg=self.config.upright_snap_deg, max_distance=0.01,
                               box_points=prior, top_visible=track.top_views > 0)
         check = check_size(cat, sized.size)

@@ -27,7 +27,7 @@ from selfpose_ros.geometry.instance_surface import InstanceSurface, SurfaceOptio
 from selfpose_ros.geometry.mesh_box import mesh_box
 from selfpose_ros.geometry.standing_extent import HEIGHT_PERCENTILE, height_above_plane, radius_about_axis
 from selfpose_ros.geometry.support_plane import Plane, PlaneOptions, SupportPlaneInfo, support_plane
-from selfpose_ros.geometry.upright import tilt_deg
+from selfpose_ros.geometry.upright import snap_upright, tilt_deg
 from selfpose_ros.shapes.size_ranges import axis_scale_bounds
 
 #: Per-axis scales of categories that are no solids of revolution stay within this factor of the similarity's.
@@ -176,23 +176,22 @@ def size_and_pose(
     t0 = np.asarray(translation, np.float64) + scale * R @ centre
     lo, hi = axis_scale_bounds(category, extents)
     upright = None if up is None or upright_deg <= 0 or tilt_deg(R, up) > upright_deg else np.asarray(up, np.float64)
-    fit = fit_axis_scales(
-        np.asarray(model_points, np.float64) - centre,
-        observed,
-        R,
-        t0,
-        scale,
-        revolution=sym == "continuous_y",
-        model_normals=model_normals,
-        depth=None if frame is None else frame.depth,
-        K=None if frame is None else frame.K,
-        free=free,
-        plane=plane,
-        upright=upright,
-        max_distance=max_distance,
-        scale_bounds=(lo, hi),
-        max_axis_ratio=None if sym == "continuous_y" else ASYMMETRIC_AXIS_RATIO,
-    )
+
+    def stretch(R_start: np.ndarray, t_start: np.ndarray, up_axis: np.ndarray | None) -> AxisScaleFit:
+        return fit_axis_scales(
+            np.asarray(model_points, np.float64) - centre, observed, R_start, t_start, scale,
+            revolution=sym == "continuous_y", model_normals=model_normals,
+            depth=None if frame is None else frame.depth, K=None if frame is None else frame.K, free=free,
+            plane=plane, upright=up_axis, max_distance=max_distance, scale_bounds=(lo, hi),
+            max_axis_ratio=None if sym == "continuous_y" else ASYMMETRIC_AXIS_RATIO)
+
+    fit = stretch(R, t0, upright)
+    if upright is None and up is not None and upright_deg > 0 and category in MEASURED_HEIGHT and plane is not None \
+            and tilt_deg(fit.rotation, up) <= upright_deg:
+        # a tilted similarity (e.g. a small bowl nested in the real one) that the stretch brought upright: again,
+        # held upright, so that the standing object's height can be measured below
+        upright = np.asarray(up, np.float64)
+        fit = stretch(snap_upright(fit.rotation, upright), fit.translation, upright)
     sized = SizedPose(fit.rotation, fit.translation, fit.scales * extents, fit)
     if category not in MEASURED_HEIGHT or upright is None or plane is None or \
             (top_visible is None and (blocked is None or frame is None)):
