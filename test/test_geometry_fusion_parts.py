@@ -5,7 +5,7 @@ import pytest
 
 from selfpose_ros.geometry.free_space import nearest_depth, seen_through
 from selfpose_ros.geometry.rotations import rotation_about_y_np
-from selfpose_ros.geometry.upright_icp import axis_rotation, refine_upright_icp, upright_similarity
+from selfpose_ros.geometry.upright_icp import axis_rotation, fit_upright, refine_upright_icp, upright_similarity
 from selfpose_ros.geometry.voxel_cloud import VoxelCloud, voxel_downsample, voxel_keys
 from selfpose_ros.shapes.priors import load_prior
 
@@ -111,6 +111,34 @@ def test_upright_icp_recovers_yaw_scale_and_centre_and_never_tilts():
     assert abs(s / 0.15 - 1) < 0.02 and np.linalg.norm(t - [0.5, 0.2, 0.75]) < 0.003
     assert np.degrees(np.arccos(np.clip((np.trace(R.T @ R_true) - 1) / 2, -1, 1))) < 1.5
     np.testing.assert_allclose(R[:, 1], up, atol=1e-9)  # canonical +Y stays exactly up
+
+
+def test_fit_upright_of_a_solid_of_revolution_needs_no_turns_and_merges_seeds_that_only_turn(monkeypatch):
+    import selfpose_ros.geometry.upright_icp as upright_icp
+
+    prior = load_prior("can")[0].astype(np.float64)
+    up = np.array([0.0, -1.0, 0.0])  # camera frame: up is -y
+    R_up = axis_rotation(np.array([1.0, 0.0, 0.0]), np.pi)  # canonical +Y -> -y
+    centre = np.array([0.05, 0.1, 0.8])
+    cloud = 0.12 * prior @ R_up.T + centre
+    cloud = cloud[cloud[:, 2] < centre[2]]  # the side facing the camera
+    cloud = cloud + np.random.default_rng(5).normal(0, 0.0005, cloud.shape)
+    turn = 5 * 2.0 * np.pi / 26  # five of the prior's 26 facets: the turned prior is the same shape
+    start = centre + [0.004, 0.0, 0.01]
+    seeds = [(0.11, R_up, start), (0.11, axis_rotation(up, turn) @ R_up, start)]
+    calls = []
+    real = upright_icp.refine_upright_icp
+    monkeypatch.setattr(upright_icp, "refine_upright_icp", lambda *a, **k: calls.append(len(a[1])) or real(*a, **k))
+    plain = fit_upright(prior, cloud, seeds, up, 0.03, 0.008, 0.018, num_yaw=12, keep_best=2)
+    n_plain = len(calls)
+    calls.clear()
+    revolution = fit_upright(prior, cloud, seeds, up, 0.03, 0.008, 0.018, num_yaw=12, keep_best=2, revolution=True)
+    assert n_plain == 2 + 11 + 4  # two seeds, eleven turns, four fine refinements
+    assert calls == [len(cloud[:: max(1, len(cloud) // 150)])] * 2 + [len(cloud)]  # no turns; the two seeds are one
+    (_, (s, R, t)), (_, (s0, _, t0)) = revolution[0], plain[0]
+    assert abs(s / 0.12 - 1) < 0.02 and np.linalg.norm(t - centre) < 0.003
+    assert abs(s / s0 - 1) < 0.01 and np.linalg.norm(t - t0) < 0.002  # the same placement as the full search
+    np.testing.assert_allclose(R[:, 1], up, atol=1e-9)
 
 
 def test_support_planes_go_to_the_fusion_frame_and_a_track_stands_on_their_median():
