@@ -118,7 +118,7 @@ def _settled(track: FusedTrack, scale: float, R: np.ndarray, t: np.ndarray) -> b
     would give the same box, so it is skipped."""
     if track.size is None or track.sized is None:
         return False
-    points, s0, R0, t0 = track.sized
+    points, s0, R0, t0 = track.sized[:4]
     turn = float(rotation_error_deg(R, R0, SYMMETRY.get(track.category, "none")))  # solids: +Y only
     return (len(track.cloud) <= SETTLED_GROWTH * points and abs(scale / s0 - 1.0) <= SETTLED_SCALE
             and float(np.linalg.norm(np.asarray(t) - t0)) <= SETTLED_M and turn <= SETTLED_DEG)
@@ -321,13 +321,23 @@ class MultiViewFusion:
             return
         R = snap_if_upright(fit.rotation, up, self.config.upright_snap_deg)
         if _settled(track, float(fit.scale), R, fit.translation):
-            self.stats["sizes_kept"] += 1  # the refit confirmed the fused pose: its size stands
+            self.stats["sizes_kept"] += 1  # the refit confirmed the fused pose: its size stands, its pose follows
+            self._follow(track, float(fit.scale), R, fit.translation)
             return
         if not self._size(track, R, fit.translation, float(fit.scale), up):
             return
         track.fused, track.fit_confidence = True, float(fit.inlier_ratio)
         # how far the fused cloud itself lies from the fit (the prior is not the instance): the motion check's zero
         track.fit_residual = float(np.percentile(self._model_distances(track, _every(track.cloud.points, 400)), 75))
+
+    def _follow(self, track: FusedTrack, scale: float, R: np.ndarray, t: np.ndarray) -> None:
+        """Move the track's sized box with a refit that kept its size: by the motion from the fit the size was
+        computed from (``track.sized``) to the refit ``(scale, R, t)``."""
+        _, s0, R0, t0, box_R, box_centre = track.sized  # the anchor stays: no drift by many small steps
+        canonical = R0.T @ (box_centre - t0) / s0  # the box centre in the sized fit's canonical frame
+        track.R, track.box_centre = R @ R0.T @ box_R, scale * R @ canonical + t
+        centre, _ = mesh_box(self._prior(track.category)[0], SYMMETRY.get(track.category, "none"))
+        track.t = track.box_centre - track.scale * track.R @ centre
 
     def _size(self, track: FusedTrack, R: np.ndarray, t: np.ndarray, scale: float, up: np.ndarray | None) -> bool:
         """Per-axis size of the fused cloud (the back-ends' ``size_and_pose``: data -> model, model -> the support
@@ -347,8 +357,8 @@ class MultiViewFusion:
             return False
         centre, extents = mesh_box(prior, SYMMETRY.get(cat, "none"))
         track.size, track.size_factor = check.size, float(check.confidence_factor)
-        track.sized = (len(track.cloud), float(scale), R, np.asarray(t, np.float64))
         track.R, track.box_centre = sized.rotation, sized.translation
+        track.sized = (len(track.cloud), float(scale), R, np.asarray(t, np.float64), track.R, track.box_centre)
         track.scale = float(np.linalg.norm(check.size) / np.linalg.norm(extents))  # the similarity-equivalent scale
         track.t = sized.translation - track.scale * sized.rotation @ centre  # the prior's origin, for the next fits
         return True

@@ -137,7 +137,8 @@ class FusedTrack:
     supports: list = field(default_factory=list)  #: the last MAX_SUPPORTS support planes (n, d) in the fusion frame
     misfit_views: int = 0  #: consecutive views lying away from the fused fit (MISFIT_VIEWS of them: moved)
     top_views: int = 0  #: views whose back-end saw the object's top (its measured height is then the height)
-    sized: tuple | None = None  #: (cloud points, scale, R, t) of the fit the size was last computed from
+    #: (cloud points, scale, R, t) of the fit the size was last computed from, and the box pose (R, centre) it gave
+    sized: tuple | None = None
 
     def __post_init__(self) -> None:
         self.directions, self.coverage = DirectionSet(SPAN_STEP_DEG), DirectionSet(self.coverage_step_deg)
