@@ -69,8 +69,10 @@ _MIN_CHECKED = 20
 #: The frame's points are checked against the fused fit only once the track has seen this span (an early fit of a
 #: partial cloud may not reach the object's other sides yet).
 MODEL_CHECK_SPAN_DEG = 45.0
-#: A refit (seeded or searched) within these of the last sized fit (metres, degrees, relative scale), on a cloud at most
-#: SETTLED_GROWTH times as large, keeps the track's size and pose (the per-axis size is the stage's dearest part).
+#: A seeded refit within these of the last sized fit (metres, degrees, relative scale), on a cloud at most
+#: SETTLED_GROWTH times as large, keeps the track's size, and its box follows the refit (the per-axis size is the
+#: stage's dearest part). For a solid of revolution a search (on new coverage) may settle too; the other categories
+#: are sized again after a search: the size's pose refinement settles their yaw (a mug's 5°2cm: 74 % without it).
 SETTLED_M, SETTLED_DEG, SETTLED_SCALE, SETTLED_GROWTH = 0.005, 2.0, 0.03, 1.2
 #: At most this many fused points (evenly spaced) go into the per-axis size.
 SIZE_POINTS = 500
@@ -320,7 +322,8 @@ class MultiViewFusion:
         if not fit.success:
             return
         R = snap_if_upright(fit.rotation, up, self.config.upright_snap_deg)
-        if _settled(track, float(fit.scale), R, fit.translation):
+        revolution = SYMMETRY.get(track.category) == "continuous_y"
+        if (revolution or not search) and _settled(track, float(fit.scale), R, fit.translation):
             self.stats["sizes_kept"] += 1  # the refit confirmed the fused pose: its size stands, its pose follows
             self._follow(track, float(fit.scale), R, fit.translation)
             return
