@@ -55,7 +55,7 @@ from selfpose_ros.geometry.transforms import invert_rigid
 from selfpose_ros.geometry.voxel_cloud import VoxelCloud
 from selfpose_ros.inference.estimator import snap_if_upright
 from selfpose_ros.inference.fusion_track import MISFIT_VIEWS, FusedTrack, FusionConfig, span_confidence
-from selfpose_ros.inference.instance_geometry import size_and_pose
+from selfpose_ros.inference.instance_geometry import free_pixels, size_and_pose
 from selfpose_ros.pose_types import ObjectPoseEstimate
 from selfpose_ros.shapes.priors import load_prior
 from selfpose_ros.shapes.size_ranges import check_size, similarity_scale_bounds
@@ -217,7 +217,7 @@ class MultiViewFusion:
                 track.views += 1
                 track.frames_since_fit += 1
                 coverage = track.add_view(T_wc[:3, 3])
-                self._refit(track, coverage, up, (est.scale, R_w, t_w))
+                self._refit(track, coverage, up, (est.scale, R_w, t_w), (frame, T_cw, est.extras.get("surface_keep")))
             out.append((self._output(track, est, T_cw), track.name))
         if near is not None:
             self._drop_seen_through(free, T_cw, near, frame.K)
@@ -303,7 +303,8 @@ class MultiViewFusion:
                 self.tracks.remove(track)
                 self.stats["dropped"] += 1
 
-    def _refit(self, track: FusedTrack, coverage: bool, up: np.ndarray | None, single_view: tuple) -> None:
+    def _refit(self, track: FusedTrack, coverage: bool, up: np.ndarray | None, single_view: tuple,
+               view: tuple | None = None) -> None:
         """Fit the prior to the fused cloud: full search on new coverage (or first), seeded refinement periodically."""
         if track.views < 2:
             return
@@ -327,7 +328,7 @@ class MultiViewFusion:
             self.stats["sizes_kept"] += 1  # the refit confirmed the fused pose: its size stands, its pose follows
             self._follow(track, float(fit.scale), R, fit.translation)
             return
-        if not self._size(track, R, fit.translation, float(fit.scale), up):
+        if not self._size(track, R, fit.translation, float(fit.scale), up, view):
             return
         track.fused, track.fit_confidence = True, float(fit.inlier_ratio)
         # how far the fused cloud itself lies from the fit (the prior is not the instance): the motion check's zero
@@ -342,18 +343,32 @@ class MultiViewFusion:
         centre, _ = mesh_box(self._prior(track.category)[0], SYMMETRY.get(track.category, "none"))
         track.t = track.box_centre - track.scale * track.R @ centre
 
-    def _size(self, track: FusedTrack, R: np.ndarray, t: np.ndarray, scale: float, up: np.ndarray | None) -> bool:
+    def _size(self, track: FusedTrack, R: np.ndarray, t: np.ndarray, scale: float, up: np.ndarray | None,
+              view: tuple | None = None) -> bool:
         """Per-axis size of the fused cloud (the back-ends' ``size_and_pose``: data -> model, model -> the support
         plane the views saw under the object, and the height (a solid of revolution's radius too) measured from the
         cloud, a lower bound until some view saw the object's top) and the category size policy; set the track's
-        pose and size and return True, or False when the size fails."""
+        pose and size and return True, or False when the size fails. With ``view`` (this frame, T_camera_world and
+        the object's kept pixels), the fit is made in this camera, where model surface through which it sees the
+        background pulls the size in, as per frame."""
         cat, prior = track.category, self._prior(track.category)[0]
         samples, normals = self._samples[cat]
         support = track.support()  # the table it stands on: the fit may not reach under it
         plane = None if support is None else Plane(support[:3], float(support[3]))
-        sized = size_and_pose(cat, samples, _thin(track.cloud.points, SIZE_POINTS), R, t, scale, model_normals=normals,
-                              plane=plane, up=up, upright_deg=self.config.upright_snap_deg, max_distance=0.01,
-                              box_points=prior, top_visible=track.top_views > 0)
+        points = _thin(track.cloud.points, SIZE_POINTS)
+        frame = free = None
+        T = np.eye(4)
+        if view is not None and np.shape(view[2]) == view[0].depth.shape:
+            frame, T, keep = view
+            free = free_pixels(frame.depth, keep)
+            if plane is not None:  # n . x_w + d = 0 with x_w = T_wc x_c
+                plane = Plane(T[:3, :3] @ plane.normal, float(plane.offset - plane.normal @ T[:3, :3].T @ T[:3, 3]))
+        Rc, tc = T[:3, :3], T[:3, 3]
+        sized = size_and_pose(cat, samples, points @ Rc.T + tc, Rc @ R, Rc @ t + tc, scale, model_normals=normals,
+                              frame=frame, free=free, plane=plane, up=None if up is None else Rc @ up,
+                              upright_deg=self.config.upright_snap_deg, max_distance=0.01, box_points=prior,
+                              top_visible=track.top_views > 0)
+        sized = replace(sized, rotation=Rc.T @ sized.rotation, translation=Rc.T @ (sized.translation - tc))
         check = check_size(cat, sized.size)
         if check.size is None:
             self.stats["size_failures"] += 1

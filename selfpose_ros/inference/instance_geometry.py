@@ -47,6 +47,13 @@ MAX_MEASURED_SHRINK = 1.5
 TOP_BAND_M, TOP_BAND_SHARE = 0.01, 0.1
 
 
+def free_pixels(depth: np.ndarray, keep: np.ndarray, margin_px: int = 2) -> np.ndarray:
+    """Pixels (H, W) with a depth reading farther than ``margin_px`` from an object's kept pixels ``keep`` (H, W)."""
+    kernel = np.ones((2 * margin_px + 1, 2 * margin_px + 1), np.uint8)
+    near = cv2.dilate(np.asarray(keep).astype(np.uint8), kernel).astype(bool)
+    return np.isfinite(depth) & ~near
+
+
 @dataclass
 class FrameGeometry:
     """What :func:`frame_geometry` found for one frame."""
@@ -67,9 +74,7 @@ class FrameGeometry:
 
     def free_space(self, frame: RGBDFrame, k: int, margin_px: int = 2) -> np.ndarray:
         """Pixels (H, W) with depth farther than ``margin_px`` from instance ``k``'s own surface."""
-        kernel = np.ones((2 * margin_px + 1, 2 * margin_px + 1), np.uint8)
-        near = cv2.dilate(self.surfaces[k].keep.astype(np.uint8), kernel).astype(bool)
-        return np.isfinite(frame.depth) & ~near
+        return free_pixels(frame.depth, self.surfaces[k].keep, margin_px)
 
     def blocked(self, frame: RGBDFrame, k: int, border_px: int = 2, margin_m: float = 0.02) -> np.ndarray:
         """Pixels (H, W) where instance ``k`` may be hidden: the image border band (``border_px``) and other
