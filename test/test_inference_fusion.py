@@ -142,7 +142,8 @@ def _sized_track(category: str, points: int):
     cloud.add(np.random.default_rng(0).uniform(-0.1, 0.1, (points, 3)))
     track = FusedTrack(1, category, 1, cloud, 0.2, np.eye(3), np.zeros(3), 0)
     track.size = np.array([0.1, 0.1, 0.1])
-    track.sized = (len(cloud), 0.2, np.eye(3), np.zeros(3))
+    track.box_centre = np.array([0.01, 0.0, 0.0])
+    track.sized = (len(cloud), 0.2, np.eye(3), np.zeros(3), np.eye(3), track.box_centre.copy())
     return track
 
 
@@ -161,3 +162,31 @@ def test_a_refit_that_lands_on_the_sized_fit_keeps_the_size():
     fresh = _sized_track("camera", 400)
     fresh.sized = None
     assert not _settled(fresh, 0.2, np.eye(3), np.zeros(3))
+
+
+def test_a_kept_size_moves_its_box_with_the_refit_from_the_sized_anchor():
+    from selfpose_ros.geometry.rotations import rotation_about_y_np
+    from selfpose_ros.inference.fusion import MultiViewFusion
+
+    fusion, track = MultiViewFusion(FusionConfig(frame="map")), _sized_track("camera", 400)
+    turn, shift = rotation_about_y_np(np.radians(1.5)), np.array([0.002, 0.0, -0.001])
+    for _ in range(3):  # the same refit again: the box does not walk away (it moves from the anchor, not from itself)
+        fusion._follow(track, 0.2, turn, shift)
+    np.testing.assert_allclose(track.R, turn, atol=1e-12)
+    np.testing.assert_allclose(track.box_centre, turn @ [0.01, 0.0, 0.0] + shift, atol=1e-12)
+    np.testing.assert_allclose(track.size, [0.1, 0.1, 0.1])  # the size stands
+    from selfpose_ros.geometry.mesh_box import mesh_box
+
+    centre, _ = mesh_box(fusion._prior("camera")[0], "none")  # the prior's origin follows the box
+    np.testing.assert_allclose(track.t, track.box_centre - track.scale * track.R @ centre, atol=1e-12)
+
+
+def test_the_fused_size_of_an_open_laptop_is_not_taller_than_the_laptop():
+    sim, poses = _sim(("laptop",), seed=11, frames=10), {}
+    pipe = _pipeline(poses)
+    for f in sim.frames():
+        result = pipe.process(_frame(f, poses))
+    (est,) = [e for e in result.estimates if e.fused]
+    truth = next(o for o in f.objects if o.category == "laptop")
+    ratio = np.asarray(est.size) / np.asarray(truth.size)
+    assert np.all((ratio > 0.8) & (ratio < 1.25)), f"fused size / truth {np.round(ratio, 2)}"
