@@ -77,7 +77,7 @@ SETTLED_M, SETTLED_DEG, SETTLED_SCALE, SETTLED_GROWTH = 0.005, 2.0, 0.03, 1.2
 #: At most this many fused points (evenly spaced) go into the per-axis size.
 SIZE_POINTS = 500
 #: Surface samples of each prior for the per-axis size (as the depth-only back-end).
-SIZE_SAMPLES = 2000
+SIZE_SAMPLES = 1000
 
 
 def object_points(frame: RGBDFrame, mask: np.ndarray, est: ObjectPoseEstimate, margin_px: int = 4,
