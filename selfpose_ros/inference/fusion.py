@@ -76,8 +76,10 @@ MODEL_CHECK_SPAN_DEG = 45.0
 SETTLED_M, SETTLED_DEG, SETTLED_SCALE, SETTLED_GROWTH = 0.005, 2.0, 0.03, 1.2
 #: At most this many fused points (evenly spaced) go into the per-axis size.
 SIZE_POINTS = 500
+#: Iterations of the fused per-axis size (the back-ends use 20; the fused one starts from a fit of many views).
+SIZE_ITERATIONS = 12
 #: Surface samples of each prior for the per-axis size (as the depth-only back-end).
-SIZE_SAMPLES = 1000
+SIZE_SAMPLES = 2000
 
 
 def object_points(frame: RGBDFrame, mask: np.ndarray, est: ObjectPoseEstimate, margin_px: int = 4,
@@ -367,7 +369,7 @@ class MultiViewFusion:
         sized = size_and_pose(cat, samples, points @ Rc.T + tc, Rc @ R, Rc @ t + tc, scale, model_normals=normals,
                               frame=frame, free=free, plane=plane, up=None if up is None else Rc @ up,
                               upright_deg=self.config.upright_snap_deg, max_distance=0.01, box_points=prior,
-                              top_visible=track.top_views > 0)
+                              top_visible=track.top_views > 0, iterations=SIZE_ITERATIONS)
         sized = replace(sized, rotation=Rc.T @ sized.rotation, translation=Rc.T @ (sized.translation - tc))
         check = check_size(cat, sized.size)
         if check.size is None:

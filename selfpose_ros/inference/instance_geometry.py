@@ -159,6 +159,7 @@ def size_and_pose(
     box_points: np.ndarray | None = None,
     blocked: np.ndarray | None = None,
     top_visible: bool | None = None,
+    iterations: int = 20,
 ) -> SizedPose:
     """Per-axis size and refined pose of a similarity fit ``x = s R p + t`` of model points (M, 3) to observed (K, 3).
 
@@ -172,7 +173,7 @@ def size_and_pose(
     (and a solid of revolution its radius) from the observed points (``geometry.standing_extent``): as measured
     when its top is seen, else as a lower bound. Whether the top is seen: ``top_visible``, or with the ``frame``
     and ``blocked`` pixels (:meth:`FrameGeometry.blocked`), whether most of its highest points lie away from
-    them; with neither, nothing is measured.
+    them; with neither, nothing is measured. ``iterations``: of the per-axis stretch (``fit_axis_scales``).
     """
     sym = SYMMETRY.get(category, "none")
     box = model_points if box_points is None else box_points
@@ -188,7 +189,7 @@ def size_and_pose(
             revolution=sym == "continuous_y", model_normals=model_normals,
             depth=None if frame is None else frame.depth, K=None if frame is None else frame.K, free=free,
             plane=plane, upright=up_axis, max_distance=max_distance, scale_bounds=(lo, hi),
-            max_axis_ratio=None if sym == "continuous_y" else ASYMMETRIC_AXIS_RATIO)
+            max_axis_ratio=None if sym == "continuous_y" else ASYMMETRIC_AXIS_RATIO, iterations=iterations)
 
     fit = stretch(R, t0, upright)
     if upright is None and up is not None and upright_deg > 0 and category in MEASURED_HEIGHT and plane is not None \
