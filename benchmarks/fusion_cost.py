@@ -9,7 +9,8 @@
    scale (``geometry.icp.refine_pose_icp``) from the same seed.
 3. Soak: ``--soak-minutes`` of frames at 15 Hz fed to the fusion stage (the sequence replayed, stamps running
    on); the largest track's bytes (``FusedTrack.nbytes``) and the Python heap peak (tracemalloc) are printed
-   against the documented bound (40 bytes x fusion_max_points + two 256 x 3 float64 direction arrays).
+   against the documented bound (``track_bytes_bound``: 40 bytes x fusion_max_points + two 256 x 3 float64
+   direction arrays + 64 x 3 float64 single-view votes).
 
     python benchmarks/fusion_cost.py [--frames 90] [--soak-minutes 10]
 """
@@ -31,7 +32,7 @@ from selfpose_ros.conventions import CATEGORIES  # noqa: E402
 from selfpose_ros.data.frame import RGBDFrame  # noqa: E402
 from selfpose_ros.inference.estimator import SolverOptions, make_estimator  # noqa: E402
 from selfpose_ros.inference.fusion import MultiViewFusion, object_points  # noqa: E402
-from selfpose_ros.inference.fusion_track import MAX_VIEW_DIRECTIONS, FusionConfig  # noqa: E402
+from selfpose_ros.inference.fusion_track import FusionConfig, track_bytes_bound  # noqa: E402
 from selfpose_ros.inference.pipeline import FramePipeline, PipelineConfig  # noqa: E402
 from selfpose_ros.sim.scene import SceneConfig  # noqa: E402
 from selfpose_ros.sim.simulator import SimConfig, SimScene  # noqa: E402
@@ -124,7 +125,7 @@ def soak(frames: list, minutes: float, config: FusionConfig) -> tuple[int, int, 
     fusion = MultiViewFusion(config)
     n = int(minutes * 60 * RATE_HZ)
     step = int(1e9 / RATE_HZ)
-    bound = 40 * config.max_points + 2 * 24 * MAX_VIEW_DIRECTIONS
+    bound = track_bytes_bound(config.max_points)
     worst = 0
     tracemalloc.start()
     t0 = time.perf_counter()

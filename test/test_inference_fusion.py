@@ -12,7 +12,7 @@ from selfpose_ros.conventions import CATEGORIES
 from selfpose_ros.data.frame import RGBDFrame
 from selfpose_ros.geometry.transforms import rigid
 from selfpose_ros.inference.estimator import SolverOptions, make_estimator
-from selfpose_ros.inference.fusion_track import MAX_VIEW_DIRECTIONS, FusionConfig, span_confidence
+from selfpose_ros.inference.fusion_track import FusionConfig, span_confidence, track_bytes_bound
 from selfpose_ros.inference.pipeline import FramePipeline, PipelineConfig
 from selfpose_ros.sim.object_moves import with_object_moved
 from selfpose_ros.sim.scene import SceneConfig
@@ -74,7 +74,7 @@ def test_tracks_gather_views_and_publish_the_fused_world_pose_in_each_camera():
         assert est.confidence == pytest.approx(span_confidence(track.fit_confidence, est.view_span_deg, 90.0))
         truth = next(o for o in f.objects if (o.category, o.instance_id) == (est.category, est.instance))
         assert np.linalg.norm(est.t - truth.translation) < 0.03
-        assert track.nbytes <= 40 * pipe.config.fusion.max_points + 2 * 24 * MAX_VIEW_DIRECTIONS
+        assert track.nbytes <= track_bytes_bound(pipe.config.fusion.max_points)
     assert pipe.timer.summary()["fuse"] > 0
 
 

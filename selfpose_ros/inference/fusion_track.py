@@ -65,6 +65,12 @@ class FusionConfig:
             raise ValueError("invalid fusion settings: " + "; ".join(errors))
 
 
+def track_bytes_bound(max_points: int) -> int:
+    """The most bytes a track holds (``FusedTrack.nbytes``): 40 per voxel (key, sums, count), two view-direction
+    arrays and the single-view votes (float64 unit vectors)."""
+    return 40 * int(max_points) + 24 * (2 * MAX_VIEW_DIRECTIONS + MAX_VOTES)
+
+
 def view_span_deg(directions: np.ndarray) -> float:
     """The largest angle (degrees) between any two unit view directions (N, 3); 0 for fewer than two."""
     d = np.asarray(directions, dtype=np.float64).reshape(-1, 3)
