@@ -76,7 +76,7 @@ def placed_prior_distances(prior: np.ndarray, fit: Similarity, points: np.ndarra
     return dist * scale
 
 
-def _coarse_fine(prior: np.ndarray, scale: float, threshold: float) -> tuple[float, float]:
+def coarse_fine_distances(prior: np.ndarray, scale: float, threshold: float) -> tuple[float, float]:
     """ICP correspondence distances: a quarter of the placed prior's diagonal, then a sixteenth (>= threshold)."""
     diag = float(scale) * float(np.linalg.norm(np.ptp(prior, axis=0)))
     return 0.25 * diag, max(threshold, 0.0625 * diag)
@@ -88,7 +88,7 @@ def _seeded(prior: np.ndarray, points: np.ndarray, seed: Similarity, options: Fu
     n = len(points)
     fit = PoseFit(True, float(scale), np.asarray(R, dtype=np.float64), np.asarray(t, dtype=np.float64),
                   np.ones(n, dtype=bool), 1.0, 1.0, n)
-    for distance in _coarse_fine(prior, scale, options.inlier_threshold):
+    for distance in coarse_fine_distances(prior, scale, options.inlier_threshold):
         fit = refine_pose_icp(fit, prior, points, max_correspondence_distance=distance, refine_scale=True,
                               max_iterations=options.icp_iterations, bounds=_UNBOUNDED).fit
     return fit
@@ -215,7 +215,7 @@ def fit_prior_to_fused_cloud(
         else:
             scored.append(finish(fit, source))
     if starts:
-        coarse, fine = _coarse_fine(prior, starts[0][0], options.inlier_threshold)
+        coarse, fine = coarse_fine_distances(prior, starts[0][0], options.inlier_threshold)
         best = fit_upright(prior, pts, starts, up, coarse, fine, 3 * options.inlier_threshold,
                            num_yaw=options.num_yaw if search else 0, keep_best=options.keep_best,
                            iterations=min(options.icp_iterations, 15), tree=prior_tree, revolution=revolution)

@@ -135,7 +135,8 @@ def camera_plane(est: ObjectPoseEstimate) -> Plane | None:
 
 
 def world_plane(plane: Plane, T_wc: np.ndarray) -> np.ndarray:
-    """A camera-frame plane as (n_x, n_y, n_z, d) in the fusion frame (``n . x + d = 0``)."""
+    """A camera-frame plane as (n_x, n_y, n_z, d) in the fusion frame (``n . x + d = 0``); any rigid ``T_wc`` moves a
+    plane from the frame it maps from to the one it maps to (with T_cw: fusion frame -> camera)."""
     n = T_wc[:3, :3] @ plane.normal
     return np.append(n, plane.offset - float(n @ T_wc[:3, 3]))
 
@@ -314,18 +315,18 @@ class MultiViewFusion:
         if not search and track.frames_since_fit < self.config.refit_period:
             return
         prior, normals, extents = self._prior(track.category)
+        revolution = SYMMETRY.get(track.category) == "continuous_y"
         views = ViewCoverage(track.directions.array.copy(), normals, votes=track.recent_votes.copy())
         fit = fit_prior_to_fused_cloud(prior, track.cloud.points, up=up, options=self.fit_options,
                                        rng=np.random.default_rng(track.views),
                                        seeds=[(track.scale, track.R, track.t), single_view], search=search,
                                        views=views, scale_bounds=similarity_scale_bounds(track.category, extents),
-                                       revolution=SYMMETRY.get(track.category) == "continuous_y")
+                                       revolution=revolution)
         self.stats["searches" if search else "refits"] += 1
         track.frames_since_fit = 0
         if not fit.success:
             return
         R = snap_if_upright(fit.rotation, up, self.config.upright_snap_deg)
-        revolution = SYMMETRY.get(track.category) == "continuous_y"
         if (revolution or not search) and _settled(track, float(fit.scale), R, fit.translation):
             self.stats["sizes_kept"] += 1  # the refit confirmed the fused pose: its size stands, its pose follows
             self._follow(track, float(fit.scale), R, fit.translation)
@@ -363,8 +364,9 @@ class MultiViewFusion:
         if view is not None and np.shape(view[2]) == view[0].depth.shape:
             frame, T, keep = view
             free = free_pixels(frame.depth, keep)
-            if plane is not None:  # n . x_w + d = 0 with x_w = T_wc x_c
-                plane = Plane(T[:3, :3] @ plane.normal, float(plane.offset - plane.normal @ T[:3, :3].T @ T[:3, 3]))
+            if plane is not None:  # the support plane in this camera
+                moved = world_plane(plane, T)
+                plane = Plane(moved[:3], float(moved[3]))
         Rc, tc = T[:3, :3], T[:3, 3]
         sized = size_and_pose(cat, samples, points @ Rc.T + tc, Rc @ R, Rc @ t + tc, scale, model_normals=normals,
                               frame=frame, free=free, plane=plane, up=None if up is None else Rc @ up,

@@ -13,12 +13,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 from selfpose_ros.conventions import SYMMETRY
 from selfpose_ros.data.frame import RGBDFrame
 from selfpose_ros.data.instances import Instance
 from selfpose_ros.geometry.axis_scales import surface_samples
-from selfpose_ros.geometry.fused_fit import placed_prior_distances
+from selfpose_ros.geometry.fused_fit import coarse_fine_distances, placed_prior_distances
 from selfpose_ros.geometry.instance_surface import object_surface
 from selfpose_ros.geometry.pinhole import backproject_np
 from selfpose_ros.geometry.pose_fit import PoseFit
@@ -76,13 +77,12 @@ class PriorFitEstimator:
         the placed prior (UPRIGHT_COST_RATIO, UPRIGHT_MAX_COST): a standing bowl, bottle, can or mug fitted tilted
         is mostly a smaller prior nested in a part of it (e.g. inside a bowl); one that really lies on its side
         keeps its fit."""
-        prior = self.priors[cat]
-        diag = float(fit.scale) * float(np.linalg.norm(np.ptp(prior, axis=0)))
+        prior, tree = self.priors[cat], cKDTree(self.priors[cat])
         threshold = self.options.inlier_threshold
+        coarse, fine = coarse_fine_distances(prior, fit.scale, threshold)
         revolution = SYMMETRY.get(cat) == "continuous_y"
-        found = fit_upright(prior, points, [(fit.scale, fit.rotation, fit.translation)], up, 0.25 * diag,
-                            max(threshold, 0.0625 * diag), 3.0 * threshold, num_yaw=0 if revolution else 12,
-                            revolution=revolution)
+        found = fit_upright(prior, points, [(fit.scale, fit.rotation, fit.translation)], up, coarse, fine,
+                            3.0 * threshold, num_yaw=0 if revolution else 12, tree=tree, revolution=revolution)
         if not found:
             return fit
         cost, (s, R, t) = found[0]
@@ -90,7 +90,7 @@ class PriorFitEstimator:
         if not lo <= s <= hi or cost > min(UPRIGHT_COST_RATIO * float(fit.extras["mean_truncated_distance_m"]),
                                            UPRIGHT_MAX_COST * threshold):
             return fit
-        dist = placed_prior_distances(prior, (s, R, t), points)
+        dist = placed_prior_distances(prior, (s, R, t), points, tree)
         mask = dist < threshold
         ratio = float(mask.mean())
         return PoseFit(True, float(s), R, t, mask, ratio, ratio, len(points),
