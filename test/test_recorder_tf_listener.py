@@ -147,3 +147,33 @@ def test_tf_arrives_while_an_image_callback_blocks_the_default_group(threads):
             assert seen[0] is None  # TF waited behind the callback that waited for it
     finally:
         rclpy.shutdown(context=ctx)
+
+
+def test_on_message_hears_each_message_once_and_before_lookups_see_it(node):
+    """The recorder writes what on_message hands it into the bag: each /tf message exactly once (it arrives on the
+    reliable and on the best-effort subscription), in order, and before a lookup could have used it."""
+    heard, seen_by_lookup = [], []
+    listener = None
+
+    def on_message(msg, data, static):
+        heard.append((static, [t.header.stamp.sec * SEC + t.header.stamp.nanosec for t in msg.transforms], data))
+        if not static:
+            try:  # the message being handed over is not in the lookup buffer yet
+                listener.lookup("odom", "heard_link", heard[-1][1][0])
+                seen_by_lookup.append(heard[-1][1][0])
+            except TransformLookupError:
+                pass
+
+    listener = TfListener(node, use_tf2_ros=False, on_message=on_message)
+    StaticTfBroadcaster(node, use_tf2_ros=False).send(transform("heard_link", "heard_cam", 0, z=0.1))
+    dynamic = TfBroadcaster(node, use_tf2_ros=False)
+    stamps = [SEC * 300 + k * SEC // 10 for k in range(20)]
+    for k, s in enumerate(stamps):
+        dynamic.send(transform("odom", "heard_link", s, x=0.1 * k))
+    assert spin_until(node, lambda: len([h for h in heard if not h[0] and h[1][0] >= stamps[0]]) >= len(stamps), 20.0)
+    spin_until(node, lambda: False, 0.3)  # any second copy (the other subscription) has come by now
+    dynamic_heard = [h[1][0] for h in heard if not h[0] and h[1][0] >= stamps[0]]
+    assert dynamic_heard == stamps  # once each, in order
+    assert seen_by_lookup == []
+    assert any(h[0] for h in heard)  # /tf_static too
+    assert listener.lookup("odom", "heard_cam", stamps[-1])[0, 3] == pytest.approx(1.9)

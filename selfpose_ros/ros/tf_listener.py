@@ -7,19 +7,26 @@ coordinates to ``target``), interpolated at the stamp, or raises :class:`Transfo
 times), kept to the last ``cache_s`` seconds by rolling two buffers: every transform goes into both, the
 older one answers lookups, and it is replaced when the younger one holds ``cache_s`` of history.
 
-TF arrives on its own callback group (``TfListener.callback_group``; tf2_ros' listener makes its own too), so a
-node spun by a MultiThreadedExecutor receives TF on another thread than its images: heavy image callbacks
-cannot hold TF back (docs/recorder.md, "Camera pose and TF"). The fallback also subscribes /tf a second time,
+TF arrives on its own callback group (``TfListener.callback_group``), so a node spun by a MultiThreadedExecutor
+receives TF on another thread than its images: heavy image callbacks cannot hold TF back (docs/recorder.md,
+"Camera pose and TF"). The listener also subscribes /tf a second time,
 best effort (``prompt``): a reliable reader hands samples over in order, so one sample lost on a loaded machine
 holds back every later one until the writer resends it (Fast DDS: up to its 3 s heartbeat period); the
 best-effort copy delivers the later samples at once, and lookups interpolate across the missing one. The
-reliable subscription still fills the gap when the resend comes; a sample received twice counts once.
+reliable subscription still fills the gap when the resend comes; a message received twice (the same bytes on both
+subscriptions) is taken once.
+
+Both back-ends receive TF through the listener's own subscriptions: the tf2_ros back-end stores it in a
+``tf2_ros.Buffer`` with ``set_transform`` (what ``tf2_ros.TransformListener`` does). ``on_message(msg, data,
+static)`` is told of every message before lookups can see it, so a node that records TF (trajectory_recorder)
+writes exactly the TF its lookups used, and never less.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +34,7 @@ import numpy as np
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.serialization import deserialize_message
 from tf2_msgs.msg import TFMessage
 
 from selfpose_ros.data.stamps import stamp_to_ns
@@ -41,7 +49,7 @@ except ImportError:  # PyPI wheels: no tf2_ros
     _tf2_ros = None
 
 
-#: The fallback's second, best-effort /tf subscription (see the module docstring).
+#: The second, best-effort /tf subscription (see the module docstring).
 TF_PROMPT_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT, durability=DurabilityPolicy.VOLATILE)
 
 
@@ -134,36 +142,63 @@ class RollingTfBuffer:
 class TfListener:
     """Answers ``lookup(target, source, stamp_ns)`` from TF received by ``node``."""
 
+    #: How many recent /tf messages are remembered to take a message received twice only once.
+    SEEN_MESSAGES = 4096
+
     def __init__(self, node: Node, *, cache_s: float = 10.0, use_tf2_ros: bool | None = None,
-                 on_error: Callable[[str], None] | None = None, prompt: bool = True) -> None:
+                 on_error: Callable[[str], None] | None = None, prompt: bool = True,
+                 on_message: Callable[[TFMessage, bytes, bool], None] | None = None) -> None:
         use = (_tf2_ros is not None) if use_tf2_ros is None else use_tf2_ros
         if use and _tf2_ros is None:
             raise RuntimeError("tf2_ros was requested but is not importable")
         self.backend = "tf2_ros" if use else "selfpose_ros"
         self._on_error = on_error or (lambda text: node.get_logger().warning(text))
+        self._on_message = on_message
+        self._seen: OrderedDict[bytes, None] = OrderedDict()
         if use:
             from rclpy.duration import Duration
 
             self._tf2_buffer = _tf2_ros.Buffer(cache_time=Duration(seconds=cache_s))
-            self._tf2_listener = _tf2_ros.TransformListener(self._tf2_buffer, node)
-            self.callback_group = self._tf2_listener.group
         else:
             self.buffer = RollingTfBuffer(cache_s)
-            self.callback_group = MutuallyExclusiveCallbackGroup()
-            group = self.callback_group
-            self._subs = [
-                node.create_subscription(TFMessage, "/tf", lambda m: self._add(m, False), TF_QOS,
-                                         callback_group=group),
-                node.create_subscription(TFMessage, "/tf_static", lambda m: self._add(m, True), TF_STATIC_QOS,
-                                         callback_group=group),
-            ]
-            if prompt:
-                self._subs.append(node.create_subscription(TFMessage, "/tf", lambda m: self._add(m, False),
-                                                           TF_PROMPT_QOS, callback_group=group))
+        self.callback_group = group = MutuallyExclusiveCallbackGroup()
+        self._subs = [
+            node.create_subscription(TFMessage, "/tf", lambda d: self._receive(d, False), TF_QOS, raw=True,
+                                     callback_group=group),
+            node.create_subscription(TFMessage, "/tf_static", lambda d: self._receive(d, True), TF_STATIC_QOS,
+                                     raw=True, callback_group=group),
+        ]
+        if prompt:
+            self._subs.append(node.create_subscription(TFMessage, "/tf", lambda d: self._receive(d, False),
+                                                       TF_PROMPT_QOS, raw=True, callback_group=group))
 
-    def _add(self, msg: TFMessage, static: bool) -> None:
-        for text in self.buffer.add_message(msg, static):
+    def _receive(self, data: bytes, static: bool) -> None:
+        data = bytes(data)
+        if not static:  # the same message on the reliable and the best-effort subscription: take it once
+            if data in self._seen:
+                return
+            self._seen[data] = None
+            if len(self._seen) > self.SEEN_MESSAGES:
+                self._seen.popitem(last=False)
+        msg = deserialize_message(data, TFMessage)
+        if self._on_message is not None:
+            self._on_message(msg, data, static)
+        for text in self._store(msg, static):
             self._on_error(text)
+
+    def _store(self, msg: TFMessage, static: bool) -> list[str]:
+        if self.backend != "tf2_ros":
+            return self.buffer.add_message(msg, static)
+        errors = []
+        for ts in msg.transforms:
+            try:
+                if static:
+                    self._tf2_buffer.set_transform_static(ts, "default_authority")
+                else:
+                    self._tf2_buffer.set_transform(ts, "default_authority")
+            except Exception as exc:  # tf2 rejects NaN, empty or self-referencing frames
+                errors.append(f"transform {ts.header.frame_id!r} -> {ts.child_frame_id!r} rejected: {exc}")
+        return errors
 
     def lookup(self, target: str, source: str, stamp_ns: int, timeout: float = 0.0) -> np.ndarray:
         """T_target_source (4x4) at ``stamp_ns``; wait up to ``timeout`` s for data (only useful when another

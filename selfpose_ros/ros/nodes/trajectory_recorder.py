@@ -4,9 +4,11 @@ Thin by design: gating lives in selfpose_ros.recording.keyframes, bag writing (s
 selfpose_ros.recording.recorder, TF lookups in selfpose_ros.ros.tf_listener. Inputs: the image topics and
 camera_info (relative, approximately synchronised), /tf, /tf_static. Services: ~/start, ~/stop, ~/status
 (std_srvs/Trigger; status answers JSON). Each kept keyframe is also published on ~/keyframes (JSON), and the
-counts on /diagnostics. Threads: TF for lookups has its own callback group, TF for the bag another, images,
-services and timers the node's default one; a MultiThreadedExecutor runs them side by side, so image traffic
-cannot hold TF back, and one lock serialises everything that touches the bag. docs/recorder.md has the details.
+counts on /diagnostics. Threads: TF has its own callback group (the TfListener's), images, services and timers
+the node's default one; a MultiThreadedExecutor runs them side by side, so image traffic cannot hold TF back.
+The bag's /tf is what the lookups received: the listener hands each message to an inbox before lookups can
+use it, and the inbox goes into the bag before each keyframe, so every keyframe's TF is in the bag before it.
+One lock serialises everything that touches the bag. docs/recorder.md has the details.
 """
 
 from __future__ import annotations
@@ -16,12 +18,12 @@ import json
 import sys
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.serialization import serialize_message
@@ -40,7 +42,6 @@ from selfpose_ros.ros.node_runner import run_node
 from selfpose_ros.ros.params import TrajectoryRecorderParams, load_params
 from selfpose_ros.ros.recorder_diagnostics import recorder_diagnostics
 from selfpose_ros.ros.sync_subscribers import SyncedSubscribers
-from selfpose_ros.ros.tf_broadcast import TF_QOS, TF_STATIC_QOS
 from selfpose_ros.ros.tf_listener import TfListener
 from selfpose_ros.ros.throttled_warnings import ThrottledWarnings
 
@@ -62,8 +63,12 @@ class TrajectoryRecorder(Node):
             compression=p.compression, min_free_bytes=int(p.min_free_space_mb * 1e6)), self._description(gate_config))
         self.warnings = ThrottledWarnings(self, p.warn_period)
         self._lock = threading.RLock()  # the bag, the gate and the wait queue: images, services, timer, TF for the bag
-        # TF for lookups: its own callback group (TfListener makes it), never waits for the lock
-        self.tf = TfListener(self, cache_s=p.tf_cache_s, on_error=lambda text: self.warnings.warn("tf_rejected", text))
+        # TF: its own callback group (TfListener makes it), never waits for the lock; each message goes to the
+        # inbox (receipt time, message, CDR, static) before lookups see it, and from there into the bag
+        self._tf_inbox: deque[tuple[int, TFMessage, bytes, bool]] = deque()
+        self.tf = TfListener(self, cache_s=p.tf_cache_s, on_error=lambda text: self.warnings.warn("tf_rejected", text),
+                             on_message=lambda msg, data, static: self._tf_inbox.append(
+                                 (self._now_ns(), msg, data, static)))
         self.waiting: TfWaitQueue[tuple, tuple] = TfWaitQueue(p.tf_timeout, max_len=max(30, 4 * p.sync_queue))
         self.stats = {"frames_received": 0, "tf_unavailable": 0, "tf_queue_full": 0, "ignored_not_recording": 0}
         self._static: dict[str, Any] = {}
@@ -72,10 +77,6 @@ class TrajectoryRecorder(Node):
         types = [Image] * len(p.image_topics) + [CameraInfo]
         self.sync = SyncedSubscribers(self, list(zip(types, [*p.image_topics, p.camera_info_topic])), qos,
                                       p.sync_queue, p.sync_slop, self._on_frame)
-        tf_bag_group = MutuallyExclusiveCallbackGroup()  # TF for the bag: not queued behind images either
-        self.create_subscription(TFMessage, "/tf", self._on_tf, TF_QOS, raw=True, callback_group=tf_bag_group)
-        self.create_subscription(TFMessage, "/tf_static", self._on_tf_static, TF_STATIC_QOS,
-                                 callback_group=tf_bag_group)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.pub_keyframes = self.create_publisher(String, "~/keyframes", QoSProfile(depth=100))
         self.create_service(Trigger, "~/start", self._srv_start)
@@ -115,14 +116,18 @@ class TrajectoryRecorder(Node):
                                    f"{self.waiting.max_len} frames waiting for TF")
             self._drain()
 
-    def _on_tf(self, data: bytes) -> None:
-        self._guard(self.recorder.on_tf, bytes(data), self._now_ns())
-
-    def _on_tf_static(self, msg: TFMessage) -> None:
-        for ts in msg.transforms:
-            self._static[ts.child_frame_id] = ts
-        combined = serialize_message(TFMessage(transforms=list(self._static.values())))
-        self._guard(self.recorder.on_tf_static, serialize_message(msg), combined, self._now_ns())
+    def _take_tf(self) -> None:
+        """Hand the TF received so far to the recorder (the bag when recording, the pre-roll history always)."""
+        with self._lock:
+            while self._tf_inbox:
+                now_ns, msg, data, static = self._tf_inbox.popleft()
+                if not static:
+                    self._guard(self.recorder.on_tf, data, now_ns)
+                    continue
+                for ts in msg.transforms:
+                    self._static[ts.child_frame_id] = ts
+                combined = serialize_message(TFMessage(transforms=list(self._static.values())))
+                self._guard(self.recorder.on_tf_static, data, combined, now_ns)
 
     def _lookup(self, msgs: tuple) -> tuple:
         header = msgs[0].header
@@ -155,6 +160,7 @@ class TrajectoryRecorder(Node):
         images = [(topic, serialize_message(m)) for topic, m in zip(self.image_topics, msgs[:-1])]
         record = KeyframeRecord(stamp, self.params.fixed_frame, T, images,
                                 (self.info_topic, serialize_message(msgs[-1])), fields)
+        self._take_tf()  # the TF this keyframe's lookups used goes into the bag first
         info = self._guard(self.recorder.write_keyframe, record, self._now_ns())
         if info is not None:
             self.pub_keyframes.publish(String(data=json.dumps(info, sort_keys=True)))
@@ -162,6 +168,7 @@ class TrajectoryRecorder(Node):
     def _tick(self) -> None:
         with self._lock:
             self._drain()
+            self._take_tf()
             self._guard(self.recorder.tick, self._now_ns())
 
     def _diagnostics(self) -> None:
@@ -186,6 +193,7 @@ class TrajectoryRecorder(Node):
                 return False, f"already recording into {self.recorder.bag_path}"
             self.gate.reset()
             self.waiting = TfWaitQueue(self.params.tf_timeout, self.waiting.max_len)
+            self._take_tf()  # the pre-roll history up to now
             try:  # OutputDirError: not writable, or less than min_free_space_mb free; nothing was started
                 path = self.recorder.start(self._now_ns())
             except (BagWriteError, OutputDirError, OSError, RuntimeError) as exc:
@@ -200,6 +208,7 @@ class TrajectoryRecorder(Node):
             if not self.recorder.recording:
                 return False, "not recording"
             self._drain(final=True)
+            self._take_tf()
             try:
                 path = self.recorder.stop()
             except BagWriteError as exc:
