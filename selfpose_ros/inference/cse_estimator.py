@@ -212,7 +212,7 @@ class CSEEstimator:
                                       model_normals=normals, frame=frame, free=geo.free_space(frame, k),
                                       plane=geo.support, up=geo.up, upright_deg=self.options.upright_snap_deg,
                                       max_distance=self.icp_distance, box_points=verts,
-                                      blocked=geo.blocked(frame, k))
+                                      blocked=geo.blocked(frame, k), cut_off=geo.cut_off(k))
                 R, t, size, top_visible = sized.rotation, sized.translation, sized.size, sized.top_visible
         else:
             fit = self._pnp(out, j, crop, inst.category)

@@ -28,7 +28,7 @@ from selfpose_ros.geometry.mesh_box import mesh_box
 from selfpose_ros.geometry.standing_extent import HEIGHT_PERCENTILE, height_above_plane, radius_about_axis
 from selfpose_ros.geometry.support_plane import Plane, PlaneOptions, SupportPlaneInfo, support_plane
 from selfpose_ros.geometry.upright import snap_upright, tilt_deg
-from selfpose_ros.shapes.size_ranges import axis_scale_bounds
+from selfpose_ros.shapes.size_ranges import axis_scale_bounds, typical_size
 
 #: Per-axis scales of categories that are no solids of revolution stay within this factor of the similarity's.
 ASYMMETRIC_AXIS_RATIO = 1.3
@@ -45,6 +45,13 @@ MEASURED_HEIGHT = ("bottle", "bowl", "can", "mug")
 MAX_MEASURED_SHRINK = 1.5
 #: The object's top: its points within the larger of these (metres; share of its height) of its highest.
 TOP_BAND_M, TOP_BAND_SHARE = 0.01, 0.1
+#: An instance is cut off by the image border when at least this many of its mask's pixels lie in the border
+#: band (``FrameGeometry.cut_off``) ...
+CUT_OFF_MIN_PX = 3
+#: ... and then its size is not smaller overall (the norm of the size) than its category's typical size
+#: (``shapes.size_ranges.typical_size``) times this: what is seen of it is only a part of it, and a similarity
+#: fit to a part shrinks (a bottle seen as a sliver at the border fitted at 0.44x of its height).
+CUT_OFF_MIN_TYPICAL = 1.0
 
 
 def free_pixels(depth: np.ndarray, keep: np.ndarray, margin_px: int = 2) -> np.ndarray:
@@ -89,6 +96,13 @@ class FrameGeometry:
             with np.errstate(invalid="ignore"):
                 out |= others & (frame.depth < float(np.median(own)) - margin_m)
         return out
+
+    def cut_off(self, k: int, border_px: int = 2) -> bool:
+        """True when instance ``k``'s mask (its kept surface without masks) reaches the image border band."""
+        mask = self.masks[k] if self.masks is not None and len(self.masks) > k else self.surfaces[k].keep
+        h, w = mask.shape
+        inner = int(mask[border_px:h - border_px, border_px:w - border_px].sum())
+        return int(mask.sum()) - inner >= CUT_OFF_MIN_PX
 
     @property
     def support(self) -> Plane | None:
@@ -160,6 +174,7 @@ def size_and_pose(
     blocked: np.ndarray | None = None,
     top_visible: bool | None = None,
     iterations: int = 20,
+    cut_off: bool = False,
 ) -> SizedPose:
     """Per-axis size and refined pose of a similarity fit ``x = s R p + t`` of model points (M, 3) to observed (K, 3).
 
@@ -174,6 +189,10 @@ def size_and_pose(
     when its top is seen, else as a lower bound. Whether the top is seen: ``top_visible``, or with the ``frame``
     and ``blocked`` pixels (:meth:`FrameGeometry.blocked`), whether most of its highest points lie away from
     them; with neither, nothing is measured. ``iterations``: of the per-axis stretch (``fit_axis_scales``).
+    ``cut_off`` (:meth:`FrameGeometry.cut_off`): only a part of the object is in the image; unless it is a
+    standing object whose top is seen (measured), a fit smaller overall than CUT_OFF_MIN_TYPICAL of the category's
+    typical size is stretched again with its scales at least that much larger (its proportions kept as the
+    floor), so the pose moves to fit the seen part.
     """
     sym = SYMMETRY.get(category, "none")
     box = model_points if box_points is None else box_points
@@ -183,12 +202,13 @@ def size_and_pose(
     lo, hi = axis_scale_bounds(category, extents)
     upright = None if up is None or upright_deg <= 0 or tilt_deg(R, up) > upright_deg else np.asarray(up, np.float64)
 
-    def stretch(R_start: np.ndarray, t_start: np.ndarray, up_axis: np.ndarray | None) -> AxisScaleFit:
+    def stretch(R_start: np.ndarray, t_start: np.ndarray, up_axis: np.ndarray | None,
+                low: np.ndarray = lo) -> AxisScaleFit:
         return fit_axis_scales(
             np.asarray(model_points, np.float64) - centre, observed, R_start, t_start, scale,
             revolution=sym == "continuous_y", model_normals=model_normals,
             depth=None if frame is None else frame.depth, K=None if frame is None else frame.K, free=free,
-            plane=plane, upright=up_axis, max_distance=max_distance, scale_bounds=(lo, hi),
+            plane=plane, upright=up_axis, max_distance=max_distance, scale_bounds=(low, hi),
             max_axis_ratio=None if sym == "continuous_y" else ASYMMETRIC_AXIS_RATIO, iterations=iterations)
 
     fit = stretch(R, t0, upright)
@@ -198,12 +218,18 @@ def size_and_pose(
         # held upright, so that the standing object's height can be measured below
         upright = np.asarray(up, np.float64)
         fit = stretch(snap_upright(fit.rotation, upright), fit.translation, upright)
-    sized = SizedPose(fit.rotation, fit.translation, fit.scales * extents, fit)
-    if category not in MEASURED_HEIGHT or upright is None or plane is None or \
-            (top_visible is None and (blocked is None or frame is None)):
-        return sized
-    if top_visible is None:
+    measured = category in MEASURED_HEIGHT and upright is not None and plane is not None and \
+        (top_visible is not None or (blocked is not None and frame is not None))
+    if measured and top_visible is None:
         top_visible = top_in_view(observed, plane, frame.K, blocked)
+    if cut_off and not (measured and top_visible):  # a standing object whose top is seen is measured below
+        grow = CUT_OFF_MIN_TYPICAL * float(np.linalg.norm(typical_size(category))) / \
+            float(np.linalg.norm(fit.scales * extents))
+        if grow > 1.0:
+            fit = stretch(fit.rotation, fit.translation, upright, np.minimum(np.maximum(lo, grow * fit.scales), hi))
+    sized = SizedPose(fit.rotation, fit.translation, fit.scales * extents, fit)
+    if not measured:
+        return sized
     return measured_extents(sized, observed, plane, sym == "continuous_y", top_visible, lo * extents, hi * extents)
 
 

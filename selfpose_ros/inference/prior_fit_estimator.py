@@ -120,7 +120,7 @@ class PriorFitEstimator:
                               frame=frame, free=geo.free_space(frame, k), plane=geo.support,
                               up=geo.up, upright_deg=self.options.upright_snap_deg,
                               max_distance=max(self.options.inlier_threshold, 0.01),
-                              box_points=self.priors[cat], blocked=geo.blocked(frame, k))
+                              box_points=self.priors[cat], blocked=geo.blocked(frame, k), cut_off=geo.cut_off(k))
         check = check_size(cat, sized.size)
         if check.size is None:
             return InstanceResult(inst, None, check.failure)

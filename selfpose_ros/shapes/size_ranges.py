@@ -121,6 +121,12 @@ def _ratio_outside(value: float, low: float, high: float) -> float:
     return max(value / high, low / value, 1.0)
 
 
+def typical_size(category: str) -> np.ndarray:
+    """The middle of ``category``'s range (3,) metres: per axis the geometric mean of its low and high."""
+    r = size_range(category)
+    return np.sqrt(np.asarray(r.low, np.float64) * np.asarray(r.high, np.float64))
+
+
 def range_factor(category: str, size: np.ndarray) -> float:
     """How far ``size`` (3,) lies outside its category's range: 1.0 inside, else the largest ratio (>= 1)."""
     r = size_range(category)
