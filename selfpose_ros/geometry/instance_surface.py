@@ -195,8 +195,8 @@ def _core_seeds(
     primary = int(cands[np.argmin(mean_z[cands])])
     if len(cands) == 1:
         return np.array([primary])
-    ys, xs = np.nonzero(labels == primary + 1)
-    width_m = max(np.ptp(xs), np.ptp(ys)) * mean_z[primary] / focal_px  # the front piece's size across the view
+    ys, xs = np.nonzero(mask)
+    width_m = max(np.ptp(xs), np.ptp(ys)) * mean_z[primary] / focal_px  # the mask's size across the view
     k = 2 * options.edge_band_px + 1
     band = mask & ~cv2.erode(mask.astype(np.uint8), np.ones((k, k), np.uint8), borderValue=0).astype(bool)
     in_band = np.bincount(labels[band], minlength=n_lab)[1:]
