@@ -14,8 +14,9 @@ Real instance masks spill a few pixels over the object's silhouette, and real de
    at least ``core_fraction`` of the largest distance from the mask's edge: well inside the object even
    for a mask dilated by many pixels), the front-most one, and every other one that does not run round
    the mask's edge (more than ``max_edge_share`` of its edge band: the background ring of a mask
-   dilated far beyond a small object) and lies no further behind the front one than that one is wide
-   (a mug's inside seen over its rim is such a piece). When the core has no depth, the largest piece.
+   dilated far beyond a small object) and lies no further behind the front one than the mask is wide at
+   its depth (a mug's inside seen over its rim, a clear bowl's far wall beyond its holes). When the core
+   has no depth, the largest piece.
 5. Growth: pieces whose 3D points come within ``link_m`` of the object's points so far join it (a mug's
    handle), and so do pieces lying in front of it (mean depth nearer than the object's median: a bowl's
    outer wall in front of its inside; bleeding adds what lies behind an object's silhouette, never in
