@@ -9,6 +9,7 @@ import open3d as o3d
 import trimesh
 
 from selfpose_ros.sim.pinhole import PinholeCamera
+from selfpose_ros.sim.row_products import matmul_rows
 from selfpose_ros.sim.scene import Scene
 
 #: Geometry id Open3D reports for a ray that hits nothing.
@@ -104,7 +105,7 @@ class SceneRaycaster:
         R, origin = T_map_optical[:3, :3].astype(np.float32), T_map_optical[:3, 3].astype(np.float32)
         rays = self._rays
         rays[:, :3] = origin
-        np.matmul(self.camera.rays, R.T, out=rays[:, 3:])
+        matmul_rows(self.camera.rays, R.T, out=rays[:, 3:])
         out = self._scene.cast_rays(o3d.core.Tensor.from_numpy(rays), nthreads=nthreads)
         gid = out["geometry_ids"].numpy().astype(np.int64)
         gid[gid == MISS] = -1
