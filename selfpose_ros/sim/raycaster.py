@@ -9,7 +9,7 @@ import open3d as o3d
 import trimesh
 
 from selfpose_ros.sim.pinhole import PinholeCamera
-from selfpose_ros.sim.row_products import matmul_rows
+from selfpose_ros.sim.row_products import matmul_rows, row_norms
 from selfpose_ros.sim.scene import Scene
 
 #: Geometry id Open3D reports for a ray that hits nothing.
@@ -191,4 +191,4 @@ class SceneRaycaster:
         uv = np.take(hits.uv, pixels, axis=0)
         u, v = uv[:, 0:1], uv[:, 1:2]
         n = cn[:, 0] * (1.0 - u - v) + cn[:, 1] * u + cn[:, 2] * v
-        return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
+        return n / np.maximum(row_norms(n), 1e-12)

@@ -26,3 +26,13 @@ def matmul_rows(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> 
         stop = start + BLOCK_ROWS
         np.matmul(a[start:stop], b, out=out[start:stop])
     return out
+
+
+def row_dots(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Dot products (N,) of the rows of ``a`` and ``b`` (N, 3): ``einsum("ij,ij->i")``, summed in the same order."""
+    return a[:, 0] * b[:, 0] + a[:, 1] * b[:, 1] + a[:, 2] * b[:, 2]
+
+
+def row_norms(a: np.ndarray) -> np.ndarray:
+    """Lengths (N, 1) of the rows of ``a`` (N, 3): ``np.linalg.norm(a, axis=1, keepdims=True)``, same sums."""
+    return np.sqrt(row_dots(a, a))[:, None]
