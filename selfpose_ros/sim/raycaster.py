@@ -38,7 +38,7 @@ class RayHits:
     primitive: np.ndarray  # (N,) int64 triangle index within the geometry
     uv: np.ndarray  # (N, 2) float32 barycentric (u, v): point = (1-u-v) v0 + u v1 + v v2
     face_normal: np.ndarray  # (N, 3) float32 geometric normal in map
-    directions: np.ndarray  # (N, 3) float32 world ray directions with optical z = 1 (may be a strided view)
+    directions: np.ndarray  # (N, 3) float32 world ray directions with optical z = 1
     origin: np.ndarray  # (3,) camera centre in map
 
 
@@ -91,6 +91,7 @@ class SceneRaycaster:
             lo, hi = obj.shape.mesh.bounds * obj.scale
             box = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
             self._corners.append(box @ obj.T_map_object[:3, :3].T + obj.T_map_object[:3, 3])
+        self._rays = np.empty((camera.height * camera.width, 6), dtype=np.float32)
         self._object_of = np.array([g.object_index for g in self.geometries] + [-1], dtype=np.int64)
 
     def _add(self, vertices: np.ndarray, faces: np.ndarray, info: Geometry) -> None:
@@ -102,7 +103,7 @@ class SceneRaycaster:
     def cast(self, T_map_optical: np.ndarray, nthreads: int = 0) -> RayHits:
         """Cast one ray per pixel from the optical frame pose ``T_map_optical`` (4x4); nthreads 0 = all cores."""
         R, origin = T_map_optical[:3, :3].astype(np.float32), T_map_optical[:3, 3].astype(np.float32)
-        rays = np.empty((self.camera.height * self.camera.width, 6), dtype=np.float32)  # its directions are kept
+        rays = self._rays
         rays[:, :3] = origin
         matmul_rows(self.camera.rays, R.T, out=rays[:, 3:])
         out = self._scene.cast_rays(o3d.core.Tensor.from_numpy(rays), nthreads=nthreads)
@@ -114,7 +115,7 @@ class SceneRaycaster:
             primitive=out["primitive_ids"].numpy().astype(np.int64),
             uv=out["primitive_uvs"].numpy(),
             face_normal=out["primitive_normals"].numpy(),
-            directions=rays[:, 3:],  # a view: each cast has its own ray buffer
+            directions=rays[:, 3:].copy(),  # contiguous: shading is much slower on a strided view
             origin=origin.astype(np.float64),
         )
 
