@@ -81,7 +81,9 @@ class DepthSensorModel:
         p_lost = np.full(z.shape, np.float32(self.random_dropout))
         if self.max_incidence_deg < 90.0:
             max_inc, start = np.deg2rad(self.max_incidence_deg), np.deg2rad(self.grazing_start_deg)
-            np.maximum(p_lost, np.clip((theta - start) / max(max_inc - start, 1e-6), 0.0, 1.0), out=p_lost)
+            ramp = np.subtract(theta, start)  # float64, as start is a numpy float64
+            ramp /= max(max_inc - start, 1e-6)
+            np.maximum(p_lost, np.clip(ramp, 0.0, 1.0, out=ramp), out=p_lost)
         if self.edge_dropout > 0:
             zz = np.where(z > 0, z, np.float32(0.0))
             kernel = np.ones((3, 3), np.uint8)
