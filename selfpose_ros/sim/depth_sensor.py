@@ -98,9 +98,14 @@ class DepthSensorModel:
             out += noise
         if self.disparity_step > 0:
             fb = np.float32(focal_px * self.baseline)
-            disparity = fb / np.maximum(out, np.float32(1e-3))
             step = np.float32(self.disparity_step)
-            out = fb / np.maximum(np.round(disparity / step) * step, step)
+            disparity = np.maximum(out, np.float32(1e-3))  # fb / max(round(fb / z / step) * step, step), in place
+            np.divide(fb, disparity, out=disparity)
+            disparity /= step
+            np.round(disparity, out=disparity)
+            disparity *= step
+            np.maximum(disparity, step, out=disparity)
+            out = np.divide(fb, disparity, out=disparity)
         return np.where(valid, out, np.float32(np.nan)).astype(np.float32, copy=False)
 
 
