@@ -53,10 +53,21 @@ class DepthSensorModel:
 
     def sigma(self, z: np.ndarray, theta: np.ndarray | float = 0.0) -> np.ndarray:
         """Axial noise standard deviation (metres) at depth ``z`` and incidence angle ``theta`` (radians)."""
-        z = np.asarray(z, dtype=np.float32)
-        theta = np.minimum(np.asarray(theta, dtype=np.float32), np.float32(np.deg2rad(89.0)))
-        angle = self.sigma_angle / np.sqrt(np.maximum(z, 1e-3)) * theta**2 / (np.pi / 2 - theta) ** 2
-        return self.sigma_base + self.sigma_quadratic * (z - self.sigma_reference) ** 2 + angle
+        z, theta = np.broadcast_arrays(np.asarray(z, dtype=np.float32), np.asarray(theta, dtype=np.float32))
+        theta = np.asarray(np.minimum(theta, np.float32(np.deg2rad(89.0))))
+        # c / sqrt(z) * theta^2 / (pi/2 - theta)^2 + a + b (z - z0)^2, evaluated in place in that order
+        angle = np.asarray(np.maximum(z, 1e-3))
+        np.sqrt(angle, out=angle)
+        np.divide(self.sigma_angle, angle, out=angle)
+        angle *= np.square(theta)
+        rest = np.subtract(np.pi / 2, theta, out=theta)
+        angle /= np.square(rest, out=rest)
+        out = np.asarray(np.subtract(z, self.sigma_reference))
+        np.square(out, out=out)
+        out *= self.sigma_quadratic
+        out += self.sigma_base
+        out += angle
+        return out
 
     def apply(self, depth: np.ndarray, cos_incidence: np.ndarray, focal_px: float,
               rng: np.random.Generator) -> np.ndarray:
@@ -70,23 +81,32 @@ class DepthSensorModel:
         p_lost = np.full(z.shape, np.float32(self.random_dropout))
         if self.max_incidence_deg < 90.0:
             max_inc, start = np.deg2rad(self.max_incidence_deg), np.deg2rad(self.grazing_start_deg)
-            np.maximum(p_lost, np.clip((theta - start) / max(max_inc - start, 1e-6), 0.0, 1.0), out=p_lost)
+            ramp = np.subtract(theta, start)  # float64, as start is a numpy float64
+            ramp /= max(max_inc - start, 1e-6)
+            np.maximum(p_lost, np.clip(ramp, 0.0, 1.0, out=ramp), out=p_lost)
         if self.edge_dropout > 0:
             zz = np.where(z > 0, z, np.float32(0.0))
             kernel = np.ones((3, 3), np.uint8)
             jump = cv2.dilate(zz, kernel) - cv2.erode(np.where(z > 0, z, np.float32(1e3)), kernel)
             edges = jump > self.edge_jump * np.maximum(zz, 1e-3)
-            p_lost[edges] = np.maximum(p_lost[edges], np.float32(self.edge_dropout))
+            np.maximum(p_lost, np.float32(self.edge_dropout), out=p_lost, where=edges)
         valid &= rng.random(z.shape, dtype=np.float32) >= p_lost
         out = z.copy()
         if self.noise:
-            out += self.sigma(z, theta).astype(np.float32) * rng.standard_normal(z.shape, dtype=np.float32)
+            noise = rng.standard_normal(z.shape, dtype=np.float32)
+            noise *= self.sigma(z, theta)
+            out += noise
         if self.disparity_step > 0:
             fb = np.float32(focal_px * self.baseline)
-            disparity = fb / np.maximum(out, np.float32(1e-3))
             step = np.float32(self.disparity_step)
-            out = fb / np.maximum(np.round(disparity / step) * step, step)
-        return np.where(valid, out, np.float32(np.nan)).astype(np.float32)
+            disparity = np.maximum(out, np.float32(1e-3))  # fb / max(round(fb / z / step) * step, step), in place
+            np.divide(fb, disparity, out=disparity)
+            disparity /= step
+            np.round(disparity, out=disparity)
+            disparity *= step
+            np.maximum(disparity, step, out=disparity)
+            out = np.divide(fb, disparity, out=disparity)
+        return np.where(valid, out, np.float32(np.nan)).astype(np.float32, copy=False)
 
 
 def depth_to_millimetres(depth_m: np.ndarray) -> np.ndarray:

@@ -79,6 +79,14 @@ def image_motion(K: np.ndarray, T_a: np.ndarray, T_b: np.ndarray, point: np.ndar
     return uv[1][0] - uv[0][0], uv[1][1] - uv[0][1]
 
 
+def _decode_rgb(buf: np.ndarray) -> np.ndarray:
+    """Decode a JPEG to (H, W, 3) uint8 RGB (straight to RGB where OpenCV >= 4.10 can, else through BGR)."""
+    flag = getattr(cv2, "IMREAD_COLOR_RGB", None)
+    if flag is not None:
+        return cv2.imdecode(buf, flag)
+    return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
 class ColourCamera:
     """Applies one sequence's camera look to rendered frames; deterministic given the generators.
 
@@ -114,16 +122,27 @@ class ColourCamera:
         if kernel is not None:
             out = cv2.filter2D(out, -1, kernel, borderType=cv2.BORDER_REFLECT)
         if self._vignette is not None:
-            out = ((out.astype(np.uint16) * self._vignette + 128) >> 8).astype(np.uint8)
+            scaled = out.astype(np.uint16)  # (out * gain + 128) >> 8, in place
+            scaled *= self._vignette
+            scaled += 128
+            scaled >>= 8
+            out = scaled.astype(np.uint8)
         if self._bank is not None:
             oy, ox = (int(v) for v in rng.integers(0, NOISE_BANK_MARGIN + 1, size=2))
             h, w = self.shape
             noise = self._bank[oy : oy + h, ox : ox + w]  # N(0, 1) * 16
-            delta = (np.take(self._sigma16, out) * noise + 128) >> 8  # int16 levels, |.| <= 256 * 127 / 256
-            out = np.clip(out + (delta if rng.uniform() < 0.5 else -delta), 0, 255).astype(np.uint8)
+            delta = cv2.LUT(out, self._sigma16)  # int16 sigma of each level, in 1/16 levels
+            delta *= noise
+            delta += 128
+            delta >>= 8  # int16 levels, |.| <= 256 * 127 / 256
+            if rng.uniform() >= 0.5:
+                np.negative(delta, out=delta)
+            delta += out
+            out = np.clip(delta, 0, 255, out=delta).astype(np.uint8)
         if look.jpeg_quality:
-            ok, buf = cv2.imencode(".jpg", out[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, look.jpeg_quality])
+            bgr = cv2.cvtColor(out, cv2.COLOR_RGB2BGR)
+            ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, look.jpeg_quality])
             if not ok:
                 raise RuntimeError("JPEG encoding failed")
-            out = np.ascontiguousarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1])
+            out = _decode_rgb(buf)
         return out if out is not rgb else rgb.copy()

@@ -9,6 +9,7 @@ import open3d as o3d
 import trimesh
 
 from selfpose_ros.sim.pinhole import PinholeCamera
+from selfpose_ros.sim.row_products import matmul_rows, row_norms
 from selfpose_ros.sim.scene import Scene
 
 #: Geometry id Open3D reports for a ray that hits nothing.
@@ -104,7 +105,7 @@ class SceneRaycaster:
         R, origin = T_map_optical[:3, :3].astype(np.float32), T_map_optical[:3, 3].astype(np.float32)
         rays = self._rays
         rays[:, :3] = origin
-        np.matmul(self.camera.rays, R.T, out=rays[:, 3:])
+        matmul_rows(self.camera.rays, R.T, out=rays[:, 3:])
         out = self._scene.cast_rays(o3d.core.Tensor.from_numpy(rays), nthreads=nthreads)
         gid = out["geometry_ids"].numpy().astype(np.int64)
         gid[gid == MISS] = -1
@@ -114,7 +115,7 @@ class SceneRaycaster:
             primitive=out["primitive_ids"].numpy().astype(np.int64),
             uv=out["primitive_uvs"].numpy(),
             face_normal=out["primitive_normals"].numpy(),
-            directions=rays[:, 3:].copy(),
+            directions=rays[:, 3:].copy(),  # contiguous: shading is much slower on a strided view
             origin=origin.astype(np.float64),
         )
 
@@ -151,7 +152,7 @@ class SceneRaycaster:
 
     def object_index(self, hits: RayHits) -> np.ndarray:
         """(N,) index into scene.objects of the object each pixel sees, -1 for environment or nothing."""
-        return self._object_of[hits.geometry]
+        return np.take(self._object_of, hits.geometry)
 
     def unoccluded_pixels(self, object_index: int, T_map_optical: np.ndarray, hits: RayHits,
                           pixel_object: np.ndarray) -> int:
@@ -175,12 +176,12 @@ class SceneRaycaster:
                 return 0
         seen = pixel_object.reshape(cam.height, cam.width)[v0:v1, u0:u1] == object_index
         other = ~seen
-        directions = hits.directions.reshape(cam.height, cam.width, 3)[v0:v1, u0:u1][other]
-        rays = np.empty((len(directions), 6), dtype=np.float32)
+        rays = np.empty((int(np.count_nonzero(other)), 6), dtype=np.float32)
         rays[:, :3] = hits.origin
-        rays[:, 3:] = directions
-        hit = self._solo[object_index].cast_rays(o3d.core.Tensor.from_numpy(rays))["t_hit"].numpy()
-        return int(np.count_nonzero(seen)) + int(np.count_nonzero(np.isfinite(hit)))
+        rays[:, 3:] = hits.directions.reshape(cam.height, cam.width, 3)[v0:v1, u0:u1][other]
+        # Only whether each ray meets the object counts: Embree's occlusion test, cheaper than a full hit.
+        hit = self._solo[object_index].test_occlusions(o3d.core.Tensor.from_numpy(rays)).numpy()
+        return int(np.count_nonzero(seen)) + int(np.count_nonzero(hit))
 
     def shading_normals(self, hits: RayHits, pixels: np.ndarray, geometry: Geometry) -> np.ndarray:
         """Shading normals (n, 3) in map at ``pixels`` of one geometry: smooth where it has corner normals."""
@@ -190,4 +191,4 @@ class SceneRaycaster:
         uv = np.take(hits.uv, pixels, axis=0)
         u, v = uv[:, 0:1], uv[:, 1:2]
         n = cn[:, 0] * (1.0 - u - v) + cn[:, 1] * u + cn[:, 2] * v
-        return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
+        return n / np.maximum(row_norms(n), 1e-12)

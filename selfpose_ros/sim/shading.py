@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from selfpose_ros.sim.raycaster import RayHits, SceneRaycaster
+from selfpose_ros.sim.row_products import matmul_rows, row_dots, row_norms
 from selfpose_ros.sim.scene import PlacedObject, Scene
 
 
@@ -69,6 +70,13 @@ class Shader:
         self._face_centres = np.concatenate([g.face_centres for g in env])
         self._face_axis = np.concatenate([g.face_axis for g in env])
 
+    def _wrap(self, x: np.ndarray) -> np.ndarray:
+        """``floor(x) mod size`` as int64 texel coordinates (a bit mask when the size is a power of two)."""
+        i = np.floor(x).astype(np.int64)
+        if self._size & (self._size - 1) == 0:
+            return np.bitwise_and(i, self._size - 1, out=i)
+        return np.remainder(i, self._size, out=i)
+
     def shade(self, hits: RayHits) -> tuple[np.ndarray, np.ndarray]:
         """Return (rgb (N, 3) uint8, cos of the incidence angle (N,) float32 from geometric normals)."""
         layers = self.shade_layers(hits, cues=False)
@@ -94,17 +102,19 @@ class Shader:
         g = hits.geometry
         hit = g >= 0
         depth = np.where(hit, hits.depth, np.float32(0.0))
-        points = origin + depth[:, None] * hits.directions
+        d = hits.directions
+        # Hit points origin + depth * direction, one coordinate at a time (numpy is slow on rows of three).
+        px, py, pz = (origin[k] + depth * d[:, k] for k in range(3))
         # Environment, whole image: per-face intensity (the camera-facing side is lit) and box mapping.
         side = np.where(np.einsum("ij,ij->i", self._face_normals, origin - self._face_centres) > 0, 1.0, -1.0)
         face_intensity = (ambient + diffuse * np.maximum(self._face_normals @ L * side, 0.0)).astype(np.float32)
-        face = self._face_offset[g] + np.where(self._is_env[g], hits.primitive, 0)
-        axis = self._face_axis[face]
-        scale = np.float32(self._size) / self._tile[g]
-        u = np.where(axis == 0, points[:, 1], points[:, 0]) * scale
-        v = np.where(axis == 2, points[:, 1], points[:, 2]) * scale
-        texel = self._mat_offset[g] + (np.floor(v).astype(np.int64) % self._size) * self._size
-        texel += np.floor(u).astype(np.int64) % self._size
+        face = np.take(self._face_offset, g) + np.where(np.take(self._is_env, g), hits.primitive, 0)
+        axis = np.take(self._face_axis, face)
+        scale = np.float32(self._size) / np.take(self._tile, g)
+        u = np.where(axis == 0, py, px) * scale
+        v = np.where(axis == 2, py, pz) * scale
+        texel = np.take(self._mat_offset, g) + self._wrap(v) * self._size
+        texel += self._wrap(u)
         radiance = np.take(self._atlas, texel, axis=0)  # np.take: a row gather much faster than indexing
         if extra:
             tinted = face_intensity[:, None] + sum(
@@ -119,8 +129,8 @@ class Shader:
         transparent = np.zeros(n_hits, bool) if cues else None
         glass: list[tuple[np.ndarray, np.ndarray]] = []
         # Objects, on their own pixels only.
-        d_dot_fn = np.einsum("ij,ij->i", hits.face_normal, hits.directions)
-        object_pixels = np.flatnonzero(~self._is_env[g] & hit)
+        d_dot_fn = row_dots(hits.face_normal, hits.directions)
+        object_pixels = np.flatnonzero(~np.take(self._is_env, g) & hit)
         groups = group_by_geometry(np.take(g, object_pixels), len(self.raycaster.geometries))
         for gi, group in enumerate(groups):
             geom = self.raycaster.geometries[gi]
@@ -132,39 +142,41 @@ class Shader:
             normals = self.raycaster.shading_normals(hits, pix, geom)
             lambert = np.maximum(normals @ L * towards_camera, 0.0)
             primitive = np.take(hits.primitive, pix)
-            albedo = _object_albedo(obj, np.take(points, pix, axis=0), np.take(hits.face_normal, pix, axis=0),
-                                    primitive)
+            points = origin + np.take(depth, pix)[:, None] * np.take(d, pix, axis=0)
+            albedo = _object_albedo(obj, points, np.take(hits.face_normal, pix, axis=0), primitive)
             if not extra:
-                radiance[pix] = albedo * ((ambient + diffuse * lambert)[:, None] * self._gain)
+                rad = albedo * ((ambient + diffuse * lambert)[:, None] * self._gain)
             else:
                 light_rgb = (ambient + diffuse * lambert)[:, None] * self._gain
                 for x in extra:
                     lam = np.maximum(normals @ x.direction.astype(np.float32) * towards_camera, 0.0)
                     light_rgb = light_rgb + (np.float32(x.diffuse) * lam)[:, None] * (x.colour * 255.0).astype(
                         np.float32)
-                radiance[pix] = albedo * light_rgb
+                rad = albedo * light_rgb
             if cues:
                 albedo_lum[pix] = albedo @ _LUMA
             finish = _object_finish(obj, primitive)
             if finish is None:
+                radiance[pix] = rad
                 continue
             spec, shininess, clear = finish
             n_view = normals * towards_camera[:, None]
             view = -np.take(hits.directions, pix, axis=0)
-            view /= np.linalg.norm(view, axis=1, keepdims=True)
+            view /= row_norms(view)
             highlight = np.zeros(len(pix), np.float32)
             for x in [light, *extra]:
                 h = x.direction.astype(np.float32) + view
-                h /= np.maximum(np.linalg.norm(h, axis=1, keepdims=True), np.float32(1e-6))
+                h /= np.maximum(row_norms(h), np.float32(1e-6))
                 lit = (n_view @ x.direction.astype(np.float32)) > 0
-                s = spec * np.where(lit, np.maximum(np.einsum("ij,ij->i", n_view, h), 0.0), 0.0) ** shininess
-                radiance[pix] += s[:, None] * (np.float32(x.diffuse) * x.colour * 255.0).astype(np.float32)
+                s = spec * np.where(lit, np.maximum(row_dots(n_view, h), 0.0), 0.0) ** shininess
+                rad += s[:, None] * (np.float32(x.diffuse) * x.colour * 255.0).astype(np.float32)
                 highlight += s
+            radiance[pix] = rad  # one scatter per object, after its highlights
             if cues:
                 specular[pix] = np.minimum(highlight, 1.0)
                 transparent[pix] = clear
             if see_through and np.any(clear):
-                glass.append((pix[clear], np.abs(np.einsum("ij,ij->i", n_view[clear], view[clear]))))
+                glass.append((pix[clear], np.abs(row_dots(n_view[clear], view[clear]))))
         for pix, cos_view in glass:
             self._see_through(hits, radiance, pix, cos_view)
         return radiance, albedo_lum, specular, transparent, d_dot_fn
@@ -205,12 +217,16 @@ def _object_finish(obj: PlacedObject, primitive: np.ndarray) -> tuple[np.ndarray
 def _object_albedo(obj: PlacedObject, points: np.ndarray, normals: np.ndarray, primitive: np.ndarray) -> np.ndarray:
     """Albedo of an object's pixels: each part's material sampled in the canonical frame."""
     R, t = obj.T_map_object[:3, :3].astype(np.float32), obj.T_map_object[:3, 3].astype(np.float32)
-    local = (points - t) @ R / np.float32(obj.scale)
-    local_n = normals @ R
+    local = matmul_rows(points - t, R) / np.float32(obj.scale)
+    local_n = matmul_rows(normals, R)
     parts = np.take(obj.shape.face_parts, primitive)
+    if len(obj.materials) == 1:
+        return obj.materials[0].sample(local, local_n)
     albedo = np.empty((len(points), 3), dtype=np.float32)
     for k, material in enumerate(obj.materials):
-        sel = parts == k
-        if np.any(sel):
-            albedo[sel] = material.sample(local[sel], local_n[sel])
+        idx = np.flatnonzero(parts == k)
+        if idx.size == len(points):
+            return material.sample(local, local_n)
+        if idx.size:
+            albedo[idx] = material.sample(np.take(local, idx, axis=0), np.take(local_n, idx, axis=0))
     return albedo
