@@ -190,3 +190,32 @@ def test_the_fused_size_of_an_open_laptop_is_not_taller_than_the_laptop():
     truth = next(o for o in f.objects if o.category == "laptop")
     ratio = np.asarray(est.size) / np.asarray(truth.size)
     assert np.all((ratio > 0.8) & (ratio < 1.25)), f"fused size / truth {np.round(ratio, 2)}"
+
+
+def test_a_renumbered_instance_stays_with_its_track_not_a_wild_newcomer():
+    """Segmenter ids need not last (a split mask renumbers them). A wild single view that started a second track
+    near the object must not take the object over from its track when the object's id changes to the newcomer's
+    (over DDS that lost a mug's 8-view track; test_pose_estimator_fusion_dds.py)."""
+    from selfpose_ros.inference.fusion_track import FusedTrack
+
+    sim, poses = _sim(("mug",), seed=19, frames=8), {}
+    pipe = _pipeline(poses)
+    frames = list(sim.frames())
+    for f in frames[:6]:
+        result = pipe.process(_frame(f, poses))
+    (main,) = pipe.fusion.tracks
+    assert main.views == 6 and main.instance == 1
+    fusion = pipe.fusion
+    wild = FusedTrack(fusion._next_id, "mug", 2, fusion._cloud(), main.scale, main.R, main.t + [0.03, 0.0, 0.0],
+                      frames[5].stamp_ns, fusion.config.coverage_step_deg)
+    fusion._next_id += 1
+    fusion.tracks.append(wild)
+    f = frames[6]
+    label = next(o.label for o in f.objects)
+    relabelled = np.where(f.segmentation == label, label + 1, f.segmentation).astype(f.segmentation.dtype)
+    frame = _frame(f, poses)
+    frame = RGBDFrame(frame.rgb, frame.depth, relabelled, frame.K, frame.frame_id, frame.stamp_ns, frame.up)
+    result = pipe.process(frame)
+    (est,) = result.estimates
+    assert est.instance == 2 and result.track_ids == [main.name], (result.track_ids, main.name, wild.name)
+    assert est.fused_views == 7 and main.instance == 2 and wild.views == 0

@@ -252,7 +252,9 @@ class MultiViewFusion:
                    ) -> FusedTrack | None:
         """The free track of the estimate's category within ``gate``: its centre near the estimate's, or near
         the view's object points (their median lies up to the object's half diagonal from its centre), so a
-        wild single-view pose of a tracked object does not start a second track."""
+        wild single-view pose of a tracked object does not start a second track. Of several, the nearest; on a
+        tie (both within reach of the points), the one whose centre is nearest the points' median, then the
+        same segmentation instance (a segmenter's ids need not last: a split mask renumbers them)."""
         same = [t for t in free if t.category == est.category]
         median = np.median(pts_w, axis=0) if len(pts_w) else None
 
@@ -265,9 +267,9 @@ class MultiViewFusion:
 
         dist = {id(t): distance(t) for t in same}
         near = [t for t in same if dist[id(t)] <= self.config.gate]
-        same_id = [t for t in near if t.instance == est.instance]
-        pool = same_id or near
-        return min(pool, key=lambda t: dist[id(t)]) if pool else None
+        centre = t_world if median is None else median
+        return min(near, key=lambda t: (dist[id(t)], float(np.linalg.norm(t.t - centre)), t.instance != est.instance),
+                   default=None)
 
     def _seen_through_fraction(self, track: FusedTrack, T_cw: np.ndarray, near: np.ndarray, K: np.ndarray
                                ) -> float:
