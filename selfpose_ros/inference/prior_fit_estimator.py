@@ -66,6 +66,7 @@ class PriorFitEstimator:
             self.priors[category] = vertices.astype(np.float64)
             self.samples[category] = surface_samples(vertices, faces, SIZE_SAMPLES, seed=0)
         self.extents = {c: v.max(axis=0) - v.min(axis=0) for c, v in self.priors.items()}
+        self.trees = {c: cKDTree(v) for c, v in self.priors.items()}  # the upright refit's nearest prior points
 
     def estimate(self, frame: RGBDFrame, instances: Sequence[Instance]) -> list[InstanceResult]:
         """Fit every instance of the frame (one support-plane search and surface selection per frame)."""
@@ -77,7 +78,7 @@ class PriorFitEstimator:
         the placed prior (UPRIGHT_COST_RATIO, UPRIGHT_MAX_COST): a standing bowl, bottle, can or mug fitted tilted
         is mostly a smaller prior nested in a part of it (e.g. inside a bowl); one that really lies on its side
         keeps its fit."""
-        prior, tree = self.priors[cat], cKDTree(self.priors[cat])
+        prior, tree = self.priors[cat], self.trees[cat]
         threshold = self.options.inlier_threshold
         coarse, fine = coarse_fine_distances(prior, fit.scale, threshold)
         revolution = SYMMETRY.get(cat) == "continuous_y"
