@@ -47,13 +47,12 @@ from selfpose_ros.geometry.fused_fit import (
     fit_prior_to_fused_cloud,
     placed_prior_distances,
 )
-from selfpose_ros.geometry.instance_surface import object_surface
 from selfpose_ros.geometry.mesh_box import mesh_box
-from selfpose_ros.geometry.pinhole import backproject_np, backproject_pixels, valid_pixels
 from selfpose_ros.geometry.support_plane import Plane
 from selfpose_ros.geometry.transforms import invert_rigid
 from selfpose_ros.geometry.voxel_cloud import VoxelCloud
 from selfpose_ros.inference.estimator import snap_if_upright
+from selfpose_ros.inference.fusion_points import camera_plane, object_points, thin
 from selfpose_ros.inference.fusion_track import MISFIT_VIEWS, FusedTrack, FusionConfig, span_confidence
 from selfpose_ros.inference.instance_geometry import free_pixels, size_and_pose
 from selfpose_ros.pose_types import ObjectPoseEstimate
@@ -82,40 +81,6 @@ SIZE_ITERATIONS = 12
 SIZE_SAMPLES = 2000
 
 
-def object_points(frame: RGBDFrame, mask: np.ndarray, est: ObjectPoseEstimate, margin_px: int = 4,
-                  max_points: int = 2000) -> np.ndarray:
-    """The object's own depth points (N, 3) in the camera frame (``geometry.instance_surface``, the back-ends'
-    selection: a bleeding mask's background and flying pixels dropped), at most ``max_points`` (evenly spaced),
-    within reach of the estimate. The back-end's kept pixels (``surface_keep`` in its extras) when it passed
-    them, else selected here on the mask's box."""
-    keep = est.extras.get("surface_keep")
-    if keep is not None and np.shape(keep) == frame.depth.shape:
-        pixels = valid_pixels(frame.depth, keep)  # thinned before back-projection: the same points, cheaper
-        return _in_reach(backproject_pixels(frame.depth, frame.K, _thin(pixels, max_points)), est)
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    if not len(rows):
-        return np.zeros((0, 3))
-    r0, r1 = max(rows[0] - margin_px, 0), rows[-1] + margin_px + 1
-    c0, c1 = max(cols[0] - margin_px, 0), cols[-1] + margin_px + 1
-    K = np.array(frame.K, dtype=np.float64)
-    K[0, 2] -= c0
-    K[1, 2] -= r0
-    depth = frame.depth[r0:r1, c0:c1]
-    keep = object_surface(depth, K, mask[r0:r1, c0:c1], plane=camera_plane(est)).keep
-    return _in_reach(_thin(backproject_np(depth, K, keep), max_points), est)
-
-
-def _thin(items: np.ndarray, max_items: int) -> np.ndarray:
-    """At most ``max_items`` of items (evenly spaced, from the first)."""
-    return items[:: max(1, -(-len(items) // max_items))]
-
-
-def _in_reach(pts: np.ndarray, est: ObjectPoseEstimate) -> np.ndarray:
-    """The points (N, 3) within reach of the estimate's centre."""
-    reach = 0.75 * float(np.linalg.norm(est.size)) + 0.02
-    return pts[np.linalg.norm(pts - est.t, axis=1) <= reach]
-
-
 def _settled(track: FusedTrack, scale: float, R: np.ndarray, t: np.ndarray) -> bool:
     """True when a seeded refit lands where the track's last sized fit did (SETTLED_*; solids of revolution:
     any turn about their axis) and the cloud has grown by at most SETTLED_GROWTH since: sizing it again
@@ -126,12 +91,6 @@ def _settled(track: FusedTrack, scale: float, R: np.ndarray, t: np.ndarray) -> b
     turn = float(rotation_error_deg(R, R0, SYMMETRY.get(track.category, "none")))  # solids: +Y only
     return (len(track.cloud) <= SETTLED_GROWTH * points and abs(scale / s0 - 1.0) <= SETTLED_SCALE
             and float(np.linalg.norm(np.asarray(t) - t0)) <= SETTLED_M and turn <= SETTLED_DEG)
-
-
-def camera_plane(est: ObjectPoseEstimate) -> Plane | None:
-    """The support plane the back-end found in this estimate's frame (camera frame), or None."""
-    found = est.extras.get("support_plane")
-    return None if found is None else Plane(np.asarray(found[0], np.float64), float(found[1]))
 
 
 def world_plane(plane: Plane, T_wc: np.ndarray) -> np.ndarray:
@@ -360,7 +319,7 @@ class MultiViewFusion:
         samples, normals = self._samples[cat]
         support = track.support()  # the table it stands on: the fit may not reach under it
         plane = None if support is None else Plane(support[:3], float(support[3]))
-        points = _thin(track.cloud.points, SIZE_POINTS)
+        points = thin(track.cloud.points, SIZE_POINTS)
         frame = free = None
         T = np.eye(4)
         if view is not None and np.shape(view[2]) == view[0].depth.shape:
