@@ -113,7 +113,8 @@ class MultiViewFusion:
         self.config = config
         self.fit_options = fit_options
         self.tracks: list[FusedTrack] = []
-        self.stats: Counter = Counter()  #: objects, searches, refits, sizes_kept, resets, dropped, wall_s, cpu_s
+        #: objects, searches, refits, sizes_kept, resets, dropped, merged, wall_s, cpu_s
+        self.stats: Counter = Counter()
         self._next_id = 1
         self._priors: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._trees: dict[str, cKDTree] = {}
@@ -183,7 +184,26 @@ class MultiViewFusion:
             out.append((self._output(track, est, T_cw), track.name))
         if near is not None:
             self._drop_seen_through(free, T_cw, near, frame.K)
+        self._merge_pieces()
         return out
+
+    def _merge_pieces(self) -> None:
+        """Fold a younger track into an older fused one of its category when its cloud lies on the older one's fit
+        (the misfit check's bound): one object that a segmenter split, or that one wild view started again, stays
+        one track."""
+        for young in sorted(self.tracks, key=lambda t: t.views):
+            if len(young.cloud) < _MIN_CHECKED:
+                continue
+            for old in self.tracks:
+                if old is young or old.category != young.category or not old.fused or old.views <= young.views \
+                        or old.span_deg < MODEL_CHECK_SPAN_DEG:
+                    continue
+                dist = self._model_distances(old, _every(young.cloud.points, _CHECK_POINTS))
+                if float(np.percentile(dist, 75)) <= old.fit_residual + self.config.motion_threshold:
+                    old.cloud.add(young.cloud.points)
+                    self.tracks.remove(young)
+                    self.stats["merged"] += 1
+                    break
 
     def summary(self) -> dict[str, float]:
         """Live tracks, fused ones, their most views and widest span, and the counters (for diagnostics)."""
@@ -193,6 +213,7 @@ class MultiViewFusion:
                 "view_span_max_deg": round(max((t.span_deg for t in tracks), default=0.0), 1),
                 "bytes_max": max((t.nbytes for t in tracks), default=0),
                 "searches": s["searches"], "refits": s["refits"], "resets": s["resets"], "dropped": s["dropped"],
+                "merged": s["merged"],
                 "cpu_ms_per_object": round(1e3 * s["cpu_s"] / max(s["objects"], 1), 2)}
 
     def clouds(self) -> tuple[np.ndarray, np.ndarray]:
