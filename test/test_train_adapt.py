@@ -142,3 +142,33 @@ def test_target_domain_is_heavy_under_a_colour_cast():
     assert a.gain == b.gain and not replace(plain, read_noise=0.0, shot_noise=0.0, exposure_stops=0.0,
                                             white_balance=0.0, exposure_time_s=(0.0, 0.0), jpeg_quality=(0, 0),
                                             vignetting=0.0).enabled
+
+
+def test_a_short_held_out_bag_validates_without_the_chain_term(tmp_path, sim_bag, caplog):
+    """The recorder's last split may hold a few frames only: no chain fits, the signal's terms still score."""
+    import torch
+
+    from selfpose_ros.train.data_setup import usable_groups
+    from selfpose_ros.train.dataset import TrajectoryDataset
+    from selfpose_ros.train.dataset_collate import TrajectoryCollate
+    from selfpose_ros.train.validation import SelfSupValidator
+
+    model, _, _ = tiny_checkpoint(tmp_path / "m.pt", ["mug"])
+    ds = TrajectoryDataset([sim_bag], categories=["mug"], crop_size=64, min_mask_pixels=30)
+    groups, frames = usable_groups(ds, 2)
+    assert max(len(f) for f in frames) == 4  # a chain of 3 frames at stride 2 spans 5
+    cfg = config_from_dict({"data": {"bags": [str(sim_bag)], "categories": ["mug"], "videos": 2, "frames": 3,
+                                     "chain_videos": 1, "stride": 2, "crop_size": 64},
+                           "model": {"image_size": 64}, "run": {"val_batches": 1}})
+    meshes = {c: (h.num_vertices, h.faces) for c, h in model.shape_heads.items()}
+    with caplog.at_level("WARNING"):
+        validator = SelfSupValidator((ds, groups, frames), TrajectoryCollate(4), cfg, meshes, torch.device("cpu"))
+    assert "no chain of 3 frames with stride 2" in caplog.text
+    score = validator.score(model)
+    assert set(VAL_TERMS) <= set(score) and np.isfinite(score["signal"]) and score["signal"] > 0
+    # with stride 1 the four frames hold a chain: no warning
+    caplog.clear()
+    cfg.data.stride = 1
+    with caplog.at_level("WARNING"):
+        chained = SelfSupValidator((ds, groups, frames), TrajectoryCollate(4), cfg, meshes, torch.device("cpu"))
+    assert "no chain" not in caplog.text and set(VAL_TERMS) <= set(chained.score(model))
