@@ -9,11 +9,11 @@ import open3d as o3d
 import trimesh
 
 from selfpose_ros.sim.pinhole import PinholeCamera
-from selfpose_ros.sim.row_products import matmul_rows, row_norms
+from selfpose_ros.sim.ray_cast import MISS, RayHits, cast_pixels, tensor_mesh
+from selfpose_ros.sim.row_products import row_norms
 from selfpose_ros.sim.scene import Scene
 
-#: Geometry id Open3D reports for a ray that hits nothing.
-MISS = o3d.t.geometry.RaycastingScene.INVALID_ID
+__all__ = ["MISS", "Geometry", "RayHits", "SceneRaycaster", "corner_normals"]
 
 
 @dataclass
@@ -27,19 +27,6 @@ class Geometry:
     face_normals: np.ndarray  # (F, 3) float32 geometric normals in map
     face_centres: np.ndarray  # (F, 3) float32 in map
     face_axis: np.ndarray  # (F,) int64 dominant axis of each face normal (for box texture mapping)
-
-
-@dataclass
-class RayHits:
-    """Per-pixel result of one ray cast, flattened row-major (N = H*W)."""
-
-    depth: np.ndarray  # (N,) float32 optical-frame z in metres, inf where nothing was hit
-    geometry: np.ndarray  # (N,) int64 geometry index, -1 where nothing was hit
-    primitive: np.ndarray  # (N,) int64 triangle index within the geometry
-    uv: np.ndarray  # (N, 2) float32 barycentric (u, v): point = (1-u-v) v0 + u v1 + v v2
-    face_normal: np.ndarray  # (N, 3) float32 geometric normal in map
-    directions: np.ndarray  # (N, 3) float32 world ray directions with optical z = 1
-    origin: np.ndarray  # (3,) camera centre in map
 
 
 def corner_normals(mesh: trimesh.Trimesh, crease_deg: float = 35.0) -> np.ndarray:
@@ -62,11 +49,6 @@ def _geometry(mesh: trimesh.Trimesh, object_index: int, env_index: int, normals:
                     np.asarray(mesh.triangles_center, dtype=np.float32), np.abs(fn).argmax(axis=1))
 
 
-def _tensor_mesh(vertices: np.ndarray, faces: np.ndarray) -> tuple[o3d.core.Tensor, o3d.core.Tensor]:
-    return (o3d.core.Tensor(np.ascontiguousarray(vertices, dtype=np.float32)),
-            o3d.core.Tensor(np.ascontiguousarray(faces, dtype=np.uint32)))
-
-
 class SceneRaycaster:
     """Casts camera rays into a static scene; also casts rays at each object alone (for visibility)."""
 
@@ -77,6 +59,7 @@ class SceneRaycaster:
         self.geometries: list[Geometry] = []
         self._solo: list[o3d.t.geometry.RaycastingScene] = []
         self._corners: list[np.ndarray] = []
+        self._meshes: list[tuple[np.ndarray, np.ndarray]] = []
         for i, part in enumerate(scene.environment):
             self._add(part.mesh.vertices, part.mesh.faces, _geometry(part.mesh, -1, i, None))
         for j, obj in enumerate(scene.objects):
@@ -86,7 +69,7 @@ class SceneRaycaster:
             normals = corner_normals(mesh) if obj.category in smooth else None
             self._add(verts, faces, _geometry(mesh, j, -1, normals))
             solo = o3d.t.geometry.RaycastingScene()
-            solo.add_triangles(*_tensor_mesh(verts, faces))
+            solo.add_triangles(*tensor_mesh(verts, faces))
             self._solo.append(solo)
             lo, hi = obj.shape.mesh.bounds * obj.scale
             box = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
@@ -95,29 +78,21 @@ class SceneRaycaster:
         self._object_of = np.array([g.object_index for g in self.geometries] + [-1], dtype=np.int64)
 
     def _add(self, vertices: np.ndarray, faces: np.ndarray, info: Geometry) -> None:
-        gid = self._scene.add_triangles(*_tensor_mesh(vertices, faces))
+        mesh = (np.ascontiguousarray(vertices, dtype=np.float32), np.ascontiguousarray(faces, dtype=np.uint32))
+        self._meshes.append(mesh)
+        gid = self._scene.add_triangles(*tensor_mesh(*mesh))
         if gid != len(self.geometries):
             raise RuntimeError(f"Open3D returned geometry id {gid}, expected {len(self.geometries)}")
         self.geometries.append(info)
 
     def cast(self, T_map_optical: np.ndarray, nthreads: int = 0) -> RayHits:
         """Cast one ray per pixel from the optical frame pose ``T_map_optical`` (4x4); nthreads 0 = all cores."""
-        R, origin = T_map_optical[:3, :3].astype(np.float32), T_map_optical[:3, 3].astype(np.float32)
-        rays = self._rays
-        rays[:, :3] = origin
-        matmul_rows(self.camera.rays, R.T, out=rays[:, 3:])
-        out = self._scene.cast_rays(o3d.core.Tensor.from_numpy(rays), nthreads=nthreads)
-        gid = out["geometry_ids"].numpy().astype(np.int64)
-        gid[gid == MISS] = -1
-        return RayHits(
-            depth=out["t_hit"].numpy(),
-            geometry=gid,
-            primitive=out["primitive_ids"].numpy().astype(np.int64),
-            uv=out["primitive_uvs"].numpy(),
-            face_normal=out["primitive_normals"].numpy(),
-            directions=rays[:, 3:].copy(),  # contiguous: shading is much slower on a strided view
-            origin=origin.astype(np.float64),
-        )
+        return cast_pixels(self._scene, self.camera.rays, T_map_optical, self._rays, nthreads)
+
+    @property
+    def meshes(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(vertices (V, 3) float32, faces (F, 3) uint32) of every geometry, in geometry-id order."""
+        return list(self._meshes)
 
     def cast_behind(self, hits: RayHits, pixels: np.ndarray, max_steps: int = 4) -> RayHits:
         """Hits of the rays through ``pixels`` beyond the geometry they first hit (what is seen through it).

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from selfpose_ros.geometry.transforms import invert_rigid, rigid
+from selfpose_ros.sim.cast_worker import CastWorker
+from selfpose_ros.sim.cast_worker import available as cast_worker_available
 from selfpose_ros.sim.depth_artefacts import (
     DepthCalibration,
     SurfaceCues,
@@ -28,6 +30,8 @@ from selfpose_ros.sim.shading import Shader
 from selfpose_ros.sim.tf_tree import FrameTransform, base_poses, static_chain
 from selfpose_ros.sim.trajectory import TRAJECTORY_KINDS, ViewRequest, generate_trajectory
 
+#: ``frames()`` casts ahead in a worker process from this many frames on (its start costs about 1 s of CPU).
+AHEAD_MIN_FRAMES = 30
 #: Stamp of frame 0 (nanoseconds): fixed, so that a seed always gives the same bag bytes.
 DEFAULT_START_STAMP_NS = 1_700_000_000 * 10**9
 
@@ -160,6 +164,7 @@ class SimScene:
                   for g in self.raycaster.geometries]
         self._label_of_geometry = np.array(labels + [0], dtype=np.int32)  # index -1 = miss
         self.timings: dict[str, float] = {}
+        self.frames_cast_ahead = 0  #: frames of the last ``frames()`` call whose rays the worker cast
 
     @property
     def num_frames(self) -> int:
@@ -177,11 +182,33 @@ class SimScene:
         hits = self.raycaster.cast(self.T_map_optical[index])
         return self._finish(index, hits, time.perf_counter() - t0)
 
-    def frames(self, start: int = 0, stop: int | None = None) -> Iterator[SimFrame]:
-        """Render frames ``start..stop-1`` in order (one by one: see docs/simulator.md on pipelining)."""
+    def frames(self, start: int = 0, stop: int | None = None, ahead: bool | None = None) -> Iterator[SimFrame]:
+        """Render frames ``start..stop-1`` in order; the same frames as ``render(i)``, bit for bit.
+
+        ``ahead``: cast each next frame's rays in a worker process while this one is finished
+        (``sim/cast_worker.py``); None: with ``AHEAD_MIN_FRAMES`` frames or more, where the worker can run.
+        """
         stop = self.num_frames if stop is None else stop
-        for i in range(start, stop):
-            yield self.render(i)
+        if ahead is None:
+            ahead = stop - start >= AHEAD_MIN_FRAMES and cast_worker_available()
+        worker = CastWorker(self.raycaster) if ahead and stop > start else None
+        self.frames_cast_ahead = 0
+        try:
+            for i in range(start, stop):
+                self._check_index(i)
+                t0 = time.perf_counter()
+                hits = worker.take(i) if worker is not None and worker.holds(i) else None
+                if hits is None:
+                    hits = self.raycaster.cast(self.T_map_optical[i])
+                else:
+                    self.frames_cast_ahead += 1
+                cast_time = time.perf_counter() - t0
+                if worker is not None and i + 1 < stop and worker.ready:
+                    worker.submit(i + 1, self.T_map_optical[i + 1])
+                yield self._finish(i, hits, cast_time)
+        finally:
+            if worker is not None:
+                worker.close()
 
     def _check_index(self, index: int) -> None:
         if not 0 <= index < self.num_frames:
