@@ -78,6 +78,29 @@ def frame_rates(width: int, height: int, frames: int, seed: int) -> dict[str, di
     return out
 
 
+def sequence_rates(width: int, height: int, frames: int, seed: int, level: str = "default") -> dict[str, float]:
+    """Frames/s of ``SimScene.frames()`` over a whole sequence (``selfpose sim``'s loop without the bag writer),
+    casting in this process and casting ahead in the worker process; each includes its start (the worker's
+    imports overlap the first frames). The in-process run goes first, the worker run second, then again."""
+    config = SimConfig(width=width, height=height, num_frames=frames, realism=realism_preset(level),
+                       scene=SceneConfig(min_objects=5, max_objects=5))
+    sim = SimScene(config, seed)
+    sim.render(0)  # builds Embree's acceleration structure
+    out: dict[str, list[float]] = {"in_process": [], "ahead": []}
+    ahead_frames = []
+    for _ in range(2):
+        for key, ahead in (("in_process", False), ("ahead", True)):
+            t = time.perf_counter()
+            for _frame in sim.frames(ahead=ahead):
+                pass
+            out[key].append(frames / (time.perf_counter() - t))
+            if ahead:
+                ahead_frames.append(sim.frames_cast_ahead)
+    rates = {k: float(np.median(v)) for k, v in out.items()}
+    rates["ahead_frames"] = float(min(ahead_frames))
+    return rates
+
+
 def effect_costs(sim: SimScene, index: int, repeat: int) -> list[tuple[str, float, float]]:
     """Cost (ms) of each realism effect alone (the simulator's own code, one effect switched on at a time)."""
     r = sim.config.realism
@@ -246,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     """Print frame rates per realism level, the cost of each effect and the peer comparison."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=20)
+    parser.add_argument("--sequence", type=int, default=100, help="frames of the whole-sequence runs "
+                        "(selfpose sim's default)")
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--repeat", type=int, default=15)
@@ -261,6 +286,11 @@ def main(argv: list[str] | None = None) -> int:
     for level, r in rates.items():
         cells = " ".join(f"{r[s]:12.1f}" if s in r else f"{'-':>12}" for s in stages)
         print(f"{level:9} {cells}  {r['frame']:9.1f} {r['cpu']:8.1f}  {1000 / r['frame']:9.1f}")
+    seq = sequence_rates(args.width, args.height, args.sequence, args.seed)
+    print(f"\nwhole sequence, default level ({args.sequence} frames, frames(); two runs each, median): "
+          f"casting in this process {seq['in_process']:.2f} frames/s, casting ahead in the worker process "
+          f"{seq['ahead']:.2f} frames/s ({seq['ahead_frames']:.0f} frames cast ahead); "
+          f"worker/in-process = {seq['ahead'] / seq['in_process']:.2f}x")
     config = SimConfig(
         width=args.width,
         height=args.height,
