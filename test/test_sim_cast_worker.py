@@ -84,5 +84,5 @@ def test_closing_a_starting_worker_does_not_wait_for_its_imports(sim):
 
 
 def test_short_sequences_cast_in_process(sim):
-    frames = list(sim.frames())  # 8 frames: fewer than AHEAD_MIN_FRAMES, no worker is started
+    frames = list(sim.frames())  # 8 frames of 96x72: far fewer rays than AHEAD_MIN_RAYS, no worker is started
     assert len(frames) == 8 and sim.frames_cast_ahead == 0

@@ -30,8 +30,9 @@ from selfpose_ros.sim.shading import Shader
 from selfpose_ros.sim.tf_tree import FrameTransform, base_poses, static_chain
 from selfpose_ros.sim.trajectory import TRAJECTORY_KINDS, ViewRequest, generate_trajectory
 
-#: ``frames()`` casts ahead in a worker process from this many frames on (its start costs about 1 s of CPU).
-AHEAD_MIN_FRAMES = 30
+#: ``frames()`` casts ahead in a worker process from this many rays (frames x pixels) on: its start costs about
+#: 1.4 s of CPU, 30 frames at 640x480 win it back (docs/simulator.md, Measurements).
+AHEAD_MIN_RAYS = 30 * 640 * 480
 #: Stamp of frame 0 (nanoseconds): fixed, so that a seed always gives the same bag bytes.
 DEFAULT_START_STAMP_NS = 1_700_000_000 * 10**9
 
@@ -186,11 +187,12 @@ class SimScene:
         """Render frames ``start..stop-1`` in order; the same frames as ``render(i)``, bit for bit.
 
         ``ahead``: cast each next frame's rays in a worker process while this one is finished
-        (``sim/cast_worker.py``); None: with ``AHEAD_MIN_FRAMES`` frames or more, where the worker can run.
+        (``sim/cast_worker.py``); None: from ``AHEAD_MIN_RAYS`` rays on, where the worker can run.
         """
         stop = self.num_frames if stop is None else stop
         if ahead is None:
-            ahead = stop - start >= AHEAD_MIN_FRAMES and cast_worker_available()
+            rays = (stop - start) * self.camera.width * self.camera.height
+            ahead = rays >= AHEAD_MIN_RAYS and cast_worker_available()
         worker = CastWorker(self.raycaster) if ahead and stop > start else None
         self.frames_cast_ahead = 0
         try:
