@@ -161,6 +161,30 @@ def test_split_bags_are_each_closed_and_self_contained(tmp_path, split):
     assert indices == list(range(24))
 
 
+def test_a_duration_split_waits_for_a_keyframe(tmp_path):
+    """TF alone (the camera not started yet, or standing still) never fills a split of its own."""
+    rng = np.random.default_rng(2)
+    rec = BagRecorder(RecorderConfig(tmp_path, prefix="run", max_bag_duration_ns=SEC, tf_history_ns=SEC // 2),
+                      {"categories": ["bowl"]})
+    rec.start(T0, date="d")
+    rec.on_tf_static(tf_cdr(T0, "base_link", "cam", 0.1), tf_cdr(T0, "base_link", "cam", 0.1), T0)
+    for k in range(12):  # 3 s of TF before the first image: three durations
+        now = T0 + k * SEC // 4
+        rec.on_tf(tf_cdr(now, "map", "base_link", float(k)), now)
+        rec.tick(now)
+    assert rec.closed_bags == []
+    for k in range(12, 24):  # then 3 s of keyframes: splits as usual
+        now = T0 + k * SEC // 4
+        rec.on_tf(tf_cdr(now, "map", "base_link", float(k)), now)
+        rec.write_keyframe(record(k, rng, now), now)
+        rec.tick(now)
+    rec.stop()
+    bags = sorted(tmp_path.iterdir(), key=lambda p: int(p.name.rsplit("_", 1)[1]))
+    assert len(bags) >= 2
+    counts = [len(keyframes(read_bag(b)[0])) for b in bags]
+    assert all(c > 0 for c in counts) and sum(counts) == 12, counts
+
+
 class FullDisk:
     """A file whose device fills up after ``limit`` bytes: the write that crosses it stores part and fails."""
 

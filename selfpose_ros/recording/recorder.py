@@ -1,7 +1,8 @@
 """Trajectory recordings as a sequence of closed, self-contained rosbag2 MCAP bags (pure Python, no rclpy).
 
 A recording (``start`` .. ``stop``) writes ``<output_dir>/<prefix>_<date>_<k>/`` for k = 0, 1, ...; a new
-bag begins when the current one reaches ``max_bag_bytes`` or ``max_bag_duration_ns``. Every bag starts
+bag begins when the current one reaches ``max_bag_bytes``, or ``max_bag_duration_ns`` once it holds a keyframe
+(so no split is TF alone while the camera has not started or stands still). Every bag starts
 with ``/trajectory/metadata`` (latched), the latest ``/tf_static`` tree (latched) and the ``/tf`` messages
 of the last ``tf_history_ns``, so each can be used alone. A keyframe is written as its images, its
 camera_info, ``/trajectory/camera_pose`` and last ``/trajectory/keyframe``: a keyframe message in a bag
@@ -265,7 +266,9 @@ class BagRecorder:
         """Start the next bag when the current one is full or old enough."""
         c, bag = self.config, self._bag
         too_big = c.max_bag_bytes > 0 and bag.size_bytes >= c.max_bag_bytes
-        too_old = c.max_bag_duration_ns > 0 and now_ns - self._bag_opened_ns >= c.max_bag_duration_ns
+        # a bag without a keyframe is of no use for training: a duration split waits for the first keyframe
+        too_old = c.max_bag_duration_ns > 0 and now_ns - self._bag_opened_ns >= c.max_bag_duration_ns and \
+            bag.count(KEYFRAME_TOPIC) > 0
         if too_big or too_old:
             self._bag = None
             self._close(bag)

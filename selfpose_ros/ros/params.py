@@ -282,7 +282,7 @@ class TrajectoryRecorderParams:
     jump_translation: float = _param(0.25, "a larger motion since the last keyframe ends the segment, m")
     jump_rotation_deg: float = _param(30.0, "a larger rotation since the last keyframe ends the segment, degrees")
     max_bag_size_mb: float = _param(1024.0, "start a new bag above this size, MB (0: no limit)")
-    max_bag_duration_s: float = _param(600.0, "start a new bag after this long, s (0: no limit)")
+    max_bag_duration_s: float = _param(600.0, "start a new bag after this long, once it has a keyframe, s (0: off)")
     chunk_period_s: float = _param(1.0, "close and flush the open MCAP chunk this often: the most a crash loses, s")
     metadata_period_s: float = _param(5.0, "rewrite metadata.yaml of the open bag this often, s")
     compression: str = _param("none", "MCAP chunk compression: 'none' or 'zstd'")
