@@ -45,6 +45,8 @@ MEASURED_HEIGHT = ("bottle", "bowl", "can", "mug")
 MAX_MEASURED_SHRINK = 1.5
 #: The object's top: its points within the larger of these (metres; share of its height) of its highest.
 TOP_BAND_M, TOP_BAND_SHARE = 0.01, 0.1
+#: Width (pixels) of the image border band, where an object may go on beyond the image.
+BORDER_PX = 2
 #: An instance is cut off by the image border when at least this many of its mask's pixels lie in the border
 #: band (``FrameGeometry.cut_off``) ...
 CUT_OFF_MIN_PX = 3
@@ -59,6 +61,14 @@ def free_pixels(depth: np.ndarray, keep: np.ndarray, margin_px: int = 2) -> np.n
     kernel = np.ones((2 * margin_px + 1, 2 * margin_px + 1), np.uint8)
     near = cv2.dilate(np.asarray(keep).astype(np.uint8), kernel).astype(bool)
     return np.isfinite(depth) & ~near
+
+
+def border_band(shape: tuple[int, int], border_px: int = BORDER_PX) -> np.ndarray:
+    """(H, W) bool: True on the ``border_px`` rows and columns next to the image's edges."""
+    h, w = shape
+    band = np.ones((h, w), bool)
+    band[border_px:h - border_px, border_px:w - border_px] = False
+    return band
 
 
 @dataclass
@@ -83,12 +93,10 @@ class FrameGeometry:
         """Pixels (H, W) with depth farther than ``margin_px`` from instance ``k``'s own surface."""
         return free_pixels(frame.depth, self.surfaces[k].keep, margin_px)
 
-    def blocked(self, frame: RGBDFrame, k: int, border_px: int = 2, margin_m: float = 0.02) -> np.ndarray:
-        """Pixels (H, W) where instance ``k`` may be hidden: the image border band (``border_px``) and other
-        instances' pixels nearer than the median depth of ``k``'s own surface by ``margin_m``."""
-        h, w = frame.depth.shape
-        out = np.ones((h, w), bool)
-        out[border_px:h - border_px, border_px:w - border_px] = False
+    def blocked(self, frame: RGBDFrame, k: int, margin_m: float = 0.02) -> np.ndarray:
+        """Pixels (H, W) where instance ``k`` may be hidden: the image border band and other instances'
+        pixels nearer than the median depth of ``k``'s own surface by ``margin_m``."""
+        out = border_band(frame.depth.shape)
         own = frame.depth[self.surfaces[k].keep]
         own = own[np.isfinite(own)]
         if self.masks is not None and len(own) and len(self.masks) > 1:
@@ -97,12 +105,10 @@ class FrameGeometry:
                 out |= others & (frame.depth < float(np.median(own)) - margin_m)
         return out
 
-    def cut_off(self, k: int, border_px: int = 2) -> bool:
+    def cut_off(self, k: int) -> bool:
         """True when instance ``k``'s mask (its kept surface without masks) reaches the image border band."""
         mask = self.masks[k] if self.masks is not None and len(self.masks) > k else self.surfaces[k].keep
-        h, w = mask.shape
-        inner = int(mask[border_px:h - border_px, border_px:w - border_px].sum())
-        return int(mask.sum()) - inner >= CUT_OFF_MIN_PX
+        return int(np.count_nonzero(mask & border_band(mask.shape))) >= CUT_OFF_MIN_PX
 
     @property
     def support(self) -> Plane | None:
