@@ -39,7 +39,8 @@ from selfpose_ros.data.instances import extract_instances  # noqa: E402
 from selfpose_ros.eval.errors import error_symmetry, rotation_error_deg  # noqa: E402
 from selfpose_ros.eval.io_jsonl import ObjectRecord  # noqa: E402
 from selfpose_ros.eval.nocs_metrics import EvalConfig, evaluate  # noqa: E402
-from selfpose_ros.inference.estimator import SolverOptions, make_estimator  # noqa: E402
+from selfpose_ros.inference.backends import make_estimator  # noqa: E402
+from selfpose_ros.inference.estimator import SolverOptions  # noqa: E402
 from selfpose_ros.sim.scene import SceneConfig  # noqa: E402
 from selfpose_ros.sim.simulator import SimConfig, SimScene  # noqa: E402
 

@@ -30,7 +30,8 @@ sys.path.insert(0, str(REPO))
 
 from selfpose_ros.conventions import CATEGORIES  # noqa: E402
 from selfpose_ros.data.frame import RGBDFrame  # noqa: E402
-from selfpose_ros.inference.estimator import SolverOptions, make_estimator  # noqa: E402
+from selfpose_ros.inference.backends import make_estimator  # noqa: E402
+from selfpose_ros.inference.estimator import SolverOptions  # noqa: E402
 from selfpose_ros.inference.fusion import MultiViewFusion, object_points  # noqa: E402
 from selfpose_ros.inference.fusion_track import FusionConfig, track_bytes_bound  # noqa: E402
 from selfpose_ros.inference.pipeline import FramePipeline, PipelineConfig  # noqa: E402

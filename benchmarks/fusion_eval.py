@@ -37,7 +37,8 @@ from selfpose_ros.conventions import CATEGORIES  # noqa: E402
 from selfpose_ros.eval.io_bag import load_gt_from_bag  # noqa: E402
 from selfpose_ros.eval.io_jsonl import ObjectRecord  # noqa: E402
 from selfpose_ros.eval.nocs_metrics import evaluate  # noqa: E402
-from selfpose_ros.inference.estimator import SolverOptions, make_estimator  # noqa: E402
+from selfpose_ros.inference.backends import make_estimator  # noqa: E402
+from selfpose_ros.inference.estimator import SolverOptions  # noqa: E402
 from selfpose_ros.inference.fusion_track import FusionConfig  # noqa: E402
 
 SIZE_RANGE = (0.8, 1.25)

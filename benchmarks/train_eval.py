@@ -41,7 +41,8 @@ from selfpose_ros.eval.io_jsonl import ObjectRecord  # noqa: E402
 from selfpose_ros.eval.nocs_metrics import METRICS, EvalConfig, evaluate  # noqa: E402
 from selfpose_ros.eval.report_table import format_table  # noqa: E402
 from selfpose_ros.eval.size_metrics import extent_correlation, size_off_by_count, size_within_share  # noqa: E402
-from selfpose_ros.inference.estimator import SolverOptions, make_estimator  # noqa: E402
+from selfpose_ros.inference.backends import make_estimator  # noqa: E402
+from selfpose_ros.inference.estimator import SolverOptions  # noqa: E402
 
 CATS = CATEGORIES
 SIM_ARGS = ["--scenes", "6", "--frames", "30", "--categories", ",".join(CATS), "--objects", "2-4", "--seed", "9000",

@@ -13,8 +13,9 @@ from selfpose_ros.data.crops import crop_instance
 from selfpose_ros.data.frame import RGBDFrame
 from selfpose_ros.data.instances import extract_instances
 from selfpose_ros.eval.errors import error_symmetry, rotation_error_deg
+from selfpose_ros.inference.backends import make_estimator
 from selfpose_ros.inference.cse_estimator import CSEEstimator, dense_correspondences
-from selfpose_ros.inference.estimator import SolverOptions, make_estimator
+from selfpose_ros.inference.estimator import SolverOptions
 from selfpose_ros.model.camera import downsample_mask, pixel_grid
 from selfpose_ros.sim.scene import SceneConfig
 from selfpose_ros.sim.simulator import SimConfig, SimScene

@@ -11,7 +11,8 @@ from scipy.spatial import cKDTree
 from selfpose_ros.conventions import CATEGORIES
 from selfpose_ros.data.frame import RGBDFrame
 from selfpose_ros.geometry.transforms import rigid
-from selfpose_ros.inference.estimator import SolverOptions, make_estimator
+from selfpose_ros.inference.backends import make_estimator
+from selfpose_ros.inference.estimator import SolverOptions
 from selfpose_ros.inference.fusion_track import FusionConfig, span_confidence, track_bytes_bound
 from selfpose_ros.inference.pipeline import FramePipeline, PipelineConfig
 from selfpose_ros.sim.object_moves import with_object_moved

@@ -14,10 +14,10 @@ from rosbags.rosbag2.errors import ReaderError
 from selfpose_ros.data.typestore import get_typestore
 from selfpose_ros.geometry.rotations import quaternion_to_matrix_np
 from selfpose_ros.recording.bag_metadata import INCOMPLETE_KEY, REPAIRED_KEY
+from selfpose_ros.recording.bag_repair import repair_bag
 from selfpose_ros.recording.bag_writer import WRITE_ERROR_KEY, BagWriteError, CrashSafeBag
 from selfpose_ros.recording.mcap_scan import McapFormatError
 from selfpose_ros.recording.recorder import RECORDING_KEY, BagRecorder, KeyframeRecord, RecorderConfig
-from selfpose_ros.recording.repair import repair_bag
 
 STORE = get_typestore()
 TY = STORE.types

@@ -33,8 +33,8 @@ from selfpose_ros.data.typestore import get_typestore  # noqa: E402
 from selfpose_ros.geometry.rotations import matrix_to_quaternion_np, quaternion_to_matrix_np  # noqa: E402
 from selfpose_ros.geometry.transforms import rigid  # noqa: E402
 from selfpose_ros.recording.bag_metadata import INCOMPLETE_KEY, REPAIRED_KEY  # noqa: E402
+from selfpose_ros.recording.bag_repair import repair_bag  # noqa: E402
 from selfpose_ros.recording.recorder import RECORDING_KEY  # noqa: E402
-from selfpose_ros.recording.repair import repair_bag  # noqa: E402
 from selfpose_ros.ros.tf_broadcast import StaticTfBroadcaster, TfBroadcaster  # noqa: E402
 from selfpose_ros.sim.tf_tree import OPTICAL_FRAME, base_poses, look_at, static_chain  # noqa: E402
 

@@ -9,10 +9,9 @@ from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 
 from selfpose_ros.cli.train_cmd import prepare_init
 from selfpose_ros.data.bag_reader import LABEL_CATEGORIES_KEY
-from selfpose_ros.train.adapt_data import held_out_split, mix_groups, split_bags
+from selfpose_ros.train.adapt_data import expand_bags, held_out_split, mix_groups, split_bags
 from selfpose_ros.train.bag_preflight import bag_categories, preflight_problems
 from selfpose_ros.train.config import ConfigError, config_from_dict, resolve_categories
-from selfpose_ros.train.data_setup import expand_bags
 from selfpose_ros.train.validation import VAL_TERMS, EarlyStopper, validation_weights
 
 

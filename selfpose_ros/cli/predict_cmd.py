@@ -165,7 +165,8 @@ def no_instance_error(stats: PredictStats, bag: Path) -> str | None:
 def run(args: argparse.Namespace) -> int:
     """Predict and write JSON lines; return 0, 2 on bad input, 3 when no label of the bag matched the convention."""
     from selfpose_ros.eval.io_jsonl import write_records
-    from selfpose_ros.inference.estimator import SolverOptions, make_estimator
+    from selfpose_ros.inference.backends import make_estimator
+    from selfpose_ros.inference.estimator import SolverOptions
 
     if args.threads:
         import torch

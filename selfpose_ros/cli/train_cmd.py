@@ -32,8 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Train; return 0 on success, 2 on a configuration error."""
     from selfpose_ros.model.checkpoint import CheckpointError
+    from selfpose_ros.train.adapt_data import expand_bags
     from selfpose_ros.train.config import ConfigError, load_config
-    from selfpose_ros.train.data_setup import expand_bags
     from selfpose_ros.train.trainer import run_training
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -99,8 +99,8 @@ def prepare_init(cfg, init: Path | None):
     import numpy as np
 
     from selfpose_ros.model.checkpoint import load_checkpoint
+    from selfpose_ros.train.adapt_data import expand_bags
     from selfpose_ros.train.config import ConfigError, init_differences, resolve_categories
-    from selfpose_ros.train.data_setup import expand_bags
 
     ck = load_checkpoint(init) if init is not None else None
     if not cfg.data.categories:
@@ -128,9 +128,8 @@ def preflight(cfg) -> list[str]:
     empty first split of a recorder started before the camera, are left out with a note; data.min_keyframes
     counts a split recording's keyframes together."""
     from selfpose_ros.data.bag_reader import BagTopics
-    from selfpose_ros.train.adapt_data import recording_of
+    from selfpose_ros.train.adapt_data import expand_bags, recording_of
     from selfpose_ros.train.bag_preflight import frame_count, preflight_problems
-    from selfpose_ros.train.data_setup import expand_bags
 
     topics = BagTopics(prefix=cfg.data.camera_namespace)
 

@@ -1,4 +1,4 @@
-"""The estimator interface the pose_estimator node drives, and the factory that picks a back-end."""
+"""The estimator interface the pose_estimator node drives (the factory that picks a back-end: backends.py)."""
 
 from __future__ import annotations
 
@@ -64,22 +64,3 @@ def resolve_device(device: str) -> str:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} requested but CUDA is not available")
     return device
-
-
-def make_estimator(model: str, categories: Sequence[str], options: SolverOptions) -> Estimator:
-    """Return the back-end named by ``model``: 'prior_fit' (depth-only baseline), 'oracle' (tests) or a checkpoint."""
-    if model == "prior_fit":
-        from selfpose_ros.inference.prior_fit_estimator import PriorFitEstimator
-
-        return PriorFitEstimator(categories, options)
-    if model == "oracle":
-        from selfpose_ros.inference.oracle_estimator import OracleEstimator
-
-        return OracleEstimator(categories, options)
-    from pathlib import Path
-
-    if not Path(model).is_file():
-        raise ValueError(f"model {model!r} is neither 'prior_fit' nor an existing checkpoint file")
-    from selfpose_ros.inference.cse_estimator import CSEEstimator
-
-    return CSEEstimator(model, categories, options)

@@ -5,7 +5,7 @@
 both ends of the file (the footer is written last), and whether rosbags' Reader opens the bag (it reads the
 MCAP summary or the sqlite3 schema). :func:`checked_bags` turns the problems into one line per bag that names
 it and the repair command, or, with ``repair=True``, copies each incomplete bag into a work folder, repairs
-the copy with :func:`selfpose_ros.recording.repair.repair_bag` and returns the copy's path in its place; the
+the copy with :func:`selfpose_ros.recording.bag_repair.repair_bag` and returns the copy's path in its place; the
 original is never touched. The trainer, ``selfpose predict`` and ``selfpose eval`` call it before they start.
 """
 
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from selfpose_ros.recording.bag_metadata import INCOMPLETE_KEY, read_metadata
+from selfpose_ros.recording.bag_repair import repair_bag
 from selfpose_ros.recording.mcap_scan import MAGIC
-from selfpose_ros.recording.repair import repair_bag
 
 #: The command every message points to.
 REPAIR_COMMAND = "selfpose bag-repair"

@@ -1,131 +1,131 @@
-"""Repair a rosbag2 MCAP bag whose writer died: keep every intact chunk, close the file, rebuild metadata.yaml.
+"""``selfpose bag-repair PATH... [--out DIR] [--force] [--dry-run]``: repair bags whose writer died.
 
-``repair_bag(path)`` works in place and is idempotent. It cuts the MCAP file after its last intact record,
-closes it with a footer (no summary section: readers scan it) and writes ``metadata.yaml`` from the
-messages actually present. ``custom_data`` and type hashes of an earlier metadata.yaml (the recorder
-refreshes one while recording) are kept; ``selfpose_ros.repaired`` records what was done. CLI:
-``selfpose bag-repair <bag_dir>...`` (docs/recorder.md), also run as ``python -m selfpose_ros.recording.repair``.
+Each PATH is a bag directory or a directory of bags (the recorder's ``output_dir``). An incomplete bag is
+repaired in place, or copied to ``DIR/<bag name>`` and the copy repaired with ``--out`` (the original is then
+untouched), and the command prints what was recovered: messages per topic and keyframes. A complete bag is
+left alone unless ``--force``; a bag whose recorder is still writing it (its MCAP file is locked) is never
+repaired in place. Exit status: 0 when every bag is complete or was repaired, 1 otherwise.
+The command lives here (below cli/) so that ``python -m selfpose_ros.recording.repair`` runs it too; the repair
+itself is ``bag_repair.repair_bag``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import argparse
+import shutil
+import sys
 from pathlib import Path
 
-from selfpose_ros.recording.bag_metadata import (
-    INCOMPLETE_KEY,
-    REPAIRED_KEY,
-    TopicCount,
-    build_metadata,
-    qos_from_channel_metadata,
-    read_metadata,
-    write_metadata,
-)
-from selfpose_ros.recording.mcap_scan import McapScan, finalize_unindexed, scan_mcap
+from selfpose_ros.recording.bag_check import check_bag
+from selfpose_ros.recording.bag_metadata import read_metadata
+from selfpose_ros.recording.bag_repair import RepairReport, repair_bag
+from selfpose_ros.recording.messages import KEYFRAME_TOPIC
+from selfpose_ros.recording.writer_lock import held_by_writer
 
 
-@dataclass(frozen=True)
-class RepairReport:
-    """What :func:`repair_bag` found and did."""
-
-    bag: Path
-    mcap: Path
-    action: str  # "none" (bag was fine), "metadata" (metadata.yaml rebuilt), "truncated" (file cut and closed)
-    messages: int
-    chunks: int
-    bytes_dropped: int
-    topics: dict[str, int]
-    detail: str
-
-    def summary(self) -> str:
-        """One line for logs and the CLI."""
-        return (f"{self.bag}: {self.action}; {self.messages} messages in {self.chunks} chunks kept, "
-                f"{self.bytes_dropped} bytes dropped ({self.detail})")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the options of ``selfpose bag-repair``."""
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH",
+                        help="bag directory, or a directory of bags (e.g. the recorder's output_dir)")
+    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
+                        help="repair copies written to DIR/<bag name> instead of the bags themselves")
+    parser.add_argument("--force", action="store_true",
+                        help="also rescan complete bags and rebuild their metadata.yaml")
+    parser.add_argument("--dry-run", action="store_true", help="say what would be done, change nothing")
 
 
-def _find_mcap(bag: Path) -> Path:
-    files = sorted(bag.glob("*.mcap"))
-    if len(files) != 1:
-        raise ValueError(f"{bag}: expected exactly one .mcap file, found {[f.name for f in files]}")
-    return files[0]
+def find_bags(path: Path) -> list[Path]:
+    """``path`` itself when it is a bag directory, else its sub-directories that are bags (may be empty)."""
+    def is_bag(d: Path) -> bool:
+        return d.is_dir() and ((d / "metadata.yaml").is_file() or any(d.glob("*.mcap")))
+
+    if is_bag(path):
+        return [path]
+    if path.is_dir():
+        return sorted(d for d in path.iterdir() if is_bag(d))
+    return []
 
 
-def _type_hash(msgtype: str, old: dict[str, str]) -> str:
-    if msgtype in old:
-        return old[msgtype]
+def _counts_before(bag: Path) -> dict[str, int]:
+    """Message counts per topic in metadata.yaml before the repair (empty when unreadable)."""
     try:
-        from selfpose_ros.data.typestore import get_typestore
-
-        return get_typestore().hash_rihs01(msgtype)
-    except Exception:  # a type unknown to our store: rosbag2 accepts an empty hash
-        return ""
-
-
-def _topics(scan: McapScan, old_hashes: dict[str, str]) -> list[TopicCount]:
-    topics: dict[tuple[str, str], TopicCount] = {}
-    for cid, ch in sorted(scan.channels.items()):
-        key = (ch.topic, ch.schema_name)
-        if key not in topics:
-            topics[key] = TopicCount(ch.topic, ch.schema_name, 0, qos_from_channel_metadata(ch.metadata),
-                                     _type_hash(ch.schema_name, old_hashes), ch.message_encoding or "cdr")
-        topics[key].count += scan.counts.get(cid, 0)
-    return list(topics.values())
-
-
-def _old_info(bag: Path) -> tuple[dict[str, str], dict[str, str], bool]:
-    """custom_data, type hashes and 'looks complete' of an existing metadata.yaml (empty when unusable)."""
-    try:
-        info = read_metadata(bag)
+        info = read_metadata(bag) or {}
     except ValueError:
-        return {}, {}, False
-    if info is None:
-        return {}, {}, False
-    custom = {str(k): str(v) for k, v in (info.get("custom_data") or {}).items()}
-    hashes = {}
+        return {}
+    out = {}
     for item in info.get("topics_with_message_count") or []:
-        meta = item.get("topic_metadata", {})
-        if meta.get("type") and meta.get("type_description_hash"):
-            hashes[meta["type"]] = meta["type_description_hash"]
-    return custom, hashes, INCOMPLETE_KEY not in custom
+        name = (item.get("topic_metadata") or {}).get("name")
+        if name:
+            out[name] = int(item.get("message_count") or 0)
+    return out
 
 
-def repair_bag(path: str | Path, *, dry_run: bool = False, force: bool = False) -> RepairReport:
-    """Make the bag directory ``path`` readable again; raise ValueError when it holds no usable MCAP file.
+def _print_report(report: RepairReport, before: dict[str, int], where: str) -> None:
+    print(f"{report.bag}: {where}: {report.action} ({report.detail}); {report.messages} messages in "
+          f"{report.chunks} chunks recovered, {report.bytes_dropped} bytes dropped")
+    width = max([len(t) for t in report.topics] + [5])
+    print(f"    {'topic':<{width}}  recovered  metadata.yaml before")
+    for topic, n in sorted(report.topics.items()):
+        print(f"    {topic:<{width}}  {n:>9}  {before.get(topic, '-'):>20}")
+    keyframes = report.topics.get(KEYFRAME_TOPIC, 0)
+    note = f" (metadata.yaml counted {before[KEYFRAME_TOPIC]} flushed)" if KEYFRAME_TOPIC in before else ""
+    print(f"    keyframes recovered: {keyframes}{note}")
 
-    A complete bag is left alone unless ``force``: then metadata.yaml is rebuilt from the messages found.
-    """
-    bag = Path(path)
-    if not bag.is_dir():
-        raise ValueError(f"{bag} is not a bag directory")
-    mcap = _find_mcap(bag)
-    scan = scan_mcap(mcap)
-    if not scan.log_time_ordered:
-        raise ValueError(f"{mcap}: messages are not in log-time order; an unindexed repair would not be "
-                         "readable (bags from trajectory_recorder always are)")
-    custom, hashes, metadata_ok = _old_info(bag)
-    topics = _topics(scan, hashes)
-    counts = {t.name: t.count for t in topics}
-    if scan.complete and metadata_ok and not force:
-        return RepairReport(bag, mcap, "none", scan.message_count, scan.chunks, 0, counts, "bag is complete")
-    action = "metadata" if scan.complete else "truncated"
-    detail = ("metadata.yaml rebuilt" + (" (forced)" if metadata_ok else "")) if scan.complete else scan.stop_reason
-    dropped = 0 if scan.complete else scan.file_size - scan.good_end
-    if dry_run:
-        return RepairReport(bag, mcap, action, scan.message_count, scan.chunks, dropped, counts, detail)
-    if not scan.complete:
-        finalize_unindexed(mcap, scan.good_end)
-    custom.pop(INCOMPLETE_KEY, None)
-    custom[REPAIRED_KEY] = f"{action}: {detail}; {scan.message_count} messages kept, {dropped} bytes dropped"
-    write_metadata(bag, build_metadata(mcap.name, topics, scan.start_ns, scan.end_ns, custom))
-    return RepairReport(bag, mcap, action, scan.message_count, scan.chunks, dropped, counts, detail)
+
+def repair_one(bag: Path, out: Path | None, force: bool, dry_run: bool) -> str:
+    """Repair one bag and print what happened; return 'repaired', 'complete' or 'failed'."""
+    status = check_bag(bag)
+    if status.ok and not force:
+        print(f"{bag}: complete, not touched (--force rescans it and rebuilds its metadata.yaml)")
+        return "complete"
+    if out is None and not dry_run and any(held_by_writer(f) for f in bag.glob("*.mcap")):
+        print(f"selfpose bag-repair: error: {bag} is being written by a running recorder (its MCAP file is locked); "
+              "stop the recording first, or repair a copy with --out DIR", file=sys.stderr)
+        return "failed"
+    before = _counts_before(bag)
+    target = bag
+    if out is not None and not dry_run:
+        target = out / bag.name
+        if target.exists():
+            print(f"selfpose bag-repair: error: {target} exists; choose another --out or remove it", file=sys.stderr)
+            return "failed"
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(bag, target)
+    try:
+        report = repair_bag(target, dry_run=dry_run, force=force)
+    except (ValueError, OSError) as exc:
+        print(f"selfpose bag-repair: error: {bag} cannot be repaired: {' '.join(str(exc).split())}", file=sys.stderr)
+        return "failed"
+    where = "would be repaired (dry run)" if dry_run else \
+        ("repaired in place" if target == bag else f"repaired copy written to {target}")
+    if report.action == "none":
+        where = "nothing to repair"
+    _print_report(report, before, where)
+    return "repaired"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Repair every bag named by ``args.paths``; return 0 when all are complete or repaired, else 1."""
+    results = []
+    for path in args.paths:
+        bags = find_bags(path)
+        if not bags:
+            print(f"selfpose bag-repair: error: {path} is neither a bag directory nor a directory of bags",
+                  file=sys.stderr)
+            results.append("failed")
+        for bag in bags:
+            if args.out is not None and bag.resolve().parent == args.out.resolve():
+                print(f"selfpose bag-repair: error: --out {args.out} is where {bag} already is", file=sys.stderr)
+                results.append("failed")
+                continue
+            results.append(repair_one(bag, args.out, args.force, args.dry_run))
+    done = "would be repaired (dry run)" if args.dry_run else "repaired"
+    print(f"selfpose bag-repair: {results.count('repaired')} {done}, {results.count('complete')} complete "
+          f"(not touched), {results.count('failed')} failed")
+    return 1 if "failed" in results else 0
 
 
 if __name__ == "__main__":  # the same command as `selfpose bag-repair`
-    import argparse
-    import sys
-
-    from selfpose_ros.recording.repair_command import add_arguments, run
-
     _parser = argparse.ArgumentParser(prog="python -m selfpose_ros.recording.repair",
                                       description="Repair rosbag2 MCAP bags whose writer died (selfpose bag-repair).")
     add_arguments(_parser)

@@ -1,4 +1,5 @@
-"""Adaptation data: split recordings found by their base name, replay groups mixed at a share, held-out bags.
+"""Adaptation data: bags found (``expand_bags``: bag dirs, their parents, split recordings by their base name),
+replay groups mixed at a share, held-out bags.
 
 A recording of the trajectory_recorder is ``<output_dir>/<prefix>_<date>_<k>/`` for k = 0, 1, ...;
 ``split_bags`` turns the base name (without ``_<k>``) into those bags, so a recording split by size or
@@ -28,6 +29,29 @@ def split_bags(path: Path) -> list[Path]:
         if m and m["base"] == path.name and (d / "metadata.yaml").is_file():
             found.append((int(m["k"]), d))
     return [d for _, d in sorted(found)]
+
+
+def expand_bags(paths: list[str], key: str = "data.bags") -> list[Path]:
+    """Bag directories from a list of bags, parents of bags, or split recordings named by their base
+    (``trajectory_<date>`` for ``trajectory_<date>_0, _1, ...``); a bag directory holds metadata.yaml."""
+    out: list[Path] = []
+    for p in (Path(x).expanduser() for x in paths):
+        if not p.exists():
+            parts = split_bags(p)
+            if not parts:
+                hint = (": make the simulated replay scenes with `bash scripts/train_models.sh v2data`, or set "
+                        "data.replay=[] data.replay_share=0") if key == "data.replay" else ""
+                raise ValueError(f"{key}: {p} does not exist (nor do split bags {p.name}_0, {p.name}_1, ...){hint}")
+            out.extend(parts)
+            continue
+        if (p / "metadata.yaml").is_file() or p.suffix in (".mcap", ".db3"):
+            out.append(p)
+            continue
+        subs = sorted(d for d in p.iterdir() if (d / "metadata.yaml").is_file())
+        if not subs:
+            raise ValueError(f"{key}: {p} is neither a rosbag2 directory nor a directory of them")
+        out.extend(subs)
+    return out
 
 
 def recording_of(bag: Path) -> str:

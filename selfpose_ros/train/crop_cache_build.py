@@ -68,7 +68,7 @@ def _typical_scale(categories: list[str], cat_idx: np.ndarray, arrays: dict, min
 def build_crop_cache(cfg: TrainConfig, out: str | Path, ground_truth: bool = False, rgb_codec: str = "jpeg",
                      progress: bool = False) -> dict:
     """Read ``cfg.data.bags``, fit the pseudo-labels and write ``out/crops.npz`` (+ ``ground_truth.npz``)."""
-    from selfpose_ros.train.data_setup import expand_bags
+    from selfpose_ros.train.adapt_data import expand_bags
     from selfpose_ros.train.dataset import TrajectoryDataset
     from selfpose_ros.train.model_priors import model_priors
     from selfpose_ros.train.pseudo_labels import compute_pseudo_labels, labels_to_arrays

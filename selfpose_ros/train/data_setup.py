@@ -1,4 +1,4 @@
-"""Training data for the trainer: bag discovery, the dataset, usable groups, the batch sampler, pose labels."""
+"""Training data for the trainer: the dataset, usable groups, the batch sampler, pose labels (bags: adapt_data)."""
 
 from __future__ import annotations
 
@@ -9,37 +9,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from selfpose_ros.train.adapt_data import expand_bags
 from selfpose_ros.train.config import TrainConfig
 from selfpose_ros.train.crop_cache import PL_KEYS, CropCacheDataset
 from selfpose_ros.train.dataset_collate import TrajectoryCollate
 from selfpose_ros.train.sampler import VideoBatchSampler
 
 log = logging.getLogger(__name__)
-
-
-def expand_bags(paths: list[str], key: str = "data.bags") -> list[Path]:
-    """Bag directories from a list of bags, parents of bags, or split recordings named by their base
-    (``trajectory_<date>`` for ``trajectory_<date>_0, _1, ...``); a bag directory holds metadata.yaml."""
-    from selfpose_ros.train.adapt_data import split_bags
-
-    out: list[Path] = []
-    for p in (Path(x).expanduser() for x in paths):
-        if not p.exists():
-            parts = split_bags(p)
-            if not parts:
-                hint = (": make the simulated replay scenes with `bash scripts/train_models.sh v2data`, or set "
-                        "data.replay=[] data.replay_share=0") if key == "data.replay" else ""
-                raise ValueError(f"{key}: {p} does not exist (nor do split bags {p.name}_0, {p.name}_1, ...){hint}")
-            out.extend(parts)
-            continue
-        if (p / "metadata.yaml").is_file() or p.suffix in (".mcap", ".db3"):
-            out.append(p)
-            continue
-        subs = sorted(d for d in p.iterdir() if (d / "metadata.yaml").is_file())
-        if not subs:
-            raise ValueError(f"{key}: {p} is neither a rosbag2 directory nor a directory of them")
-        out.extend(subs)
-    return out
 
 
 def _cells(dataset, index: int, stride: int) -> int:

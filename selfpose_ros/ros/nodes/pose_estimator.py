@@ -21,8 +21,9 @@ from visualization_msgs.msg import MarkerArray
 from selfpose_ros.data.frame import RGBDFrame
 from selfpose_ros.data.image_codec import numpy_to_image
 from selfpose_ros.data.stamps import ns_to_sec_nanosec, stamp_to_ns
+from selfpose_ros.inference.backends import make_estimator
 from selfpose_ros.inference.debug_image import draw_overlay
-from selfpose_ros.inference.estimator import SolverOptions, make_estimator, resolve_device
+from selfpose_ros.inference.estimator import SolverOptions, resolve_device
 from selfpose_ros.inference.latest_worker import LatestWorker
 from selfpose_ros.inference.pipeline import FramePipeline, PipelineConfig
 from selfpose_ros.inference.stage_timer import StageTimer
