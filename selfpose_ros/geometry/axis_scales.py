@@ -177,7 +177,7 @@ def fit_axis_scales(
     Starts from the similarity ``(scale, rotation, translation)``. The model -> data term needs
     ``model_normals`` (M, 3), ``depth``, ``K`` and ``free``; without them only data -> model pairs are used.
     ``scale_bounds`` (low (3,), high (3,)), metres per canonical unit, clip the scales after every step.
-    At most about ``max_observed`` observed points are used (evenly thinned).
+    At most ``max_observed`` observed points are used (evenly thinned).
     Raises ValueError on malformed input.
     """
     P = np.asarray(model_points, np.float64)
@@ -192,7 +192,7 @@ def fit_axis_scales(
         raise ValueError(f"model_normals {N.shape} must match model_points {P.shape}")
     finite = np.isfinite(P).all(1) & np.isfinite(N).all(1)
     P, N, X = P[finite], N[finite], X[np.isfinite(X).all(1)]
-    X = X[:: max(1, len(X) // max_observed)]  # evenly thinned: enough for three scales and a pose
+    X = X[:: -(-len(X) // max_observed)]  # evenly thinned to at most max_observed: enough for three scales and a pose
     R, t = np.asarray(rotation, np.float64).copy(), np.asarray(translation, np.float64).copy()
     a = np.full(3, float(scale))
     if len(P) < 4 or len(X) < 4:
