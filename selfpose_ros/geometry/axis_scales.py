@@ -81,6 +81,11 @@ def _axis_solution(p: np.ndarray, q: np.ndarray, prior: float, lam: np.ndarray, 
     return num / den if den > 0 else prior
 
 
+def _thinning(extra: int, pairs: int) -> int:
+    """Step that keeps at most ``EXTRA_SHARE * pairs`` of ``extra`` model-side pairs."""
+    return max(1, int(np.ceil(extra / max(EXTRA_SHARE * pairs, 1.0))))
+
+
 def _kabsch(C: np.ndarray) -> np.ndarray:
     """The rotation R maximising trace(R^T C) for a 3x3 cross-covariance C (proper: det +1)."""
     U, _, Vt = np.linalg.svd(C)
@@ -207,13 +212,13 @@ def fit_axis_scales(
         d, j = cKDTree(P * a).query(q, distance_upper_bound=reach)
         ok = np.isfinite(d)
         pm, qm = P[j[ok]], q[ok]
-        extra_p, extra_q = [], []
+        # each model-side term (see-through, support) adds at most EXTRA_SHARE of the pairs so far, evenly thinned
         if two_way:
             vis = _see_through(P * a, N / a, R, t, depth, K, free, visibility_margin)
             if len(vis):
+                vis = vis[::_thinning(len(vis), len(pm))]  # thinned before the nearest-point query, not after
                 _, i_obs = obs_tree.query(P[vis] * a @ R.T + t)
-                extra_p.append(P[vis])
-                extra_q.append(q[i_obs])
+                pm, qm = np.vstack((pm, P[vis])), np.vstack((qm, q[i_obs]))
         if plane is not None:
             x = P * a @ R.T + t
             sd = plane.signed_distance(x)
@@ -221,12 +226,10 @@ def fit_axis_scales(
             if not pull.any() and two_way:
                 pull = _hidden_gap(x, sd, plane, depth, K, visibility_margin)
             if pull.any():
-                target = x[pull] - sd[pull, None] * plane.normal
-                extra_p.append(P[pull])
-                extra_q.append((target - t) @ R)
-        for ep, eq in zip(extra_p, extra_q):  # each model-side term: at most EXTRA_SHARE of the data pairs
-            step = max(1, int(np.ceil(len(ep) / max(EXTRA_SHARE * len(pm), 1.0))))
-            pm, qm = np.vstack((pm, ep[::step])), np.vstack((qm, eq[::step]))
+                idx = np.flatnonzero(pull)
+                idx = idx[::_thinning(len(idx), len(pm))]
+                target = x[idx] - sd[idx, None] * plane.normal
+                pm, qm = np.vstack((pm, P[idx])), np.vstack((qm, (target - t) @ R))
         if len(pm) < 4:
             break
         lam = np.full(3, prior_weight * len(pm) * var)
