@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 import numpy as np
@@ -77,6 +78,8 @@ def test_a_worker_that_dies_is_reported_and_the_caller_casts_itself(sim, caplog)
 
 def test_closing_a_starting_worker_does_not_wait_for_its_imports(sim):
     worker = CastWorker(sim.raycaster)
+    # its own session: a terminal's Ctrl-C reaches the caller only, which then closes the worker
+    assert os.getpgid(worker._process.pid) != os.getpgid(0)  # noqa: SLF001
     t0 = time.monotonic()
     worker.close()
     assert time.monotonic() - t0 < 1.0  # the imports alone take about a second

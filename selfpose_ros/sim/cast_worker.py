@@ -111,7 +111,8 @@ class CastWorker:
             env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "selfpose_ros.sim.cast_worker", str(req_r), str(reply_w), str(memory_fd)],
-                pass_fds=(req_r, reply_w, memory_fd), env=env, stdin=subprocess.DEVNULL)
+                pass_fds=(req_r, reply_w, memory_fd), env=env, stdin=subprocess.DEVNULL,
+                start_new_session=True)  # a terminal's Ctrl-C is the caller's to handle: it closes the worker
         finally:
             for fd in (req_r, reply_w, memory_fd):
                 os.close(fd)
