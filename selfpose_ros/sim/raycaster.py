@@ -9,7 +9,7 @@ import open3d as o3d
 import trimesh
 
 from selfpose_ros.sim.pinhole import PinholeCamera
-from selfpose_ros.sim.ray_cast import MISS, RayHits, cast_pixels, tensor_mesh
+from selfpose_ros.sim.ray_cast import MISS, RayHits, cast_pixels, raycasting_scene
 from selfpose_ros.sim.row_products import row_norms
 from selfpose_ros.sim.scene import Scene
 
@@ -55,7 +55,6 @@ class SceneRaycaster:
     def __init__(self, scene: Scene, camera: PinholeCamera, smooth_categories: tuple[str, ...] | None = None):
         smooth = smooth_categories if smooth_categories is not None else ("bottle", "bowl", "can", "mug")
         self.camera = camera
-        self._scene = o3d.t.geometry.RaycastingScene()
         self.geometries: list[Geometry] = []
         self._solo: list[o3d.t.geometry.RaycastingScene] = []
         self._corners: list[np.ndarray] = []
@@ -68,21 +67,17 @@ class SceneRaycaster:
             mesh = trimesh.Trimesh(verts, faces, process=False)
             normals = corner_normals(mesh) if obj.category in smooth else None
             self._add(verts, faces, _geometry(mesh, j, -1, normals))
-            solo = o3d.t.geometry.RaycastingScene()
-            solo.add_triangles(*tensor_mesh(verts, faces))
-            self._solo.append(solo)
+            self._solo.append(raycasting_scene(self._meshes[-1:]))
             lo, hi = obj.shape.mesh.bounds * obj.scale
             box = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
             self._corners.append(box @ obj.T_map_object[:3, :3].T + obj.T_map_object[:3, 3])
+        self._scene = raycasting_scene(self._meshes)  # geometry ids follow self.geometries
         self._rays = np.empty((camera.height * camera.width, 6), dtype=np.float32)
         self._object_of = np.array([g.object_index for g in self.geometries] + [-1], dtype=np.int64)
 
     def _add(self, vertices: np.ndarray, faces: np.ndarray, info: Geometry) -> None:
-        mesh = (np.ascontiguousarray(vertices, dtype=np.float32), np.ascontiguousarray(faces, dtype=np.uint32))
-        self._meshes.append(mesh)
-        gid = self._scene.add_triangles(*tensor_mesh(*mesh))
-        if gid != len(self.geometries):
-            raise RuntimeError(f"Open3D returned geometry id {gid}, expected {len(self.geometries)}")
+        self._meshes.append((np.ascontiguousarray(vertices, dtype=np.float32),
+                             np.ascontiguousarray(faces, dtype=np.uint32)))
         self.geometries.append(info)
 
     def cast(self, T_map_optical: np.ndarray, nthreads: int = 0) -> RayHits:
