@@ -128,21 +128,38 @@ def test_recording_round_trip(tmp_path):
     assert repair_bag(bag).action == "none"
 
 
+def _started(cfg: RecorderConfig) -> BagRecorder:
+    """A recorder started at T0 with the static TF base_link -> cam."""
+    rec = BagRecorder(cfg, {"categories": ["bowl"]})
+    rec.start(T0, date="d")
+    rec.on_tf_static(tf_cdr(T0, "base_link", "cam", 0.1), tf_cdr(T0, "base_link", "cam", 0.1), T0)
+    return rec
+
+
+def _feed(rec: BagRecorder, ks, rng) -> None:
+    """Steps k (every 0.25 s): /tf, a keyframe unless ``rng`` is None, and the periodic tick."""
+    for k in ks:
+        now = T0 + k * SEC // 4
+        rec.on_tf(tf_cdr(now, "map", "base_link", float(k)), now)
+        if rng is not None:
+            rec.write_keyframe(record(k, rng, now), now)
+        rec.tick(now)
+
+
+def _split_bags(root) -> list:
+    """The bags under ``root`` in split order."""
+    return sorted(root.iterdir(), key=lambda p: int(p.name.rsplit("_", 1)[1]))
+
+
 @pytest.mark.parametrize("split", ["size", "duration"])
 def test_split_bags_are_each_closed_and_self_contained(tmp_path, split):
     rng = np.random.default_rng(1)
     cfg = RecorderConfig(tmp_path, prefix="run", max_bag_bytes=60_000 if split == "size" else 0,
                          max_bag_duration_ns=SEC if split == "duration" else 0, tf_history_ns=SEC // 2)
-    rec = BagRecorder(cfg, {"categories": ["bowl"]})
-    rec.start(T0, date="d")
-    rec.on_tf_static(tf_cdr(T0, "base_link", "cam", 0.1), tf_cdr(T0, "base_link", "cam", 0.1), T0)
-    for k in range(24):
-        now = T0 + k * SEC // 4
-        rec.on_tf(tf_cdr(now, "map", "base_link", float(k)), now)
-        rec.write_keyframe(record(k, rng, now), now)
-        rec.tick(now)
+    rec = _started(cfg)
+    _feed(rec, range(24), rng)
     rec.stop()
-    bags = sorted(tmp_path.iterdir(), key=lambda p: int(p.name.rsplit("_", 1)[1]))
+    bags = _split_bags(tmp_path)
     assert [p.name for p in bags] == [f"run_d_{i}" for i in range(len(bags))] and len(bags) >= 3
     assert rec.closed_bags == bags
     indices = []
@@ -164,22 +181,12 @@ def test_split_bags_are_each_closed_and_self_contained(tmp_path, split):
 def test_a_duration_split_waits_for_a_keyframe(tmp_path):
     """TF alone (the camera not started yet, or standing still) never fills a split of its own."""
     rng = np.random.default_rng(2)
-    rec = BagRecorder(RecorderConfig(tmp_path, prefix="run", max_bag_duration_ns=SEC, tf_history_ns=SEC // 2),
-                      {"categories": ["bowl"]})
-    rec.start(T0, date="d")
-    rec.on_tf_static(tf_cdr(T0, "base_link", "cam", 0.1), tf_cdr(T0, "base_link", "cam", 0.1), T0)
-    for k in range(12):  # 3 s of TF before the first image: three durations
-        now = T0 + k * SEC // 4
-        rec.on_tf(tf_cdr(now, "map", "base_link", float(k)), now)
-        rec.tick(now)
+    rec = _started(RecorderConfig(tmp_path, prefix="run", max_bag_duration_ns=SEC, tf_history_ns=SEC // 2))
+    _feed(rec, range(12), None)  # 3 s of TF before the first image: three durations
     assert rec.closed_bags == []
-    for k in range(12, 24):  # then 3 s of keyframes: splits as usual
-        now = T0 + k * SEC // 4
-        rec.on_tf(tf_cdr(now, "map", "base_link", float(k)), now)
-        rec.write_keyframe(record(k, rng, now), now)
-        rec.tick(now)
+    _feed(rec, range(12, 24), rng)  # then 3 s of keyframes: splits as usual
     rec.stop()
-    bags = sorted(tmp_path.iterdir(), key=lambda p: int(p.name.rsplit("_", 1)[1]))
+    bags = _split_bags(tmp_path)
     assert len(bags) >= 2
     counts = [len(keyframes(read_bag(b)[0])) for b in bags]
     assert all(c > 0 for c in counts) and sum(counts) == 12, counts
