@@ -98,7 +98,8 @@ class CastWorker:
 
     def __init__(self, raycaster: SceneRaycaster, nthreads: int = 1) -> None:
         n = raycaster.camera.height * raycaster.camera.width
-        self._ready, self._pending, self.failed = False, {}, None
+        self._ready, self.failed = False, None
+        self._pending: set[int] = set()  # frames submitted and not yet taken; frame i lives in slot i % 2
         memory_fd = os.memfd_create("selfpose-cast")
         req_r, req_w = os.pipe()
         reply_r, reply_w = os.pipe()
@@ -148,13 +149,14 @@ class CastWorker:
         """Start the cast of frame ``index`` from ``T_map_optical`` in the slot of ``index``'s parity."""
         try:
             self._requests.send((index % 2, np.asarray(T_map_optical, dtype=np.float64)))
-            self._pending[index] = index % 2
+            self._pending.add(index)
         except OSError as exc:
             self._fail(f"the ray-cast worker went away ({exc})")
 
     def take(self, index: int) -> RayHits | None:
         """Wait for frame ``index``'s hits (views into the shared slots); None when the worker failed."""
-        slot = self._pending.pop(index)
+        self._pending.remove(index)
+        slot = index % 2
         try:
             if self._receive() != slot:
                 raise RuntimeError("answered out of order")
@@ -162,8 +164,7 @@ class CastWorker:
             self._fail(f"the ray-cast worker failed ({exc})")
             return None
         v = self._views[slot]
-        return RayHits(depth=v["depth"], geometry=v["geometry"], primitive=v["primitive"], uv=v["uv"],
-                       face_normal=v["face_normal"], directions=v["directions"], origin=v["origin"].copy())
+        return RayHits(**{**v, "origin": v["origin"].copy()})
 
     def _receive(self):
         msg = self._replies.recv()
