@@ -11,6 +11,7 @@ from selfpose_ros.losses.pose_labels import (
     label_canonical_points,
     label_coords_loss,
     label_pose_losses,
+    label_vertex_loss,
     yaw_rotations,
 )
 from selfpose_ros.losses.step import StepInputs, compute_losses
@@ -63,6 +64,41 @@ def test_label_coords_loss_is_zero_at_the_answer_and_yaw_free_only_for_symmetric
     assert float(label_coords_loss(yawed, target, w, ["mug", "mug"])) > 0.01
     zero_w = torch.zeros(2, 30)
     assert float(label_coords_loss(yawed, target, zero_w, ["mug", "mug"])) == 0.0
+
+
+def test_label_vertex_loss_rewards_the_match_on_the_nearest_vertex_and_skips_symmetric_samples():
+    g = torch.Generator().manual_seed(3)
+    vertices = torch.rand(3, 20, 3, generator=g) - 0.5
+    valid = torch.ones(3, 20, dtype=torch.bool)
+    cells = torch.arange(20) % 12  # cell p lies on vertex p % 12 (p < 20 cells)
+    target = vertices[:, cells] + 0.001
+    w = torch.ones(3, 20)
+    right = torch.full((3, 20, 20), 1e-4)
+    right[:, torch.arange(20), cells] = 1.0
+    right = right / right.sum(-1, keepdim=True)
+    wrong = right.roll(1, dims=2)  # the mass one vertex off
+    cats = ["camera", "mug", "laptop"]
+    low = label_vertex_loss(right, vertices, valid, target, w, cats)
+    high = label_vertex_loss(wrong, vertices, valid, target, w, cats)
+    assert float(low) < 0.01 and float(high) > 5.0
+    # a cell whose target is far from every vertex, a zero weight, and a padded vertex change nothing / are skipped
+    far = target.clone()
+    far[:, 0] += 10.0
+    w0 = w.clone()
+    w0[:, 1] = 0.0
+    assert float(label_vertex_loss(wrong, vertices, valid, far, w0, cats)) == pytest.approx(float(high), rel=0.05)
+    pad = valid.clone()
+    pad[:, 19] = False
+    assert torch.isfinite(label_vertex_loss(right, vertices, pad, target, w, cats))
+    # continuous-y categories and hidden-handle mugs have no unique vertex: no term, but a graph to backprop
+    m = wrong.clone().requires_grad_(True)
+    none = label_vertex_loss(m, vertices, valid, target, w, ["bowl", "mug", "can"],
+                             symmetric=torch.tensor([False, True, False]))
+    assert float(none) == 0.0
+    none.backward()
+    assert m.grad is not None
+    with pytest.raises(ValueError, match="disagree"):
+        label_vertex_loss(right, vertices, valid, target, w, cats[:2])
 
 
 def test_label_pose_losses_respect_symmetry_and_validity():

@@ -26,5 +26,6 @@ class LabelWeights:
     """Weights of the pose-label terms (pseudo-labels in self-supervised mode, ground truth if supervised)."""
 
     label_coords: float = 1.0
+    label_vertex: float = 0.0  #: cross-entropy of the 2D->3D match against the label's nearest vertex
     label_rotation: float = 0.2
     label_translation: float = 0.1

@@ -5,6 +5,12 @@ or the ground truth (supervised mode: the upper bound). A crop cell with depth l
 ``X``; the label pose puts it at the canonical point ``R^T (X - t) / s``, which the 2D->3D expected point
 ``q_p`` of that cell should equal. Categories with continuous symmetry about +Y take the smallest error
 over ``yaw_steps`` rotations about Y, so any consistent yaw is accepted.
+
+``label_vertex_loss`` asks the same of the 2D->3D match itself: the cell's softmax over vertices should put
+its mass on the vertex nearest that canonical point (cross-entropy, the classification form of CSE's
+correspondence loss). The expected point alone is a weak signal where the match is spread out: a cell
+torn between the front and the back of a box has its expected point near the centre, and the regression
+pulls it along a line through the centre rather than to one side.
 """
 
 from __future__ import annotations
@@ -102,3 +108,46 @@ def label_pose_losses(
     rot = rotation_discrepancy(R_pred, R_label, cont)[valid].mean()
     trans = F.smooth_l1_loss(t_pred, t_label_canonical, reduction="none", beta=0.1).sum(-1)[valid].mean()
     return rot, trans
+
+
+def label_vertex_loss(
+    match_2d3d: torch.Tensor,
+    vertices: torch.Tensor,
+    vertex_valid: torch.Tensor,
+    target: torch.Tensor,
+    weight: torch.Tensor,
+    categories: Sequence[str],
+    symmetric: torch.Tensor | None = None,
+    max_distance: float = 0.1,
+) -> torch.Tensor:
+    """Mean cross-entropy of each labelled cell's 2D->3D match against the vertex nearest its target point.
+
+    match_2d3d (B,P,N) softmax over vertices; vertices (B,N,3) canonical (deformed) vertices; vertex_valid
+    (B,N); target (B,P,3) label canonical points; weight (B,P) >= 0. Cells whose target lies more than
+    ``max_distance`` (canonical units, the prior's diagonal is 1) from every vertex are left out. Samples of
+    continuous-y categories, and those flagged in ``symmetric`` (B,), have no unique vertex and are left out
+    (``label_coords_loss`` covers them). Returns 0 (with a gradient path) when no cell is left.
+    """
+    B, P, N = match_2d3d.shape
+    if vertices.shape != (B, N, 3) or target.shape != (B, P, 3) or weight.shape != (B, P) or len(categories) != B:
+        raise ValueError(f"label_vertex_loss: shapes {tuple(match_2d3d.shape)}, {tuple(vertices.shape)}, "
+                         f"{tuple(target.shape)}, {tuple(weight.shape)} and {len(categories)} categories disagree")
+    keep = torch.tensor([SYMMETRY.get(c, "none") != "continuous_y" for c in categories], device=target.device)
+    if symmetric is not None:
+        keep = keep & ~symmetric.to(keep.device).bool()
+    zero = match_2d3d.sum() * 0.0
+    if not keep.any():
+        return zero
+    m, v, tgt, w = match_2d3d[keep], vertices[keep].to(target), target[keep], weight[keep]
+    dist = torch.cdist(tgt, v)  # (b,P,N)
+    dist = dist.masked_fill(~vertex_valid[keep].bool().unsqueeze(1), float("inf"))
+    nearest_d, nearest = dist.min(dim=2)
+    w = w * (nearest_d <= max_distance).to(w)
+    wsum = w.sum(-1)
+    has = wsum > 0
+    if not has.any():
+        return zero
+    p = torch.gather(m.float(), 2, nearest.unsqueeze(-1)).squeeze(-1)
+    ce = -torch.log(p.clamp(min=1e-8))
+    per = (ce * w).sum(-1) / wsum.clamp(min=1e-9)
+    return per[has].mean()

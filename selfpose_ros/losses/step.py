@@ -19,7 +19,13 @@ from selfpose_ros.losses.contrastive import relative_viewpoint_infonce
 from selfpose_ros.losses.keypoints import keypoint_heatmap_loss
 from selfpose_ros.losses.multiview_pose import pose_consistency_loss
 from selfpose_ros.losses.options import LabelWeights, LossOptions
-from selfpose_ros.losses.pose_labels import cell_depth, label_canonical_points, label_coords_loss, label_pose_losses
+from selfpose_ros.losses.pose_labels import (
+    cell_depth,
+    label_canonical_points,
+    label_coords_loss,
+    label_pose_losses,
+    label_vertex_loss,
+)
 from selfpose_ros.losses.shape_size import handle_visibility_loss, shape_plausibility_loss, shape_size_loss
 from selfpose_ros.losses.trajectory import trajectory_loss, vicreg_loss
 from selfpose_ros.losses.weights import LossWeights
@@ -163,10 +169,13 @@ def _label_terms(out: CSEOutput, inp: StepInputs, lw: LabelWeights, opt: LossOpt
     if lw.label_coords > 0:
         terms["label_coords"] = label_coords_loss(out.points3d, target, cw.to(target), out.categories,
                                                   opt.coords_symmetry_steps, symmetric=hidden)
+    if lw.label_vertex > 0:
+        terms["label_vertex"] = label_vertex_loss(out.match_2d3d, out.vertices, out.vertex_valid, target,
+                                                  cw.to(target), out.categories, symmetric=hidden)
     rot, trans = label_pose_losses(out.rotation, out.translation, inp.label_rot,
                                    inp.label_trans / inp.label_scale.unsqueeze(1), lv, out.categories, hidden)
     terms["label_rotation"], terms["label_translation"] = rot, trans
-    weights.update(label_coords=lw.label_coords, label_rotation=lw.label_rotation,
+    weights.update(label_coords=lw.label_coords, label_vertex=lw.label_vertex, label_rotation=lw.label_rotation,
                    label_translation=lw.label_translation)
     return torch.where(lv, inp.label_scale, torch.zeros_like(inp.label_scale))
 
