@@ -6,6 +6,9 @@
 #   v2           the shipped RGB-D model, all six categories     -> models/cse_6cat_rgbd.pt
 #   v2ablations  500-step runs: reference, RGB only, 64 px, realism none, no trajectory regularisation,
 #                supervised (ground-truth poses)                 -> runs/abl_*_500/model.pt
+#   v2longer     the CPU continuations of docs/training.md ("Longer training, three times the data"): 60 more
+#                training trajectories (seeds 1030..1089), the 90-trajectory cache, 1,800 steps from the
+#                shipped model with and without the label_vertex term -> runs/v2b, runs/v2c (not shipped)
 # The first model (4 categories, RGB, 64 px) and its runs: stages data selfsup supervised ablations (its
 # data now at --realism default).
 # STEPS=N overrides optim.steps of every run. Each `selfpose train` line is the exact command recorded
@@ -59,6 +62,22 @@ for stage in "${stages[@]}"; do
     v2)
       v2train "model v2: RGB-D, 128 px, six categories (no ground truth is read)" \
         --set run.export=models/cse_6cat_rgbd.pt ;;
+    v2longer)
+      if [ ! -d data/sim/train_default_b/scene_059 ]; then
+        rm -rf data/sim/train_default_b
+        selfpose sim --out data/sim/train_default_b "${SIM6[@]}" --scenes 60 --seed 1030 --realism default
+      fi
+      if [ ! -f data/cache/train_default90_128/crops.npz ]; then
+        selfpose cache --config "$V2" --set "data.bags=[data/sim/train_default, data/sim/train_default_b]" \
+          --out data/cache/train_default90_128 --ground-truth --report --quiet
+      fi
+      longer=(--init models/cse_6cat_rgbd.pt --set data.cache=data/cache/train_default90_128
+              --set "data.bags=[data/sim/train_default, data/sim/train_default_b]" --set optim.steps=1800
+              --set optim.lr=0.0005 --set optim.ema=0.995 --set run.checkpoint_every=200)
+      v2train "v2b: 1,800 more steps on 90 trajectories" "${longer[@]}" --set run.out_dir=runs/v2b \
+        --set name=v2b_6cat_rgbd
+      v2train "v2c: the same with the label_vertex term" "${longer[@]}" --set run.out_dir=runs/v2c \
+        --set name=v2c_6cat_rgbd --set labels.label_vertex=0.2 ;;
     v2ablations)
       abl ref
       abl rgb --set model.input=rgb --set augment.depth_dropout=0.0
@@ -92,7 +111,7 @@ for stage in "${stages[@]}"; do
       train "ablation: no cycle losses" --set losses.match=0 --set losses.imatch=0 \
         --set losses.cross_instance=0 --set losses.ego_cycle=0 \
         --set run.out_dir=runs/ablation_no_cycles --set name=ablation_no_cycles ;;
-    *) echo "unknown stage $stage (data selfsup supervised ablations)" >&2; exit 2 ;;
+    *) echo "unknown stage $stage (v2data v2 v2longer v2ablations data selfsup supervised ablations)" >&2; exit 2 ;;
   esac
 done
 say "done"

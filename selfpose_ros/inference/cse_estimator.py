@@ -174,7 +174,7 @@ class CSEEstimator:
             depth = torch.from_numpy(depth)[:, None].to(self.device)
         out = self.model(rgb.to(self.device), masks.to(self.device), categories, K.to(self.device), depth)
         keep = ("points3d", "cycle_confidence", "feature_mask", "pixel_xy", "vertices", "vertex_valid",
-                "keypoint_pixels", "keypoint_indices", "handle_logit")
+                "keypoint_pixels", "keypoint_indices", "handle_logit", "rotation")  # rotation: the pose head's
         arrays = {k: getattr(out, k).detach().cpu() for k in keep}
         return {k: (a.float() if a.is_floating_point() else a).numpy() for k, a in arrays.items()}
 
@@ -185,12 +185,7 @@ class CSEEstimator:
             k = 0
         n_valid = int(out["vertex_valid"][j].sum())  # valid vertices come first (padding after)
         verts = out["vertices"][j][:n_valid].astype(np.float64)
-        fm = out["feature_mask"][j]
-        conf = out["cycle_confidence"][j].reshape(fm.shape)
-        mean_conf = float(conf[fm > 0.5].mean())
-        q, keep = dense_correspondences(out["points3d"][j].reshape(*fm.shape, 3), fm, conf,
-                                        min(mean_conf, self.conf_cap), self.size)
-        ok = keep & crop.mask & (crop.depth > 0)
+        q, ok, mean_conf = self.correspondences(crop, out, j)
         sym = SYMMETRY.get(inst.category, "none")
         centre, extents = mesh_box(verts, sym)
         top_visible = None  # measured from the depth only (size_and_pose)
@@ -237,6 +232,16 @@ class CSEEstimator:
                                  inlier_ratio=fit.inlier_ratio, num_correspondences=fit.num_correspondences,
                                  extras=extras)
         return InstanceResult(inst, est)
+
+    def correspondences(self, crop, out: dict, j: int) -> tuple[np.ndarray, np.ndarray, float]:
+        """Crop ``j``'s canonical point per crop pixel (S,S,3), the pixels the solver fits (confident, in the
+        mask, with depth; (S,S) bool) and the mean cycle confidence in the mask."""
+        fm = out["feature_mask"][j]
+        conf = out["cycle_confidence"][j].reshape(fm.shape)
+        mean_conf = float(conf[fm > 0.5].mean())
+        q, keep = dense_correspondences(out["points3d"][j].reshape(*fm.shape, 3), fm, conf,
+                                        min(mean_conf, self.conf_cap), self.size)
+        return q, keep & crop.mask & (crop.depth > 0), mean_conf
 
     def _samples(self, category: str, verts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Surface samples and normals of the predicted mesh (the checkpoint prior's faces over ``verts``)."""
