@@ -8,7 +8,8 @@
 #                supervised (ground-truth poses)                 -> runs/abl_*_500/model.pt
 #   v2longer     the CPU continuations of docs/training.md ("Longer training, three times the data"): 60 more
 #                training trajectories (seeds 1030..1089), the 90-trajectory cache, 1,800 steps from the
-#                shipped model with and without the label_vertex term -> runs/v2b, runs/v2c (not shipped)
+#                shipped model with and without the label_vertex term -> runs/v2b, runs/v2c (not shipped);
+#                1,000 steps from scratch at match temperature 0.05 and 0.1 -> runs/tau_005, runs/tau_01
 # The first model (4 categories, RGB, 64 px) and its runs: stages data selfsup supervised ablations (its
 # data now at --realism default).
 # STEPS=N overrides optim.steps of every run. Each `selfpose train` line is the exact command recorded
@@ -77,7 +78,13 @@ for stage in "${stages[@]}"; do
       v2train "v2b: 1,800 more steps on 90 trajectories" "${longer[@]}" --set run.out_dir=runs/v2b \
         --set name=v2b_6cat_rgbd
       v2train "v2c: the same with the label_vertex term" "${longer[@]}" --set run.out_dir=runs/v2c \
-        --set name=v2c_6cat_rgbd --set labels.label_vertex=0.2 ;;
+        --set name=v2c_6cat_rgbd --set labels.label_vertex=0.2
+      for tau in 0.05 0.1; do  # from scratch: does a lower match temperature sharpen the matches?
+        v2train "tau $tau: 1,000 steps from scratch with label_vertex" --set data.cache=data/cache/train_default90_128 \
+          --set "data.bags=[data/sim/train_default, data/sim/train_default_b]" --set optim.steps=1000 \
+          --set labels.label_vertex=0.2 --set "model.tau=$tau" --set "run.out_dir=runs/tau_${tau/./}" \
+          --set "name=tau_${tau/./}" --set run.checkpoint_every=250
+      done ;;
     v2ablations)
       abl ref
       abl rgb --set model.input=rgb --set augment.depth_dropout=0.0
