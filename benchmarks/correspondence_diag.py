@@ -36,8 +36,6 @@ from selfpose_ros.conventions import CATEGORIES, SYMMETRY  # noqa: E402
 from selfpose_ros.data.stamps import ns_to_sec_nanosec  # noqa: E402
 from selfpose_ros.eval.errors import rotation_error_deg  # noqa: E402
 from selfpose_ros.eval.io_bag import load_gt_from_bag  # noqa: E402
-from selfpose_ros.geometry.pinhole import backproject_np  # noqa: E402
-from selfpose_ros.geometry.ransac import ransac_umeyama  # noqa: E402
 from selfpose_ros.inference.cse_estimator import CSEEstimator  # noqa: E402
 from selfpose_ros.inference.estimator import SolverOptions  # noqa: E402
 
@@ -53,10 +51,7 @@ class RecordingEstimator(CSEEstimator):
         q, ok, _ = self.correspondences(crop, out, j)
         entry: dict = {"head": np.asarray(out["rotation"][j], dtype=np.float64)}
         if int(ok.sum()) >= self.options.min_inliers:
-            X = backproject_np(crop.depth, crop.K, ok)
-            fit = ransac_umeyama(q[ok].astype(np.float64), X, self.ransac_threshold,
-                                 max_iterations=self.options.ransac_iterations,
-                                 min_inliers=self.options.min_inliers, seed=0)
+            fit, X = self.correspondence_fit(q, ok, crop)
             entry.update(q=q[ok].astype(np.float64), X=X)
             if fit.success:
                 entry["raw"] = fit.rotation

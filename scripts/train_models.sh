@@ -72,16 +72,16 @@ for stage in "${stages[@]}"; do
         selfpose cache --config "$V2" --set "data.bags=[data/sim/train_default, data/sim/train_default_b]" \
           --out data/cache/train_default90_128 --ground-truth --report --quiet
       fi
-      longer=(--init models/cse_6cat_rgbd.pt --set data.cache=data/cache/train_default90_128
-              --set "data.bags=[data/sim/train_default, data/sim/train_default_b]" --set optim.steps=1800
+      data90=(--set data.cache=data/cache/train_default90_128
+              --set "data.bags=[data/sim/train_default, data/sim/train_default_b]")
+      longer=(--init models/cse_6cat_rgbd.pt "${data90[@]}" --set optim.steps=1800
               --set optim.lr=0.0005 --set optim.ema=0.995 --set run.checkpoint_every=200)
       v2train "v2b: 1,800 more steps on 90 trajectories" "${longer[@]}" --set run.out_dir=runs/v2b \
         --set name=v2b_6cat_rgbd
       v2train "v2c: the same with the label_vertex term" "${longer[@]}" --set run.out_dir=runs/v2c \
         --set name=v2c_6cat_rgbd --set labels.label_vertex=0.2
       for tau in 0.05 0.1; do  # from scratch: does a lower match temperature sharpen the matches?
-        v2train "tau $tau: 1,000 steps from scratch with label_vertex" --set data.cache=data/cache/train_default90_128 \
-          --set "data.bags=[data/sim/train_default, data/sim/train_default_b]" --set optim.steps=1000 \
+        v2train "tau $tau: 1,000 steps from scratch with label_vertex" "${data90[@]}" --set optim.steps=1000 \
           --set labels.label_vertex=0.2 --set "model.tau=$tau" --set "run.out_dir=runs/tau_${tau/./}" \
           --set "name=tau_${tau/./}" --set run.checkpoint_every=250
       done ;;

@@ -42,6 +42,7 @@ from selfpose_ros.geometry.icp import refine_pose_icp
 from selfpose_ros.geometry.mesh_box import mesh_box
 from selfpose_ros.geometry.pinhole import backproject_np
 from selfpose_ros.geometry.pnp import pnp_ransac
+from selfpose_ros.geometry.pose_fit import PoseFit
 from selfpose_ros.geometry.ransac import ransac_umeyama
 from selfpose_ros.inference.estimator import InstanceResult, SolverOptions, resolve_device, snap_if_upright
 from selfpose_ros.inference.instance_geometry import FrameGeometry, frame_geometry, size_and_pose
@@ -190,10 +191,7 @@ class CSEEstimator:
         centre, extents = mesh_box(verts, sym)
         top_visible = None  # measured from the depth only (size_and_pose)
         if int(ok.sum()) >= self.options.min_inliers:
-            X = backproject_np(crop.depth, crop.K, ok)  # row-major over ``ok``, as q[ok] below
-            fit = ransac_umeyama(q[ok].astype(np.float64), X, self.ransac_threshold,
-                                 max_iterations=self.options.ransac_iterations, min_inliers=self.options.min_inliers,
-                                 seed=0)
+            fit, _ = self.correspondence_fit(q, ok, crop)
             method = "ransac_umeyama"
             if not fit.success:
                 return InstanceResult(inst, None, f"{method}: {fit.failure_reason}")
@@ -242,6 +240,14 @@ class CSEEstimator:
         q, keep = dense_correspondences(out["points3d"][j].reshape(*fm.shape, 3), fm, conf,
                                         min(mean_conf, self.conf_cap), self.size)
         return q, keep & crop.mask & (crop.depth > 0), mean_conf
+
+    def correspondence_fit(self, q: np.ndarray, ok: np.ndarray, crop) -> tuple[PoseFit, np.ndarray]:
+        """RANSAC-Umeyama of the canonical points ``q[ok]`` to their depth points; return (fit, the points (N,3))."""
+        X = backproject_np(crop.depth, crop.K, ok)  # row-major over ``ok``, as q[ok]
+        fit = ransac_umeyama(q[ok].astype(np.float64), X, self.ransac_threshold,
+                             max_iterations=self.options.ransac_iterations, min_inliers=self.options.min_inliers,
+                             seed=0)
+        return fit, X
 
     def _samples(self, category: str, verts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Surface samples and normals of the predicted mesh (the checkpoint prior's faces over ``verts``)."""
