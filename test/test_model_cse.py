@@ -115,3 +115,29 @@ def test_one_training_step_end_to_end_has_finite_gradients(model):
         assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0, name
     assert model.shape_heads["camera"].mean_vertices.grad is None  # unused category untouched
     assert len(model.mean_mesh_parameters()) == 2
+
+
+def test_vertex_table_and_learnt_tau_start_as_the_plain_model_and_learn():
+    torch.manual_seed(0)
+    plain = CSEModel(CSEConfig(image_size=64, width=8, num_keypoints=8, projector_dims=(32, 32)), _priors()).eval()
+    cfg = CSEConfig(image_size=64, width=8, num_keypoints=8, projector_dims=(32, 32), vertex_table=True,
+                    learn_tau=True, tau=0.05)
+    rich = CSEModel(cfg, _priors())
+    missing, unexpected = rich.load_state_dict(plain.state_dict(), strict=False)
+    assert sorted(missing) == sorted(rich.fresh_parameter_names()) and not unexpected
+    assert set(missing) == {"vertex_tables.bottle", "vertex_tables.camera", "log_tau"}
+    rich.eval()
+    plain.config.tau = 0.05
+    crops, masks = _batch(2)
+    with torch.no_grad():
+        a, b = rich(crops, masks, ["bottle", "camera"], K_CROP), plain(crops, masks, ["bottle", "camera"], K_CROP)
+    assert torch.allclose(a.match_2d3d, b.match_2d3d, atol=1e-6)  # zero tables and tau = its start value
+    rich.train()
+    out = rich(crops, masks, ["bottle", "camera"], K_CROP)
+    (out.points3d[:, :, 0].sum() + out.match_2d3d.max(-1).values.sum()).backward()
+    assert rich.vertex_tables["camera"].grad.abs().sum() > 0 and rich.log_tau.grad.abs() > 0
+    n_box = rich.shape_heads["camera"].num_vertices
+    assert rich.vertex_tables["camera"].shape == (n_box, 64)
+    with torch.no_grad():
+        rich.log_tau.fill_(10.0)
+    assert float(rich.tau) == 1.0  # kept in TAU_RANGE

@@ -66,6 +66,10 @@ def test_init_compatibility_names_every_difference(tmp_path):
     text = str(err.value)
     assert "categories ['mug', 'bowl'] (checkpoint) != ['mug'] (data.categories)" in text
     assert "model.width 8 (checkpoint) != 16 (config)" in text and "\n" not in text
+    # options whose parameters start fresh may be switched on over a checkpoint without them, not the reverse
+    raw["data"]["categories"], raw["model"]["width"] = ["mug", "bowl"], 8
+    raw["model"].update(vertex_table=True, learn_tau=True)
+    assert prepare_init(config_from_dict(raw), path) is not None
 
 
 def test_split_recordings_read_as_one(tmp_path, sim_bag):

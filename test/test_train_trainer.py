@@ -106,3 +106,17 @@ def test_two_process_gloo_ddp_trains_a_few_steps(bag, tmp_path):
     ck = load_checkpoint(tmp_path / "ddp" / "model.pt")
     assert ck.step == 3 and ck.extra["world_size"] == 2
     assert all(torch.isfinite(v.float()).all() for v in ck.weights.values() if v.is_floating_point())
+
+
+def test_init_from_a_checkpoint_switches_on_vertex_tables_and_a_learnt_tau(bag, tmp_path):
+    run_training(config_from_dict(tiny_config(bag, tmp_path / "plain", optim__steps=2)), "test")
+    init = load_checkpoint(tmp_path / "plain" / "model.pt")
+    raw = tiny_config(bag, tmp_path / "rich", optim__steps=2, labels__label_vertex=0.5)
+    raw["model"].update(vertex_table=True, learn_tau=True)
+    run_training(config_from_dict(raw), "test", init=init)
+    ck = load_checkpoint(tmp_path / "rich" / "model.pt")
+    assert ck.model_config.vertex_table and ck.model_config.learn_tau
+    tables = [v for k, v in ck.weights.items() if k.startswith("vertex_tables.")]
+    assert len(tables) == 2 and any(float(t.float().abs().sum()) > 0 for t in tables)  # trained from zero
+    model = ck.build_model()
+    assert 0.01 <= float(model.tau) <= 1.0 and float(model.tau) != 0.1  # moved from its start, within range

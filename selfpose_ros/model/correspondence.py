@@ -23,9 +23,11 @@ class Correspondence:
     cycle_confidence: torch.Tensor  #: (B,P) exp(-5 * forward-backward error), zero outside the mask
 
 
-def similarity(pixel_emb: torch.Tensor, vertex_emb: torch.Tensor, tau: float) -> torch.Tensor:
-    """Cosine similarity / tau between unit pixel embeddings (B,D,h,w) and vertex ones (B,N,D): (B,P,N)."""
-    if tau <= 0:
+def similarity(pixel_emb: torch.Tensor, vertex_emb: torch.Tensor, tau: float | torch.Tensor) -> torch.Tensor:
+    """Cosine similarity / tau between unit pixel embeddings (B,D,h,w) and vertex ones (B,N,D): (B,P,N).
+
+    ``tau`` is a positive number, or a scalar tensor (a learnt temperature, kept positive by its owner)."""
+    if not isinstance(tau, torch.Tensor) and tau <= 0:
         raise ValueError(f"tau must be positive, got {tau}")
     if pixel_emb.shape[1] != vertex_emb.shape[-1]:
         raise ValueError(f"embedding dims differ: {pixel_emb.shape[1]} vs {vertex_emb.shape[-1]}")
@@ -39,7 +41,7 @@ def correspond(
     vertices: torch.Tensor,
     pixel_mask: torch.Tensor,
     pixel_xy: torch.Tensor,
-    tau: float = 0.1,
+    tau: float | torch.Tensor = 0.1,
     vertex_valid: torch.Tensor | None = None,
     confidence_scale: float | None = None,
 ) -> Correspondence:

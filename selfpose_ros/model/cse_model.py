@@ -24,6 +24,8 @@ from selfpose_ros.model.shape import ShapeHead
 FEATURE_STRIDE = 4
 #: Size (metres) dividing the normalised depth input of a category no typical size was given for.
 DEFAULT_DEPTH_SCALE = 0.2
+#: Range the learnt temperature is kept in.
+TAU_RANGE = (0.01, 1.0)
 
 
 @dataclass
@@ -46,6 +48,8 @@ class CSEConfig:
     depth_clip: float = 3.0  #: normalised depth is clipped to +-this many category sizes
     shape_axes: bool = False  #: per-instance proportions (per-axis log scales) from the shape code
     handle_head: bool = False  #: a logit saying whether the mug's handle is visible in the crop
+    vertex_table: bool = False  #: a learnt per-vertex embedding per category added to the PointNet's
+    learn_tau: bool = False  #: the softmax temperature is learnt (starting at ``tau``, kept in [0.01, 1])
 
     def __post_init__(self) -> None:
         input_channels(self.input)
@@ -136,6 +140,34 @@ class CSEModel(nn.Module):
             in_dim = d
         self.projector = nn.Sequential(*layers)
         self.handle_head = nn.Linear(gdim, 1) if config.handle_head else None
+        #: per-category (N,D) residuals of the vertex embeddings, zero at the start (the reference CSE learns
+        #: per-vertex embeddings; a PointNet of positions alone varies slowly over the surface)
+        self.vertex_tables = nn.ParameterDict({
+            c: nn.Parameter(torch.zeros(h.num_vertices, config.embed_dim)) for c, h in self.shape_heads.items()
+        }) if config.vertex_table else None
+        self.log_tau = nn.Parameter(torch.tensor(float(np.log(config.tau)))) if config.learn_tau else None
+
+    def fresh_parameter_names(self) -> list[str]:
+        """Parameters that start from their initial values when an older checkpoint (``--init``) lacks them."""
+        names = [f"vertex_tables.{c}" for c in self.vertex_tables] if self.vertex_tables is not None else []
+        return names + (["log_tau"] if self.log_tau is not None else [])
+
+    @property
+    def tau(self) -> torch.Tensor | float:
+        """The softmax temperature: learnt (a tensor in ``TAU_RANGE``) or the configured constant."""
+        if self.log_tau is None:
+            return self.config.tau
+        return self.log_tau.exp().clamp(*TAU_RANGE)
+
+    def vertex_embeddings(self, vertices: torch.Tensor, valid: torch.Tensor, names: Sequence[str]) -> torch.Tensor:
+        """Unit per-vertex embeddings (B,N,D): the PointNet's, plus each category's table when there is one."""
+        emb = self.pointnet(vertices, valid)
+        if self.vertex_tables is None:
+            return emb
+        n = emb.shape[1]
+        table = torch.stack([nn.functional.pad(self.vertex_tables[c], (0, 0, 0, n - self.vertex_tables[c].shape[0]))
+                             for c in names])
+        return nn.functional.normalize(emb + table.to(emb), dim=-1, eps=1e-6)
 
     def mean_mesh_parameters(self) -> list[nn.Parameter]:
         """The learnable mean meshes (the reference trains them with a 10x-100x smaller learning rate)."""
@@ -207,7 +239,7 @@ class CSEModel(nn.Module):
         pix_emb, hidden = self.decoder(feats)
         h, w = pix_emb.shape[-2:]
         mesh = self._per_category(g, K, (H, W), names)
-        vert_emb = self.pointnet(mesh["vertices"], mesh["vertex_valid"])
+        vert_emb = self.vertex_embeddings(mesh["vertices"], mesh["vertex_valid"], names)
         fmask = downsample_mask(masks.float(), FEATURE_STRIDE)
         pixel_xy = pixel_grid(h, w, FEATURE_STRIDE, device=crops.device, dtype=crops.dtype)
         corr = correspond(
@@ -216,7 +248,7 @@ class CSEModel(nn.Module):
             mesh["vertices"],
             fmask,
             pixel_xy,
-            self.config.tau,
+            self.tau,
             mesh["vertex_valid"],
             confidence_scale=float(max(H, W)),
         )

@@ -303,6 +303,10 @@ def resolve_categories(cfg: TrainConfig, init_categories: list[str] | None, bag_
     validate(cfg)
 
 
+#: Model options a run may switch on over a checkpoint without them: their parameters start fresh.
+ADDED_ON_INIT = ("vertex_table", "learn_tau")
+
+
 def init_differences(cfg: TrainConfig, categories: list[str], model_config: dict,
                      prior_extents: dict[str, Any]) -> list[str]:
     """What keeps a checkpoint (categories, model config, prior box extents) from starting this config; [] = fits."""
@@ -318,7 +322,7 @@ def init_differences(cfg: TrainConfig, categories: list[str], model_config: dict
         a, b = model_config.get(key), mine.get(key)
         if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
             a, b = list(a), list(b)
-        if a != b:
+        if a != b and not (key in ADDED_ON_INIT and not a):
             out.append(f"model.{key} {a!r} (checkpoint) != {b!r} (config)")
     for cat, ext in prior_extents.items():
         if cat not in CATEGORIES:

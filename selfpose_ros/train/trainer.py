@@ -137,7 +137,8 @@ class _Loop:
         if init is not None:
             state = {k: v.float() if v.is_floating_point() else v for k, v in init.weights.items()}
             missing, unexpected = self.model.load_state_dict(state, strict=False)
-            missing = [k for k in missing if k != "depth_scale"]
+            fresh = set(self.model.fresh_parameter_names())
+            missing = [k for k in missing if k != "depth_scale" and k not in fresh]
             if missing or unexpected:
                 raise ValueError(f"--init {init.path}: weights do not fit the model (missing {missing[:5]}, "
                                  f"unexpected {unexpected[:5]})")
@@ -294,6 +295,8 @@ class _Loop:
         self.step += 1
         terms["total"] = float(total.detach())
         info = {"lr": self.optimizer.param_groups[0]["lr"], "grad_norm": grad_norm}
+        if self.model.log_tau is not None:
+            info["tau"] = float(self.model.tau.detach())
         self._last_render = extras.get("render")
         return terms, info, out, crops
 
