@@ -125,3 +125,14 @@ def test_collate_relative_motion_pairs_and_triplets():
     assert batch["triplets"].tolist() == [[0, 1, 3]]
     assert TrajectoryCollate(max_triplet_stride=2)(items)["triplets"].shape == (0, 3)
     assert batch["instance_key"] == ["k0", "k0", "k1", "k0"]
+
+
+def test_optional_chains_are_dropped_when_no_group_has_one():
+    groups, frames = [[0, 1, 2], [3, 4, 5]], [[0, 1, 2], [0, 1, 2]]  # no chain of 3 frames at stride 2
+    with pytest.raises(ValueError, match="no group has a chain"):
+        VideoBatchSampler(groups, frames, videos=2, frames=3, chain_videos=1, stride=2)
+    s = VideoBatchSampler(groups, frames, videos=2, frames=3, chain_videos=1, stride=2, chains_optional=True)
+    assert s.chains_dropped and s.chain_videos == 0
+    assert all(len(b) == 6 for b in s.batches(0))
+    kept = VideoBatchSampler(groups, frames, videos=2, frames=3, chain_videos=1, stride=1, chains_optional=True)
+    assert not kept.chains_dropped and kept.chain_videos == 1

@@ -79,6 +79,7 @@ class VideoBatchSampler(Sampler[list[int]]):
         rank: int = 0,
         world_size: int = 1,
         batches_per_epoch: int | None = None,
+        chains_optional: bool = False,
     ) -> None:
         if strategy not in ("spread", "random"):
             raise ValueError(f"strategy must be 'spread' or 'random', got {strategy!r}")
@@ -108,6 +109,10 @@ class VideoBatchSampler(Sampler[list[int]]):
         self._normal = [g for g, f in enumerate(self._frames) if self._normal_ok(f)]
         self._chains = {g: s for g, f in enumerate(self._frames)
                         if chain_videos and len(s := chain_starts(f, frames, stride))}
+        #: True when ``chains_optional`` let a sampler without any chain draw all its videos by ``strategy``
+        self.chains_dropped = bool(chains_optional and chain_videos and not self._chains)
+        if self.chains_dropped:
+            self.chain_videos = chain_videos = 0
         if videos > chain_videos and not self._normal:
             raise ValueError(f"no group has {frames} frames usable by strategy {strategy!r} "
                              f"(min_spacing {min_spacing}); groups have {sorted(len(f) for f in self._frames)}")

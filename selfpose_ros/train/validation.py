@@ -14,12 +14,11 @@ import dataclasses
 import logging
 import math
 
-import numpy as np
 import torch
 
 from selfpose_ros.losses.step import StepInputs, compute_losses
 from selfpose_ros.losses.weights import LossWeights
-from selfpose_ros.train.sampler import VideoBatchSampler, chain_starts
+from selfpose_ros.train.sampler import VideoBatchSampler
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +39,13 @@ class SelfSupValidator:
         ds, groups, frames = val
         d = cfg.data
         videos = min(d.videos, len(groups))
-        chains = min(d.chain_videos, videos)
-        if chains and not any(len(chain_starts(np.sort(np.asarray(f)), d.frames, d.stride)) for f in frames):
+        sampler = VideoBatchSampler(groups, frames, videos=videos, frames=d.frames, strategy=d.strategy,
+                                    chain_videos=min(d.chain_videos, videos), stride=d.stride, seed=cfg.run.seed,
+                                    chains_optional=True)
+        if sampler.chains_dropped:
             # a short held-out recording (the recorder's last split, say); no term of the signal needs a chain
             log.warning("the validation bags hold no chain of %d frames with stride %d (data.frames, data.stride); "
                         "their videos are all drawn by data.strategy", d.frames, d.stride)
-            chains = 0
-        sampler = VideoBatchSampler(groups, frames, videos=videos, frames=d.frames, strategy=d.strategy,
-                                    chain_videos=chains, stride=d.stride, seed=cfg.run.seed)
         self.batches = [collate([ds[i] for i in idx]) for idx in sampler.batches(0)[:cfg.run.val_batches]]
         if not self.batches:
             raise ValueError("the validation bags give no batch (too few frames per object)")
