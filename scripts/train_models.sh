@@ -10,6 +10,11 @@
 #                training trajectories (seeds 1030..1089), the 90-trajectory cache, 1,800 steps from the
 #                shipped model with and without the label_vertex term -> runs/v2b, runs/v2c (not shipped);
 #                1,000 steps from scratch at match temperature 0.05 and 0.1 -> runs/tau_005, runs/tau_01
+#   v2vertex     (after v2longer's data) 1,800 steps from the shipped model with learnt per-vertex embeddings
+#                and a learnt match temperature, label_vertex 0.2 and 1.0 -> runs/v2d, runs/v2e (not shipped)
+#   probe        (after v2data) the viewpoint probe of docs/training.md: the v2 recipe (400 steps) with and without the
+#                trajectory regularisation -> runs/probe_ref, runs/probe_notraj, then `selfpose probe` on
+#                them and on the shipped model
 # The first model (4 categories, RGB, 64 px) and its runs: stages data selfsup supervised ablations (its
 # data now at --realism default).
 # STEPS=N overrides optim.steps of every run. Each `selfpose train` line is the exact command recorded
@@ -85,6 +90,22 @@ for stage in "${stages[@]}"; do
           --set labels.label_vertex=0.2 --set "model.tau=$tau" --set "run.out_dir=runs/tau_${tau/./}" \
           --set "name=tau_${tau/./}" --set run.checkpoint_every=250
       done ;;
+    v2vertex)
+      vertex=(--init models/cse_6cat_rgbd.pt --set data.cache=data/cache/train_default90_128
+              --set "data.bags=[data/sim/train_default, data/sim/train_default_b]" --set optim.steps=1800
+              --set optim.lr=0.0005 --set optim.ema=0.995 --set run.checkpoint_every=200
+              --set model.vertex_table=true --set model.learn_tau=true)
+      v2train "v2d: vertex tables, learnt tau, label_vertex 0.2" "${vertex[@]}" --set labels.label_vertex=0.2 \
+        --set run.out_dir=runs/v2d --set name=v2d_6cat_rgbd
+      v2train "v2e: vertex tables, learnt tau, label_vertex 1.0" "${vertex[@]}" --set labels.label_vertex=1.0 \
+        --set run.out_dir=runs/v2e --set name=v2e_6cat_rgbd ;;
+    probe)  # the caches of v2data
+      v2train "probe reference: the v2 recipe" --set run.out_dir=runs/probe_ref --set name=probe_ref
+      v2train "probe ablation: no trajectory regularisation" --set losses.traj=0 --set losses.vicreg=0 \
+        --set run.out_dir=runs/probe_notraj --set name=probe_notraj
+      selfpose probe --model v2=models/cse_6cat_rgbd.pt --model ref=runs/probe_ref/model.pt \
+        --model notraj=runs/probe_notraj/model.pt --train-cache data/cache/train_default_128 \
+        --test-cache data/cache/heldout_default_128 ;;
     v2ablations)
       abl ref
       abl rgb --set model.input=rgb --set augment.depth_dropout=0.0
