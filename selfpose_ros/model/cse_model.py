@@ -140,8 +140,8 @@ class CSEModel(nn.Module):
             in_dim = d
         self.projector = nn.Sequential(*layers)
         self.handle_head = nn.Linear(gdim, 1) if config.handle_head else None
-        #: per-category (N,D) residuals of the vertex embeddings, zero at the start (the reference CSE learns
-        #: per-vertex embeddings; a PointNet of positions alone varies slowly over the surface)
+        #: per-category (N,D) residuals of the vertex embeddings, zero at the start (a PointNet of the positions
+        #: alone varies slowly over the surface, so its matches stay flat)
         self.vertex_tables = nn.ParameterDict({
             c: nn.Parameter(torch.zeros(h.num_vertices, config.embed_dim)) for c, h in self.shape_heads.items()
         }) if config.vertex_table else None
