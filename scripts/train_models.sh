@@ -11,7 +11,8 @@
 #                shipped model with and without the label_vertex term -> runs/v2b, runs/v2c (not shipped);
 #                1,000 steps from scratch at match temperature 0.05 and 0.1 -> runs/tau_005, runs/tau_01
 #   v2vertex     (after v2longer's data) 1,800 steps from the shipped model with learnt per-vertex embeddings
-#                and a learnt match temperature, label_vertex 0.2 and 1.0 -> runs/v2d, runs/v2e (not shipped)
+#                and a learnt match temperature, label_vertex 0.2 and 1.0 -> runs/v2d, runs/v2e; the same on
+#                v2's 30 trajectories, 1,200 steps -> runs/v2f (none shipped)
 #   probe        (after v2data) the viewpoint probe of docs/training.md: the v2 recipe (400 steps) with and without the
 #                trajectory regularisation -> runs/probe_ref, runs/probe_notraj, then `selfpose probe` on
 #                them and on the shipped model
@@ -98,7 +99,11 @@ for stage in "${stages[@]}"; do
       v2train "v2d: vertex tables, learnt tau, label_vertex 0.2" "${vertex[@]}" --set labels.label_vertex=0.2 \
         --set run.out_dir=runs/v2d --set name=v2d_6cat_rgbd
       v2train "v2e: vertex tables, learnt tau, label_vertex 1.0" "${vertex[@]}" --set labels.label_vertex=1.0 \
-        --set run.out_dir=runs/v2e --set name=v2e_6cat_rgbd ;;
+        --set run.out_dir=runs/v2e --set name=v2e_6cat_rgbd
+      v2train "v2f: v2e's recipe on v2's 30 trajectories, 1,200 steps" --init models/cse_6cat_rgbd.pt \
+        --set optim.steps=1200 --set optim.lr=0.0005 --set optim.ema=0.995 --set run.checkpoint_every=200 \
+        --set model.vertex_table=true --set model.learn_tau=true --set labels.label_vertex=1.0 \
+        --set run.out_dir=runs/v2f --set name=v2f_6cat_rgbd ;;
     probe)  # the caches of v2data
       v2train "probe reference: the v2 recipe" --set run.out_dir=runs/probe_ref --set name=probe_ref
       v2train "probe ablation: no trajectory regularisation" --set losses.traj=0 --set losses.vicreg=0 \
