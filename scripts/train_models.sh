@@ -37,6 +37,13 @@ HELD6=(--scenes 6 --frames 30 --categories bottle,bowl,camera,can,laptop,mug --o
        --width 320 --height 240 --rate 3 --no-progress)
 steps=()
 if [ -n "${STEPS:-}" ]; then steps=(--set "optim.steps=$STEPS"); fi
+# the continuations from the shipped model (v2longer, v2vertex): the 90-trajectory data, the optimiser settings
+# and the two model options of v2vertex
+data90=(--set data.cache=data/cache/train_default90_128
+        --set "data.bags=[data/sim/train_default, data/sim/train_default_b]")
+cont=(--set optim.lr=0.0005 --set optim.ema=0.995 --set run.checkpoint_every=200)
+longer=(--init models/cse_6cat_rgbd.pt "${data90[@]}" --set optim.steps=1800 "${cont[@]}")
+vtx=(--set model.vertex_table=true --set model.learn_tau=true)
 say() { printf '\033[1m[train_models]\033[0m %s\n' "$*"; }
 train() { say "$1"; shift; selfpose train --config "$CFG" "${steps[@]}" "$@" --quiet; }
 v2train() { say "$1"; shift; selfpose train --config "$V2" "${steps[@]}" "$@" --quiet; }
@@ -78,10 +85,6 @@ for stage in "${stages[@]}"; do
         selfpose cache --config "$V2" --set "data.bags=[data/sim/train_default, data/sim/train_default_b]" \
           --out data/cache/train_default90_128 --ground-truth --report --quiet
       fi
-      data90=(--set data.cache=data/cache/train_default90_128
-              --set "data.bags=[data/sim/train_default, data/sim/train_default_b]")
-      longer=(--init models/cse_6cat_rgbd.pt "${data90[@]}" --set optim.steps=1800
-              --set optim.lr=0.0005 --set optim.ema=0.995 --set run.checkpoint_every=200)
       v2train "v2b: 1,800 more steps on 90 trajectories" "${longer[@]}" --set run.out_dir=runs/v2b \
         --set name=v2b_6cat_rgbd
       v2train "v2c: the same with the label_vertex term" "${longer[@]}" --set run.out_dir=runs/v2c \
@@ -92,17 +95,12 @@ for stage in "${stages[@]}"; do
           --set "name=tau_${tau/./}" --set run.checkpoint_every=250
       done ;;
     v2vertex)
-      vertex=(--init models/cse_6cat_rgbd.pt --set data.cache=data/cache/train_default90_128
-              --set "data.bags=[data/sim/train_default, data/sim/train_default_b]" --set optim.steps=1800
-              --set optim.lr=0.0005 --set optim.ema=0.995 --set run.checkpoint_every=200
-              --set model.vertex_table=true --set model.learn_tau=true)
-      v2train "v2d: vertex tables, learnt tau, label_vertex 0.2" "${vertex[@]}" --set labels.label_vertex=0.2 \
-        --set run.out_dir=runs/v2d --set name=v2d_6cat_rgbd
-      v2train "v2e: vertex tables, learnt tau, label_vertex 1.0" "${vertex[@]}" --set labels.label_vertex=1.0 \
-        --set run.out_dir=runs/v2e --set name=v2e_6cat_rgbd
+      v2train "v2d: vertex tables, learnt tau, label_vertex 0.2" "${longer[@]}" "${vtx[@]}" \
+        --set labels.label_vertex=0.2 --set run.out_dir=runs/v2d --set name=v2d_6cat_rgbd
+      v2train "v2e: vertex tables, learnt tau, label_vertex 1.0" "${longer[@]}" "${vtx[@]}" \
+        --set labels.label_vertex=1.0 --set run.out_dir=runs/v2e --set name=v2e_6cat_rgbd
       v2train "v2f: v2e's recipe on v2's 30 trajectories, 1,200 steps" --init models/cse_6cat_rgbd.pt \
-        --set optim.steps=1200 --set optim.lr=0.0005 --set optim.ema=0.995 --set run.checkpoint_every=200 \
-        --set model.vertex_table=true --set model.learn_tau=true --set labels.label_vertex=1.0 \
+        --set optim.steps=1200 "${cont[@]}" "${vtx[@]}" --set labels.label_vertex=1.0 \
         --set run.out_dir=runs/v2f --set name=v2f_6cat_rgbd ;;
     probe)  # the caches of v2data
       v2train "probe reference: the v2 recipe" --set run.out_dir=runs/probe_ref --set name=probe_ref
@@ -144,7 +142,7 @@ for stage in "${stages[@]}"; do
       train "ablation: no cycle losses" --set losses.match=0 --set losses.imatch=0 \
         --set losses.cross_instance=0 --set losses.ego_cycle=0 \
         --set run.out_dir=runs/ablation_no_cycles --set name=ablation_no_cycles ;;
-    *) echo "unknown stage $stage (v2data v2 v2longer v2ablations data selfsup supervised ablations)" >&2; exit 2 ;;
+    *) echo "unknown stage $stage (v2data v2 v2longer v2vertex probe v2ablations data selfsup supervised ablations)" >&2; exit 2 ;;
   esac
 done
 say "done"
