@@ -15,7 +15,7 @@ import sys
 import pytest
 import torch
 from builders import simulated_bag
-from ros_testing import REPO, NodeProcess, require_rclpy, spin_until
+from ros_testing import REPO, NodeProcess, call_service, require_rclpy, spin_until
 
 rclpy = require_rclpy()
 pytestmark = [pytest.mark.dds, pytest.mark.slow]  # 42-74 s measured on the shared 2-core machine
@@ -48,15 +48,16 @@ def _record(tmp_path):
     state = {}
     try:
         client = node.create_client(Trigger, "/camera/trajectory_recorder/status")
-        assert client.wait_for_service(timeout_sec=30.0), rec.output()
 
         def enough():
-            future = client.call_async(Trigger.Request())
-            spin_until(node, future.done, 5.0, rec)
-            state.update(json.loads(future.result().message))
+            state.update(json.loads(call_service(node, client, Trigger.Request, rec).message))
             return len(state["closed_bags"]) >= 3 and state["keyframes_kept"] >= 12
 
         assert spin_until(node, enough, 90.0, rec), (state, sim.output(), rec.output())
+    except BaseException:
+        rec.stop(signal.SIGKILL)
+        sim.stop(signal.SIGKILL)
+        raise
     finally:
         node.destroy_node()
         rclpy.shutdown()

@@ -13,7 +13,7 @@ import subprocess
 import sys
 
 import pytest
-from ros_testing import REPO, NodeProcess, require_rclpy, spin_until
+from ros_testing import REPO, NodeProcess, call_service, require_rclpy, spin_until
 
 rclpy = require_rclpy()
 
@@ -59,12 +59,9 @@ def killed(tmp_path_factory):
     state = {}
     try:
         client = node.create_client(Trigger, f"{NS}/trajectory_recorder/status")
-        assert client.wait_for_service(timeout_sec=60.0), rec.output()
 
         def flushed():
-            future = client.call_async(Trigger.Request())
-            spin_until(node, future.done, 10.0, rec)
-            state.update(json.loads(future.result().message) if future.done() else {})
+            state.update(json.loads(call_service(node, client, Trigger.Request, rec).message))
             return state.get("keyframes_flushed", 0) >= 4
 
         assert spin_until(node, flushed, 120.0, rec), (state, sim.output(), rec.output())

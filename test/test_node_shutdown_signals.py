@@ -11,7 +11,7 @@ import signal
 import time
 
 import pytest
-from ros_testing import REPO, NodeProcess, require_rclpy, spin_until
+from ros_testing import REPO, NodeProcess, call_service, require_rclpy, spin_until
 
 rclpy = require_rclpy()
 
@@ -92,13 +92,10 @@ def test_recorder_stops_cleanly_on_two_sigints(node, camera, tmp_path):
     state = {}
 
     def recording_frames():
-        future = client.call_async(Trigger.Request())
-        spin_until(node, future.done, 10.0, proc)
-        state.update(json.loads(future.result().message) if future.done() else {})
+        state.update(json.loads(call_service(node, client, Trigger.Request, proc).message))
         return state.get("keyframes_kept", 0) >= 2
 
     try:
-        assert client.wait_for_service(timeout_sec=60.0), proc.output()
         assert spin_until(node, recording_frames, 90.0, proc), (state, proc.output(), camera.output())
     except BaseException:
         proc.stop(signal.SIGKILL)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ros_testing import REPO, NodeProcess, require_rclpy, spin_until
+from ros_testing import REPO, NodeProcess, call_service, require_rclpy, spin_until
 
 rclpy = require_rclpy()
 
@@ -98,9 +98,8 @@ def test_params_file_value_is_applied_under_a_namespace(nodes, name):
     try:
         client = node.create_client(GetParameters, f"{NAMESPACE}/{name}/get_parameters")
         assert spin_until(node, client.service_is_ready, 90.0, nodes[name]), nodes[name].output()
-        future = client.call_async(GetParameters.Request(names=[param, *extra]))
-        assert spin_until(node, future.done, 30.0, nodes[name]), "no answer from the parameter service"
-        got = [_value(v) for v in future.result().values]
+        answer = call_service(node, client, lambda: GetParameters.Request(names=[param, *extra]), nodes[name])
+        got = [_value(v) for v in answer.values]
         assert got == [value, *extra.values()], f"{name}: {param} and {list(extra)} read back as {got}"
     finally:
         node.destroy_node()

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from ros_testing import NodeProcess, require_rclpy, spin_until
+from ros_testing import NodeProcess, call_service, require_rclpy, spin_until
 
 rclpy = require_rclpy()
 pytestmark = pytest.mark.dds
@@ -105,15 +105,19 @@ def _transform(parent, child, stamp, T):
 
 
 def call(node, client, proc, timeout=20.0):
-    assert client.wait_for_service(timeout_sec=timeout), proc.output()
-    future = client.call_async(Trigger.Request())
-    assert spin_until(node, future.done, timeout, proc), proc.output()
-    return future.result()
+    """Ask a start/stop service once (asking again could start or stop twice)."""
+    return call_service(node, client, Trigger.Request, proc, timeout, attempts=1)
+
+
+_STATUS_CLIENTS = {}
 
 
 def status(node, ns, proc):
-    client = node.create_client(Trigger, f"{ns}/trajectory_recorder/status")
-    return json.loads(call(node, client, proc).message)
+    """The recorder's status, asked through one client per node and namespace (a fresh client per call races)."""
+    key = (id(node), ns)
+    if key not in _STATUS_CLIENTS:
+        _STATUS_CLIENTS[key] = node.create_client(Trigger, f"{ns}/trajectory_recorder/status")
+    return json.loads(call_service(node, _STATUS_CLIENTS[key], Trigger.Request, proc, 10.0).message)
 
 
 def read_bag(path):

@@ -5,7 +5,7 @@ import signal
 
 import numpy as np
 import pytest
-from ros_testing import REPO, NodeProcess, require_rclpy, spin_until
+from ros_testing import REPO, NodeProcess, call_service, require_rclpy, spin_until
 
 rclpy = require_rclpy()
 pytestmark = pytest.mark.dds
@@ -37,13 +37,10 @@ def test_recording_the_simulated_camera(tmp_path):
     node = rclpy.create_node("test_recorder_sim_probe")
     try:
         client = node.create_client(Trigger, "/simcam/trajectory_recorder/status")
-        assert client.wait_for_service(timeout_sec=30.0), rec.output()
         state = {}
 
         def enough():
-            future = client.call_async(Trigger.Request())
-            spin_until(node, future.done, 5.0, rec)
-            state.update(json.loads(future.result().message))
+            state.update(json.loads(call_service(node, client, Trigger.Request, rec).message))
             return state["keyframes_kept"] >= 5
 
         assert spin_until(node, enough, 60.0, rec), (state, sim.output(), rec.output())

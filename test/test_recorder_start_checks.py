@@ -11,7 +11,7 @@ import signal
 import subprocess
 
 import pytest
-from ros_testing import REPO, NodeProcess, require_rclpy, spin_until
+from ros_testing import REPO, NodeProcess, call_service, require_rclpy
 
 rclpy = require_rclpy()
 
@@ -69,11 +69,9 @@ def recorder(tmp_path, output_dir, min_free_mb):
 
 def call(node, proc, name):
     client = node.create_client(Trigger, f"{NS}/trajectory_recorder/{name}")
-    assert client.wait_for_service(timeout_sec=60.0), proc.output()
-    future = client.call_async(Trigger.Request())
-    assert spin_until(node, future.done, 30.0, proc), proc.output()
+    answer = call_service(node, client, Trigger.Request, proc, 30.0, attempts=3 if name == "status" else 1)
     node.destroy_client(client)
-    return future.result()
+    return answer
 
 
 def fill(path, leave_bytes):

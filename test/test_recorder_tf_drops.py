@@ -5,7 +5,7 @@ import json
 import math
 
 import numpy as np
-from ros_testing import NodeProcess, require_rclpy, spin_until
+from ros_testing import NodeProcess, call_service, require_rclpy, spin_until
 
 rclpy = require_rclpy()
 
@@ -75,9 +75,7 @@ def test_frames_without_tf_are_counted_and_warned_once(tmp_path):
             spin_until(node, lambda: False, 0.05, proc)
 
         def status():
-            future = status_client.call_async(Trigger.Request())
-            assert spin_until(node, future.done, 20.0, proc), proc.output()
-            return json.loads(future.result().message)
+            return json.loads(call_service(node, status_client, Trigger.Request, proc).message)
 
         assert status_client.wait_for_service(timeout_sec=60.0), proc.output()
         assert spin_until(node, lambda: all(p.get_subscription_count() for p in [*pubs, info]), 30.0, proc)

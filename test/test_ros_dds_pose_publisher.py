@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from ros_testing import REPO, NodeProcess, require_rclpy, ros_node, spin_until
+from ros_testing import REPO, NodeProcess, call_service, require_rclpy, ros_node, spin_until
 
 rclpy = require_rclpy()
 pytestmark = pytest.mark.dds
@@ -94,10 +94,9 @@ def test_tf_frames_arrive_with_prefix_and_pose(publisher, listener, expected):
 def test_node_reports_the_parameters_from_the_file(publisher, listener, expected):
     p, _ = expected
     client = listener.create_client(GetParameters, "/pose_publisher/get_parameters")
-    assert client.wait_for_service(timeout_sec=20.0)
-    future = client.call_async(GetParameters.Request(names=["rate_hz", "tf_prefix", "categories"]))
-    assert spin_until(listener, future.done, 20.0, publisher)
-    rate, prefix, cats = future.result().values
+    answer = call_service(listener, client, lambda: GetParameters.Request(names=["rate_hz", "tf_prefix", "categories"]),
+                          publisher)
+    rate, prefix, cats = answer.values
     assert rate.double_value == pytest.approx(p["rate_hz"])
     assert prefix.string_value == p["tf_prefix"]
     assert list(cats.string_array_value) == p["categories"]
