@@ -51,6 +51,23 @@ def shape_extent_ranges(categories: list[str], samples: int = 24, seed: int = 0)
     return lo, hi
 
 
+def fit_pseudo_labels(cfg: TrainConfig, ds, progress=None) -> dict:
+    """The pseudo-labels ``cfg.pseudo_labels`` asks for, of a TrajectoryDataset (the cache's and the trainer's)."""
+    from selfpose_ros.conventions import SYMMETRY
+    from selfpose_ros.shapes.templates import shape_templates
+    from selfpose_ros.train.model_priors import model_priors
+    from selfpose_ros.train.pseudo_labels import compute_pseudo_labels
+
+    p, cats = cfg.pseudo_labels, list(cfg.data.categories)
+    full = {c: v for c, (v, _) in model_priors(cats, 0).items()}
+    diag = shape_ranges(cats, seed=cfg.run.seed)[2]
+    templates = {c: shape_templates(c, p.templates, seed=cfg.run.seed) for c in cats
+                 if p.templates and SYMMETRY.get(c) != "continuous_y"}  # templates settle yaw, which these lack
+    return compute_pseudo_labels(ds, full, p.mode, use_up=p.use_up, inlier_threshold=p.inlier_threshold,
+                                 seed=cfg.run.seed, progress=progress, templates=templates,
+                                 scale_ranges={c: (float(a), float(b)) for c, (a, b) in zip(cats, diag)})
+
+
 def _concat(blobs: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
     offsets = np.zeros(len(blobs) + 1, np.int64)
     offsets[1:] = np.cumsum([len(b) for b in blobs])
@@ -71,7 +88,7 @@ def build_crop_cache(cfg: TrainConfig, out: str | Path, ground_truth: bool = Fal
     from selfpose_ros.train.adapt_data import expand_bags
     from selfpose_ros.train.dataset import TrajectoryDataset
     from selfpose_ros.train.model_priors import model_priors
-    from selfpose_ros.train.pseudo_labels import compute_pseudo_labels, labels_to_arrays
+    from selfpose_ros.train.pseudo_labels import labels_to_arrays
 
     d, p = cfg.data, cfg.pseudo_labels
     out = Path(out)
@@ -82,7 +99,6 @@ def build_crop_cache(cfg: TrainConfig, out: str | Path, ground_truth: bool = Fal
     ds = TrajectoryDataset(bags, categories=d.categories, crop_size=d.crop_size,
                            mode="supervised" if ground_truth else "self_supervised", min_mask_pixels=d.min_mask_pixels)
     t_read = time.perf_counter() - t0
-    full = {c: v for c, (v, _) in model_priors(d.categories, 0).items()}
     wrap = None
     if progress:
         from tqdm import tqdm
@@ -91,9 +107,7 @@ def build_crop_cache(cfg: TrainConfig, out: str | Path, ground_truth: bool = Fal
             return tqdm(x, desc="pseudo-labels")
     cats = list(d.categories)
     lo, hi, diag = shape_ranges(cats, seed=cfg.run.seed)
-    labels = compute_pseudo_labels(ds, full, p.mode, use_up=p.use_up, inlier_threshold=p.inlier_threshold,
-                                   seed=cfg.run.seed, progress=wrap,
-                                   scale_ranges={c: (float(a), float(b)) for c, (a, b) in zip(cats, diag)})
+    labels = fit_pseudo_labels(cfg, ds, wrap)
     arrays = labels_to_arrays(labels, len(ds))
     t_labels = time.perf_counter() - t0 - t_read
     cat_idx = np.array([cats.index(c.category) for c in ds.crops], np.int64)

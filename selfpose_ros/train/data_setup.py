@@ -144,17 +144,14 @@ def _pseudo_labels(cfg: TrainConfig, ds, out_dir: Path, is_main: bool, barrier) 
     from selfpose_ros.train.pseudo_labels import PSEUDO_LABEL_VERSION
 
     key = f"v{PSEUDO_LABEL_VERSION}|{len(ds)}|{ds.bags}|{p.mode}|{p.use_up}|{p.inlier_threshold}|{cfg.run.seed}"
+    if p.templates:  # (keys of runs without templates stay as they were)
+        key += f"|templates{p.templates}"
     cache = out_dir / "pseudo_labels.npz"
     if is_main and not _cache_ok(cache, key):
-        from selfpose_ros.train.crop_cache_build import shape_ranges
-        from selfpose_ros.train.model_priors import model_priors
-        from selfpose_ros.train.pseudo_labels import compute_pseudo_labels, labels_to_arrays
+        from selfpose_ros.train.crop_cache_build import fit_pseudo_labels
+        from selfpose_ros.train.pseudo_labels import labels_to_arrays
 
-        full = {c: v for c, (v, _) in model_priors(cfg.data.categories, 0).items()}
-        diag = shape_ranges(list(cfg.data.categories), seed=cfg.run.seed)[2]
-        labs = compute_pseudo_labels(ds, full, p.mode, use_up=p.use_up, inlier_threshold=p.inlier_threshold,
-                                     seed=cfg.run.seed, scale_ranges={c: (float(a), float(b)) for c, (a, b) in
-                                                                      zip(cfg.data.categories, diag)})
+        labs = fit_pseudo_labels(cfg, ds)
         arrays = labels_to_arrays(labs, len(ds))
         out_dir.mkdir(parents=True, exist_ok=True)
         np.savez(cache, key=np.array(key), **arrays)

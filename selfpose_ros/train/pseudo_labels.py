@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -112,6 +112,28 @@ def _fit(prior: np.ndarray, points: np.ndarray, up: np.ndarray | None, threshold
     return fit, check.confidence_factor
 
 
+def _best_fit(shapes: Sequence[np.ndarray], points: np.ndarray, up: np.ndarray | None, threshold: float,
+              max_points: int, rng: np.random.Generator, category: str, scale_range: tuple[float, float]):
+    """(fit, size factor, shape) of the shape whose fit lies closest to the points (mean truncated distance).
+
+    Fits outside [0.6 lowest, 1.6 highest] of the category's diagonal range are passed over; when no shape
+    fits, the first shape's (the prior's) failed fit is returned, with its reason.
+    """
+    lo, hi = scale_range
+    first, best = None, None
+    for k, shape in enumerate(shapes):  # the prior draws from ``rng`` as without templates: same labels then
+        fit, factor = _fit(shape, points, up, threshold, max_points,
+                           rng if k == 0 else np.random.default_rng([k, len(points)]), category)
+        if first is None:
+            first = (fit, factor, shape)
+        if not fit.success or not 0.6 * lo <= fit.scale <= 1.6 * hi:
+            continue
+        cost = float(fit.extras.get("mean_truncated_distance_m", np.inf))
+        if best is None or cost < best[0]:
+            best = (cost, (fit, factor, shape))
+    return best[1] if best is not None else first
+
+
 def _to_camera(R_w: np.ndarray, t_w: np.ndarray, T_map_cam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     R_cm, t_cm = T_map_cam[:3, :3], T_map_cam[:3, 3]
     return R_cm.T @ R_w, R_cm.T @ (t_w - t_cm)
@@ -155,6 +177,7 @@ def compute_pseudo_labels(
     seed: int = 0,
     progress=None,
     scale_ranges: Mapping[str, tuple[float, float]] | None = None,
+    templates: Mapping[str, Sequence[np.ndarray]] | None = None,
 ) -> dict[int, PseudoLabel]:
     """Pseudo-labels {dataset index: PseudoLabel} for a TrajectoryDataset; ground truth is never read.
 
@@ -162,6 +185,8 @@ def compute_pseudo_labels(
     axis ``world_up`` (objects standing upright); otherwise the prior fit's 24 PCA-axis candidates.
     ``scale_ranges``: category -> (lowest, highest) diagonal in metres (the shape library's); with it the
     fused cloud keeps only the object's own points and a fit outside [0.6 lowest, 1.6 highest] is rejected.
+    ``templates``: category -> more canonical shapes (``shapes.templates``) fitted besides the prior; the
+    closest fit wins (its shape then sizes the label's box).
     """
     if mode not in ("trajectory", "frame"):
         raise ValueError(f"pseudo-label mode must be 'trajectory' or 'frame', got {mode!r}")
@@ -177,9 +202,11 @@ def compute_pseudo_labels(
         Ts = [dataset.frames[c.frame].T_map_cam for c in crops]
         handle = _HandleTest(cat)
         lo, hi = (scale_ranges or {}).get(cat, (0.0, np.inf))
+        shapes = [priors[cat], *(templates or {}).get(cat, [])]
         if mode == "trajectory":
             pts = fuse_group(crops, Ts, per_frame_points, rng, 1.1 * hi, up_world if use_up else None)
-            fit, factor = _fit(priors[cat], pts, up_world if use_up else None, inlier_threshold, max_points, rng, cat)
+            fit, factor, shape = _best_fit(shapes, pts, up_world if use_up else None, inlier_threshold, max_points,
+                                           rng, cat, (lo, hi))
             if fit.success and not 0.6 * lo <= fit.scale <= 1.6 * hi:
                 log.warning("group %d (%s): fused fit of scale %.3f m outside the %s range [%.3f, %.3f]",
                             g, dataset.group_keys[g], fit.scale, cat, lo, hi)
@@ -187,7 +214,7 @@ def compute_pseudo_labels(
             if not fit.success:
                 log.warning("group %d (%s): no fused fit: %s", g, dataset.group_keys[g], fit.failure_reason)
                 continue
-            R_w, t_w, scale, ext, ext_ok = _boxed(fit, pts, priors[cat], cat)
+            R_w, t_w, scale, ext, ext_ok = _boxed(fit, pts, shape, cat)
             cam = [_to_camera(R_w, t_w, T) for T in Ts]
             seen = [handle(c, R, t, ext if ext_ok else None) for c, (R, t) in zip(crops, cam)]
             if handle.active and not any(seen):  # the trajectory never saw the handle: yaw and box are unknown
@@ -202,9 +229,9 @@ def compute_pseudo_labels(
                 up = T[:3, :3].T @ up_world if use_up else None
                 pts = core_points(c.depth, c.mask, c.K, 1.1 * hi, up=up) if np.isfinite(hi) else \
                     crop_points(c.depth, c.mask, c.K)
-                fit, factor = _fit(priors[cat], pts, up, inlier_threshold, max_points, rng, cat)
+                fit, factor, shape = _best_fit(shapes, pts, up, inlier_threshold, max_points, rng, cat, (lo, hi))
                 if fit.success and 0.6 * lo <= fit.scale <= 1.6 * hi:
-                    R, t, scale, ext, ext_ok = _boxed(fit, pts, priors[cat], cat)
+                    R, t, scale, ext, ext_ok = _boxed(fit, pts, shape, cat)
                     h = handle(c, R, t, ext if ext_ok else None)
                     if handle.active and not h:
                         R, t, scale, ext_ok = fit.rotation, fit.translation, float(fit.scale), False
