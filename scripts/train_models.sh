@@ -13,6 +13,8 @@
 #   v2vertex     (after v2longer's data) 1,800 steps from the shipped model with learnt per-vertex embeddings
 #                and a learnt match temperature, label_vertex 0.2 and 1.0 -> runs/v2d, runs/v2e; the same on
 #                v2's 30 trajectories, 1,200 steps -> runs/v2f (none shipped)
+#   v2tpl        (after v2longer's data) template pseudo-labels (pseudo_labels.templates=8) on the 90 trajectories
+#                -> data/cache/train_default90_tpl8_128, then v2e's recipe on them -> runs/v2g (not run yet)
 #   probe        (after v2data) the viewpoint probe of docs/training.md: the v2 recipe (400 steps) with and without the
 #                trajectory regularisation -> runs/probe_ref, runs/probe_notraj, then `selfpose probe` on
 #                them and on the shipped model
@@ -102,6 +104,14 @@ for stage in "${stages[@]}"; do
       v2train "v2f: v2e's recipe on v2's 30 trajectories, 1,200 steps" --init models/cse_6cat_rgbd.pt \
         --set optim.steps=1200 "${cont[@]}" "${vtx[@]}" --set labels.label_vertex=1.0 \
         --set run.out_dir=runs/v2f --set name=v2f_6cat_rgbd ;;
+    v2tpl)
+      tpl=(--set pseudo_labels.templates=8 --set "data.bags=[data/sim/train_default, data/sim/train_default_b]")
+      if [ ! -f data/cache/train_default90_tpl8_128/crops.npz ]; then
+        selfpose cache --config "$V2" "${tpl[@]}" --out data/cache/train_default90_tpl8_128 --ground-truth --report --quiet
+      fi
+      v2train "v2g: v2e's recipe on template pseudo-labels" "${longer[@]}" "${vtx[@]}" "${tpl[@]}" \
+        --set data.cache=data/cache/train_default90_tpl8_128 --set labels.label_vertex=1.0 \
+        --set run.out_dir=runs/v2g --set name=v2g_6cat_rgbd ;;
     probe)  # the caches of v2data
       v2train "probe reference: the v2 recipe" --set run.out_dir=runs/probe_ref --set name=probe_ref
       v2train "probe ablation: no trajectory regularisation" --set losses.traj=0 --set losses.vicreg=0 \
@@ -142,7 +152,7 @@ for stage in "${stages[@]}"; do
       train "ablation: no cycle losses" --set losses.match=0 --set losses.imatch=0 \
         --set losses.cross_instance=0 --set losses.ego_cycle=0 \
         --set run.out_dir=runs/ablation_no_cycles --set name=ablation_no_cycles ;;
-    *) echo "unknown stage $stage (v2data v2 v2longer v2vertex probe v2ablations data selfsup supervised ablations)" >&2; exit 2 ;;
+    *) echo "unknown stage $stage (v2data v2 v2longer v2vertex v2tpl probe v2ablations data selfsup supervised ablations)" >&2; exit 2 ;;
   esac
 done
 say "done"
