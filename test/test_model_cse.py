@@ -141,3 +141,21 @@ def test_vertex_table_and_learnt_tau_start_as_the_plain_model_and_learn():
     with torch.no_grad():
         rich.log_tau.fill_(10.0)
     assert float(rich.tau) == 1.0  # kept in TAU_RANGE
+
+
+def test_each_option_allowed_on_init_is_exactly_what_brings_fresh_parameters():
+    """train/config.ADDED_ON_INIT and CSEModel.fresh_parameter_names must grow together."""
+    from selfpose_ros.train.config import ADDED_ON_INIT
+
+    base = dict(image_size=64, width=8, num_keypoints=8, projector_dims=(32, 32))
+    plain = CSEModel(CSEConfig(**base), _priors())
+    assert plain.fresh_parameter_names() == []
+    union = set()
+    for option in ADDED_ON_INIT:
+        model = CSEModel(CSEConfig(**base, **{option: True}), _priors())
+        fresh = model.fresh_parameter_names()
+        missing, unexpected = model.load_state_dict(plain.state_dict(), strict=False)
+        assert fresh and sorted(missing) == sorted(fresh) and not unexpected, option
+        union |= set(fresh)
+    every = CSEModel(CSEConfig(**base, **{option: True for option in ADDED_ON_INIT}), _priors())
+    assert set(every.fresh_parameter_names()) == union
