@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Reproduce the shipped checkpoint and its comparison runs (docs/training.md), from nothing.
-#   bash scripts/train_models.sh [STAGE ...]      STAGE: v2data v2 v2ablations (default: all three)
+#   bash scripts/train_models.sh [STAGE ...]      STAGE: v2data v2 v2tpl v2ablations (default: v2data v2 v2tpl)
 #   v2data       simulated training trajectories at realism none and default (seeds 1000..1029; the held-out
 #                benchmark scenes use 9000..), their 128-px crop caches (and a 64-px copy), held-out caches
-#   v2           the shipped RGB-D model, all six categories     -> models/cse_6cat_rgbd.pt
+#   v2           model v2: RGB-D, all six categories, 400 steps    -> runs/v2/model_v2.pt (the base of v2g;
+#                shipped as models/cse_6cat_rgbd.pt until stop 16; the runs below that start from the
+#                shipped model recorded `--init models/cse_6cat_rgbd.pt`, which then held v2)
 #   v2ablations  500-step runs: reference, RGB only, 64 px, realism none, no trajectory regularisation,
 #                supervised (ground-truth poses)                 -> runs/abl_*_500/model.pt
 #   v2longer     the CPU continuations of docs/training.md ("Longer training, three times the data"): 60 more
@@ -13,8 +15,9 @@
 #   v2vertex     (after v2longer's data) 1,800 steps from the shipped model with learnt per-vertex embeddings
 #                and a learnt match temperature, label_vertex 0.2 and 1.0 -> runs/v2d, runs/v2e; the same on
 #                v2's 30 trajectories, 1,200 steps -> runs/v2f (none shipped)
-#   v2tpl        (after v2longer's data) template pseudo-labels (pseudo_labels.templates=8) on the 90 trajectories
-#                -> data/cache/train_default90_tpl8_128, then v2e's recipe on them -> runs/v2g (not run yet)
+#   v2tpl        the shipped model v2g: 60 more trajectories (seeds 1030..1089), template pseudo-labels
+#                (pseudo_labels.templates=8) on all 90 -> data/cache/train_default90_tpl8_128, then v2e's
+#                recipe on them from v2 -> runs/v2g, exported to models/cse_6cat_rgbd.pt
 #   probe        (after v2data) the viewpoint probe of docs/training.md: the v2 recipe (400 steps) with and without the
 #                trajectory regularisation -> runs/probe_ref, runs/probe_notraj, then `selfpose probe` on
 #                them and on the shipped model
@@ -30,7 +33,7 @@ cd "$ROOT"
 source scripts/env.sh
 CFG=config/train_selfsup.yaml
 stages=("$@")
-if [ "${#stages[@]}" -eq 0 ]; then stages=(v2data v2 v2ablations); fi
+if [ "${#stages[@]}" -eq 0 ]; then stages=(v2data v2 v2tpl); fi
 export OMP_NUM_THREADS=1
 V2=config/train_v2.yaml
 SIM6=(--scenes 30 --frames 40 --categories bottle,bowl,camera,can,laptop,mug --objects 2-4 --seed 1000
@@ -44,8 +47,15 @@ if [ -n "${STEPS:-}" ]; then steps=(--set "optim.steps=$STEPS"); fi
 data90=(--set data.cache=data/cache/train_default90_128
         --set "data.bags=[data/sim/train_default, data/sim/train_default_b]")
 cont=(--set optim.lr=0.0005 --set optim.ema=0.995 --set run.checkpoint_every=200)
-longer=(--init models/cse_6cat_rgbd.pt "${data90[@]}" --set optim.steps=1800 "${cont[@]}")
+V2BASE=runs/v2/model_v2.pt
+longer=(--init "$V2BASE" "${data90[@]}" --set optim.steps=1800 "${cont[@]}")
 vtx=(--set model.vertex_table=true --set model.learn_tau=true)
+sim60() {  # the 60 trajectories added to v2's 30 for the continuations
+  if [ ! -d data/sim/train_default_b/scene_059 ]; then
+    rm -rf data/sim/train_default_b
+    selfpose sim --out data/sim/train_default_b "${SIM6[@]}" --scenes 60 --seed 1030 --realism default
+  fi
+}
 say() { printf '\033[1m[train_models]\033[0m %s\n' "$*"; }
 train() { say "$1"; shift; selfpose train --config "$CFG" "${steps[@]}" "$@" --quiet; }
 v2train() { say "$1"; shift; selfpose train --config "$V2" "${steps[@]}" "$@" --quiet; }
@@ -77,12 +87,9 @@ for stage in "${stages[@]}"; do
       fi ;;
     v2)
       v2train "model v2: RGB-D, 128 px, six categories (no ground truth is read)" \
-        --set run.export=models/cse_6cat_rgbd.pt ;;
+        --set "run.export=$V2BASE" ;;
     v2longer)
-      if [ ! -d data/sim/train_default_b/scene_059 ]; then
-        rm -rf data/sim/train_default_b
-        selfpose sim --out data/sim/train_default_b "${SIM6[@]}" --scenes 60 --seed 1030 --realism default
-      fi
+      sim60
       if [ ! -f data/cache/train_default90_128/crops.npz ]; then
         selfpose cache --config "$V2" --set "data.bags=[data/sim/train_default, data/sim/train_default_b]" \
           --out data/cache/train_default90_128 --ground-truth --report --quiet
@@ -101,22 +108,23 @@ for stage in "${stages[@]}"; do
         --set labels.label_vertex=0.2 --set run.out_dir=runs/v2d --set name=v2d_6cat_rgbd
       v2train "v2e: vertex tables, learnt tau, label_vertex 1.0" "${longer[@]}" "${vtx[@]}" \
         --set labels.label_vertex=1.0 --set run.out_dir=runs/v2e --set name=v2e_6cat_rgbd
-      v2train "v2f: v2e's recipe on v2's 30 trajectories, 1,200 steps" --init models/cse_6cat_rgbd.pt \
+      v2train "v2f: v2e's recipe on v2's 30 trajectories, 1,200 steps" --init "$V2BASE" \
         --set optim.steps=1200 "${cont[@]}" "${vtx[@]}" --set labels.label_vertex=1.0 \
         --set run.out_dir=runs/v2f --set name=v2f_6cat_rgbd ;;
     v2tpl)
+      sim60
       tpl=(--set pseudo_labels.templates=8 --set "data.bags=[data/sim/train_default, data/sim/train_default_b]")
       if [ ! -f data/cache/train_default90_tpl8_128/crops.npz ]; then
         selfpose cache --config "$V2" "${tpl[@]}" --out data/cache/train_default90_tpl8_128 --ground-truth --report --quiet
       fi
       v2train "v2g: v2e's recipe on template pseudo-labels" "${longer[@]}" "${vtx[@]}" "${tpl[@]}" \
         --set data.cache=data/cache/train_default90_tpl8_128 --set labels.label_vertex=1.0 \
-        --set run.out_dir=runs/v2g --set name=v2g_6cat_rgbd ;;
+        --set run.out_dir=runs/v2g --set name=v2g_6cat_rgbd --set run.export=models/cse_6cat_rgbd.pt ;;
     probe)  # the caches of v2data
       v2train "probe reference: the v2 recipe" --set run.out_dir=runs/probe_ref --set name=probe_ref
       v2train "probe ablation: no trajectory regularisation" --set losses.traj=0 --set losses.vicreg=0 \
         --set run.out_dir=runs/probe_notraj --set name=probe_notraj
-      selfpose probe --model v2=models/cse_6cat_rgbd.pt --model ref=runs/probe_ref/model.pt \
+      selfpose probe --model "v2=$V2BASE" --model ref=runs/probe_ref/model.pt \
         --model notraj=runs/probe_notraj/model.pt --train-cache data/cache/train_default_128 \
         --test-cache data/cache/heldout_default_128 ;;
     v2ablations)
