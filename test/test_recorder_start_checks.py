@@ -7,11 +7,10 @@ covered in test_recorder_bag_check.py).
 
 import json
 import shutil
-import signal
 import subprocess
 
 import pytest
-from ros_testing import REPO, NodeProcess, call_service, require_rclpy
+from ros_testing import REPO, NodeProcess, call_service, require_rclpy, stop_leftover_processes
 
 rclpy = require_rclpy()
 
@@ -47,24 +46,18 @@ def probe():
     rclpy.shutdown()
 
 
-STARTED: list = []  # every recorder of a test, killed at teardown if a failed assertion left it running
-
-
 @pytest.fixture(autouse=True)
 def _no_orphans():
+    """Kill a recorder a failed assertion left running, after each test (its tmpfs goes with the test)."""
     yield
-    while STARTED:
-        proc = STARTED.pop()
-        if proc.proc.poll() is None:
-            proc.stop(signal.SIGKILL)
+    stop_leftover_processes()
 
 
 def recorder(tmp_path, output_dir, min_free_mb):
-    STARTED.append(NodeProcess("selfpose_ros.ros.nodes.trajectory_recorder", "--ros-args", "-r", f"__ns:={NS}",
+    return NodeProcess("selfpose_ros.ros.nodes.trajectory_recorder", "--ros-args", "-r", f"__ns:={NS}",
                        "--params-file", str(REPO / "config" / "record.yaml"), "-p", f"output_dir:={output_dir}",
                        "-p", "autostart:=false", "-p", f"min_free_space_mb:={min_free_mb}", log_dir=tmp_path,
-                       name=f"recorder_{min_free_mb}"))
-    return STARTED[-1]
+                       name=f"recorder_{min_free_mb}")
 
 
 def call(node, proc, name):
