@@ -51,8 +51,11 @@ def shape_extent_ranges(categories: list[str], samples: int = 24, seed: int = 0)
     return lo, hi
 
 
-def fit_pseudo_labels(cfg: TrainConfig, ds, progress=None) -> dict:
-    """The pseudo-labels ``cfg.pseudo_labels`` asks for, of a TrajectoryDataset (the cache's and the trainer's)."""
+def fit_pseudo_labels(cfg: TrainConfig, ds, progress=None, diag: np.ndarray | None = None) -> dict:
+    """The pseudo-labels ``cfg.pseudo_labels`` asks for, of a TrajectoryDataset (the cache's and the trainer's).
+
+    ``diag``: the categories' (lowest, highest) diagonals (``shape_ranges(...)[2]``) when the caller has them.
+    """
     from selfpose_ros.conventions import SYMMETRY
     from selfpose_ros.shapes.templates import shape_templates
     from selfpose_ros.train.model_priors import model_priors
@@ -60,7 +63,8 @@ def fit_pseudo_labels(cfg: TrainConfig, ds, progress=None) -> dict:
 
     p, cats = cfg.pseudo_labels, list(cfg.data.categories)
     full = {c: v for c, (v, _) in model_priors(cats, 0).items()}
-    diag = shape_ranges(cats, seed=cfg.run.seed)[2]
+    if diag is None:
+        diag = shape_ranges(cats, seed=cfg.run.seed)[2]
     templates = {c: shape_templates(c, p.templates, seed=cfg.run.seed) for c in cats
                  if p.templates and SYMMETRY.get(c) != "continuous_y"}  # templates settle yaw, which these lack
     return compute_pseudo_labels(ds, full, p.mode, use_up=p.use_up, inlier_threshold=p.inlier_threshold,
@@ -107,7 +111,7 @@ def build_crop_cache(cfg: TrainConfig, out: str | Path, ground_truth: bool = Fal
             return tqdm(x, desc="pseudo-labels")
     cats = list(d.categories)
     lo, hi, diag = shape_ranges(cats, seed=cfg.run.seed)
-    labels = fit_pseudo_labels(cfg, ds, wrap)
+    labels = fit_pseudo_labels(cfg, ds, wrap, diag)
     arrays = labels_to_arrays(labels, len(ds))
     t_labels = time.perf_counter() - t0 - t_read
     cat_idx = np.array([cats.index(c.category) for c in ds.crops], np.int64)
