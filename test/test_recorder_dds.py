@@ -280,6 +280,7 @@ def test_services_sigterm_and_duration_splits(node, tmp_path):
     assert call(node, clients["stop"], proc).message == "not recording"
 
     def record(frames, first):
+        received = status(node, "/svc", proc)["frames_received"]  # counted over the node's life
         start = call(node, clients["start"], proc)
         assert start.success, start.message
         assert not call(node, clients["start"], proc).success  # already recording
@@ -290,6 +291,9 @@ def test_services_sigterm_and_duration_splits(node, tmp_path):
             if k >= first:
                 cam.publish_frame(stamp)
             spin_until(node, lambda: False, 0.04, proc)
+        # a busy node may still hold frames in its DDS queues when none waits for TF (CI once kept 6 of ~20 when
+        # stop came that early): wait until all arrived, or 20 s, and none waits for TF
+        spin_until(node, lambda: status(node, "/svc", proc)["frames_received"] >= received + frames, 20.0, proc)
         assert spin_until(node, lambda: status(node, "/svc", proc)["waiting_for_tf"] == 0, 10.0, proc)
         return start.message
 
@@ -305,8 +309,9 @@ def test_services_sigterm_and_duration_splits(node, tmp_path):
         assert [t for t, *_ in msgs[:2]] == ["/trajectory/metadata", "/tf_static"]
         indices += [json.loads(m.data)["index"] for t, _, m in msgs if t == "/trajectory/keyframe"]
     # frames still in flight when status was read may be kept before stop: the bags hold at least those
+    counters = {k: v for k, v in s.items() if not isinstance(v, (str, list))}  # first: a failure report is cut
     assert indices == list(range(len(indices))) and len(indices) >= max(10, s["keyframes_kept"]), \
-        (indices, s, proc.log_path.read_text()[-3000:])  # the counters say where frames went (CI: 8 of ~20 once)
+        (counters, indices, s, proc.log_path.read_text()[-3000:])  # where frames went (CI: 8, then 6 of ~20)
     second = record(10, 100)
     assert second != first
     # frames still being processed when TF caught up may not be kept yet: SIGTERM once two are
