@@ -14,7 +14,7 @@ from selfpose_ros.data.frame import RGBDFrame
 from selfpose_ros.data.instances import extract_instances
 from selfpose_ros.eval.errors import error_symmetry, rotation_error_deg
 from selfpose_ros.inference.backends import make_estimator
-from selfpose_ros.inference.cse_estimator import CSEEstimator, dense_correspondences
+from selfpose_ros.inference.cse_estimator import CSEEstimator, confidence_score, dense_correspondences
 from selfpose_ros.inference.estimator import SolverOptions
 from selfpose_ros.model.camera import downsample_mask, pixel_grid
 from selfpose_ros.sim.scene import SceneConfig
@@ -177,3 +177,24 @@ def test_pnp_distances_that_contradict_the_masks_apparent_size_are_named():
     assert pnp_distance_check(0.2, 0.25, mask, 100.0) is not None
     assert pnp_distance_check(float("nan"), 0.25, mask, 100.0) is not None
     assert pnp_distance_check(0.5, 0.25, np.zeros_like(mask), 100.0) == "empty mask"
+
+
+def test_confidence_is_the_share_of_depth_the_posed_mesh_explains_not_the_cycle_confidence(checkpoint, scene):
+    frame, instances, truth = scene
+    est = CSEEstimator(str(checkpoint), list(CATS), SolverOptions(min_inliers=10))  # with the depth refinement
+    checked = 0
+    for inst in instances:
+        gt = truth[(inst.category, inst.instance)]
+        if gt.visibility < 0.5:
+            continue
+        crop, out = _perfect_outputs(est, frame, inst, gt)
+        right = est._solve(frame, inst, crop, out, 0).estimate
+        assert right is not None and right.extras["fitness"] > 0.5  # the prior mesh on this instance
+        assert right.confidence == pytest.approx(right.extras["fitness"] / max(right.extras["size_factor"], 1.0)
+                                                 ** 2 if right.extras["size_clamped"] else right.extras["fitness"])
+        # a model unsure of its cycles (confidence 0.25 everywhere) but right: the same confidence
+        unsure = est._solve(frame, inst, crop, {**out, "cycle_confidence": 0.25 * out["cycle_confidence"]}, 0).estimate
+        assert unsure.confidence == pytest.approx(right.confidence, abs=0.02)
+        checked += 1
+    assert checked >= 1
+    assert confidence_score(None, 0.5, 0.4) == pytest.approx(0.2)  # no depth refinement: inliers x cycles

@@ -14,6 +14,9 @@ it, the object is taken to stand upright and the tilt is removed (the yaw and th
 in the depth-only baseline. Reported size = the per-axis scales (or s) * extents of the predicted mesh
 (square cross-section for solids of revolution, ``geometry.mesh_box``), put through the category size policy
 (``shapes.size_ranges``); the translation is the centre of that mesh's box (the canonical convention).
+The confidence (``confidence_score``) is, as the baseline's, how much of the object's depth the posed, sized
+mesh explains; without the depth refinement, the inlier ratio times the mean cycle confidence. The cycle
+confidence alone ranks right from wrong estimates worse (docs/training.md, "Confidence").
 Beyond that box, rotation-symmetric categories need nothing special: any yaw that fits is equally right,
 and the evaluator scores them modulo the symmetry.
 
@@ -189,7 +192,7 @@ class CSEEstimator:
         q, ok, mean_conf = self.correspondences(crop, out, j)
         sym = SYMMETRY.get(inst.category, "none")
         centre, extents = mesh_box(verts, sym)
-        top_visible = None  # measured from the depth only (size_and_pose)
+        top_visible = fitness = None  # measured from the depth only (size_and_pose)
         if int(ok.sum()) >= self.options.min_inliers:
             fit, _ = self.correspondence_fit(q, ok, crop)
             method = "ransac_umeyama"
@@ -207,6 +210,7 @@ class CSEEstimator:
                                       max_distance=self.icp_distance, box_points=verts,
                                       blocked=geo.blocked(frame, k), cut_off=geo.cut_off(k))
                 R, t, size, top_visible = sized.rotation, sized.translation, sized.size, sized.top_visible
+                fitness = sized.fit.fitness
         else:
             fit = self._pnp(out, j, crop, inst.category)
             method = "keypoint_pnp"
@@ -220,9 +224,10 @@ class CSEEstimator:
         if check.size is None:
             return InstanceResult(inst, None, f"{method}: {check.failure}")
         R = snap_if_upright(R, geo.up, self.options.upright_snap_deg)  # keeps yaw and box centre
-        score = float(fit.inlier_ratio) * mean_conf * check.confidence_factor
+        score = confidence_score(fitness, float(fit.inlier_ratio), mean_conf) * check.confidence_factor
         extras: dict = {"method": method, **geo.extras(k), "size_factor": check.factor,
-                        "size_clamped": check.clamped, "top_visible": top_visible}
+                        "size_clamped": check.clamped, "top_visible": top_visible, "fitness": fitness,
+                        "cycle_confidence": mean_conf}
         if self.model.handle_head is not None and inst.category in HANDLE_CATEGORIES:
             extras["handle_visible"] = bool(out["handle_logit"][j] > 0.0)
         est = ObjectPoseEstimate(category=inst.category, instance=inst.instance, R=R, t=t,
@@ -261,6 +266,15 @@ class CSEEstimator:
         obj = out["vertices"][j][idx].astype(np.float64)
         img = out["keypoint_pixels"][j].astype(np.float64)
         return pnp_ransac(obj, img, crop.K, self.typical_scale(category), min_inliers=6, seed=0)
+
+
+def confidence_score(fitness: float | None, inlier_ratio: float, cycle_confidence: float) -> float:
+    """An estimate's confidence before the size policy: the sized fit's ``fitness`` (share of the object's depth
+    points within ``icp_distance`` of the posed mesh, as the baseline's inlier ratio) when depth refined it,
+    else the correspondence fit's inlier ratio times the mean cycle confidence (RANSAC without ICP, PnP)."""
+    if fitness is not None:
+        return float(fitness)
+    return float(inlier_ratio) * float(cycle_confidence)
 
 
 def pnp_distance_check(z: float, scale: float, mask: np.ndarray, fx: float, max_factor: float = 2.0) -> str | None:
