@@ -98,7 +98,7 @@ def test_listener_answers_from_tf_sent_over_dds(node):
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_tf_arrives_while_an_image_callback_blocks_the_default_group(threads):
-    """TF has its own callback group: spun by a MultiThreadedExecutor (as the recorder and pose_estimator are),
+    """TF has its own callback group: spun by a MultiThreadedExecutor (as the recorder is),
     it is received while a long callback of the node's default group runs; one thread cannot do that."""
     from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
     from std_msgs.msg import Empty

@@ -57,7 +57,8 @@ class PoseEstimator(Node):
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.tf = TfBroadcaster(self) if p.publish_tf else None
         fusion = p.fusion_config()
-        # TF on its own callback group (and, spun by main()'s MultiThreadedExecutor, its own thread)
+        # TF on its own callback group; every callback here is short (the worker thread waits for TF), so one
+        # executor thread receives TF and images alike (main(): why not rclpy's MultiThreadedExecutor)
         self.tf_in = TfListener(self, on_error=lambda text: self.warnings.warn("tf_rejected", text)) \
             if p.gravity_frame or fusion.enabled else None
         self.frames_without_gravity = 0
@@ -207,8 +208,14 @@ class PoseEstimator(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    """Entry point: ``ros2 run selfpose_ros pose_estimator --ros-args --params-file config/pose.yaml``."""
-    return run_node(PoseEstimator, args, threads=2)
+    """Entry point: ``ros2 run selfpose_ros pose_estimator --ros-args --params-file config/pose.yaml``.
+
+    One executor thread: its callbacks only convert and hand frames to the worker. rclpy's MultiThreadedExecutor
+    (Humble to Kilted, before ros2/rclpy#1547) re-queues tasks its pool has not started yet and spins hot while
+    it does, so the pool's threads wait for the GIL: frames that reached DDS in under 1 ms sat 0.3-3.7 s before
+    their callbacks ran (benchmarks/node_latency.py, docs/pose_estimator.md "Latency").
+    """
+    return run_node(PoseEstimator, args, threads=1)
 
 
 if __name__ == "__main__":
