@@ -12,6 +12,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -55,6 +56,62 @@ class StopRequest:
         return self.event.is_set()
 
 
+class OncePool:
+    """A MultiThreadedExecutor's thread pool that takes a task once until a thread starts it.
+
+    rclpy's MultiThreadedExecutor (Humble to Kilted; fixed by ros2/rclpy#1547 in rclpy 10.0.4) yields a task
+    that its pool has queued but not started on every ``spin_once``, submits it again and returns at once: the
+    spinning thread loops holding the GIL and floods the pool's queue, and callbacks behind it wait for seconds
+    (docs/pose_estimator.md, "Latency: one executor thread"). Here a task already queued is not queued again,
+    and the spinning thread sleeps a moment instead, so the pool's threads get the GIL and start it.
+    """
+
+    #: how long the spinning thread yields when asked to queue a task that is still queued, s
+    YIELD_S = 0.0005
+
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+        self._queued: set[int] = set()
+        self._lock = threading.Lock()
+        self.skipped = 0  # submissions of a task still queued (what the rclpy bug would have queued again)
+
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Queue ``fn`` unless it is queued and not started yet; then return None after a short yield."""
+        key = id(fn)
+        with self._lock:
+            again = key in self._queued
+            if again:
+                self.skipped += 1
+            else:
+                self._queued.add(key)
+        if again:
+            time.sleep(self.YIELD_S)
+            return None
+
+        def run() -> Any:
+            with self._lock:
+                self._queued.discard(key)
+            return fn(*args, **kwargs)
+
+        return self._pool.submit(run)
+
+    def shutdown(self, wait: bool = True, **kwargs: Any) -> None:
+        """Shut the underlying pool down."""
+        self._pool.shutdown(wait=wait, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pool, name)
+
+
+def multi_threaded_executor(threads: int) -> MultiThreadedExecutor:
+    """A MultiThreadedExecutor with ``threads`` threads whose pool is a :class:`OncePool` (where it has one)."""
+    executor = MultiThreadedExecutor(num_threads=threads)
+    pool = getattr(executor, "_executor", None)  # a ThreadPoolExecutor in Humble to Kilted
+    if pool is not None and hasattr(pool, "submit"):
+        executor._executor = OncePool(pool)
+    return executor
+
+
 def _init(args: Sequence[str] | None) -> None:
     argv = list(args) if args is not None else sys.argv
     try:  # rclpy >= Humble
@@ -80,7 +137,7 @@ def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None, *, 
         print(f"[selfpose_ros] {exc}", file=sys.stderr)
         rclpy.try_shutdown()
         return 2
-    executor = MultiThreadedExecutor(num_threads=threads) if threads > 1 else SingleThreadedExecutor()
+    executor = multi_threaded_executor(threads) if threads > 1 else SingleThreadedExecutor()
     executor.add_node(node)
     try:
         while not stop.requested and rclpy.ok():
