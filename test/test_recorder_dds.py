@@ -20,7 +20,7 @@ rclpy = require_rclpy()
 pytestmark = pytest.mark.dds
 
 from geometry_msgs.msg import TransformStamped  # noqa: E402
-from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data  # noqa: E402
 from rosbags.rosbag2 import Reader  # noqa: E402
 from rosbags.rosbag2.errors import ReaderError  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
@@ -139,7 +139,7 @@ def node():
 
 
 def start_recorder(tmp_path, ns, *params):
-    args = ["--ros-args", "-r", f"__ns:={ns}", "-p", f"output_dir:={tmp_path / 'bags'}", "-p", "image_qos:=reliable",
+    args = ["--ros-args", "-r", f"__ns:={ns}", "-p", f"output_dir:={tmp_path / 'bags'}",  # image_qos: reliable
             "-p", "categories:=[mug]", "-p", "tf_timeout:=1.0"]
     for p in [*GATE, *params]:
         args += ["-p", p]
@@ -326,6 +326,17 @@ def test_services_sigterm_and_duration_splits(node, tmp_path):
         kept += sum(t == "/trajectory/keyframe" for t, *_ in read_bag(str(split)))
         assert repair_bag(str(split)).action == "none"
     assert kept >= 2
+
+
+def test_a_best_effort_camera_is_named_with_the_fix(node, tmp_path):
+    """The default image_qos is reliable (lossless for large images); a best-effort publisher cannot match it,
+    and the recorder says so, naming the topic and the parameter that fixes it."""
+    proc = start_recorder(tmp_path, "/be", "autostart:=false")
+    pub = node.create_publisher(Image, "/be/segmentation", qos_profile_sensor_data)
+    assert spin_until(node, lambda: "image_qos:=sensor_data" in proc.output(), 30.0, proc), proc.output()
+    assert "'segmentation'" in proc.output() and "image_qos 'reliable'" in proc.output()
+    node.destroy_publisher(pub)
+    assert proc.stop(signal.SIGINT) == 0, proc.output()
 
 
 def test_invalid_parameters_exit_with_a_clear_message(tmp_path):

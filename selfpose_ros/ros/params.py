@@ -286,7 +286,8 @@ class TrajectoryRecorderParams:
     chunk_period_s: float = _param(1.0, "close and flush the open MCAP chunk this often: the most a crash loses, s")
     metadata_period_s: float = _param(5.0, "rewrite metadata.yaml of the open bag this often, s")
     compression: str = _param("none", "MCAP chunk compression: 'none' or 'zstd'")
-    image_qos: str = _param("sensor_data", "'sensor_data' (best effort, any publisher) or 'reliable'")
+    image_qos: str = _param("reliable", "'reliable' (lossless for large images; needs a reliable publisher, the "
+                            "ROS default) or 'sensor_data' (best effort, any publisher)")
     sync_slop: float = _param(0.02, "approximate-time sync tolerance, seconds")
     sync_queue: int = _param(10, "approximate-time sync queue size per topic")
     tf_timeout: float = _param(0.5, "how long a frame waits for its TF before it is dropped, s")

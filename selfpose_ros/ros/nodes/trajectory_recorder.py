@@ -76,7 +76,8 @@ class TrajectoryRecorder(Node):
             QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
         types = [Image] * len(p.image_topics) + [CameraInfo]
         self.sync = SyncedSubscribers(self, list(zip(types, [*p.image_topics, p.camera_info_topic])), qos,
-                                      p.sync_queue, p.sync_slop, self._on_frame)
+                                      p.sync_queue, p.sync_slop, self._on_frame,
+                                      on_incompatible_qos=self._on_incompatible_qos)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.pub_keyframes = self.create_publisher(String, "~/keyframes", QoSProfile(depth=100))
         self.create_service(Trigger, "~/start", self._srv_start)
@@ -115,6 +116,11 @@ class TrajectoryRecorder(Node):
                 self.warnings.warn("tf_queue_full", f"frames arrive faster than their TF: dropped the oldest of "
                                    f"{self.waiting.max_len} frames waiting for TF")
             self._drain()
+
+    def _on_incompatible_qos(self, topic: str) -> None:
+        self.warnings.warn("incompatible_qos", f"a publisher of '{topic}' offers a QoS that image_qos "
+                           f"'{self.params.image_qos}' cannot match (best-effort publishers need "
+                           "image_qos:=sensor_data)")
 
     def _take_tf(self) -> None:
         """Hand the TF received so far to the recorder (the bag when recording, the pre-roll history always)."""
