@@ -103,15 +103,18 @@ def test_perfect_correspondences_give_the_true_pose_with_depth_and_without(check
         assert abs(e.scale / gt.scale - 1.0) < 0.05
         centre = 0.5 * (out["vertices"][0].min(0) + out["vertices"][0].max(0))
         assert np.linalg.norm(e.t - gt.scale * gt.rotation @ centre - gt.translation) < 0.01
-        # no depth at all: the keypoint head's pixels through PnP at the (here: true) typical scale
+        # no depth at all: the confident cells' canonical points at their pixels through PnP at the (here:
+        # true) typical scale; with correspondences that PnP cannot use (all one point), the keypoint head's
         no_depth = RGBDFrame(frame.rgb, np.full_like(frame.depth, np.nan), frame.labels, frame.K)
         est._scales[inst.category] = gt.scale
         crop_nd = crop_instance(no_depth.rgb, no_depth.depth, inst.mask, no_depth.K, S, 0.1, inst.box)
-        res = est._solve(no_depth, inst, crop_nd, out, 0)
-        assert res.estimate is not None, res.failure
-        assert res.estimate.extras["method"] == "keypoint_pnp"
-        assert rotation_error_deg(res.estimate.R, gt.rotation) < 2.0
-        assert np.linalg.norm(res.estimate.t - gt.scale * gt.rotation @ centre - gt.translation) < 0.01
+        degenerate = {**out, "points3d": np.zeros_like(out["points3d"])}
+        for outputs, method in ((out, "dense_pnp"), (degenerate, "keypoint_pnp")):
+            res = est._solve(no_depth, inst, crop_nd, outputs, 0)
+            assert res.estimate is not None, res.failure
+            assert res.estimate.extras["method"] == method
+            assert rotation_error_deg(res.estimate.R, gt.rotation, error_symmetry(inst.category)) < 2.0
+            assert np.linalg.norm(res.estimate.t - gt.scale * gt.rotation @ centre - gt.translation) < 0.01
         checked += 1
     assert checked >= 1
 
@@ -145,7 +148,7 @@ def test_rgbd_model_reports_handle_visibility_and_rgb_only_mode_never_uses_depth
         if r.estimate is not None and r.estimate.category == "bowl":
             assert "handle_visible" not in r.estimate.extras
     methods = {r.estimate.extras["method"] for r in rgb_only.estimate(frame, instances) if r.estimate is not None}
-    assert methods <= {"keypoint_pnp"}
+    assert methods <= {"dense_pnp", "keypoint_pnp"}
 
 
 def test_warm_up_runs_every_batch_size_and_leaves_estimates_unchanged(checkpoint, scene):

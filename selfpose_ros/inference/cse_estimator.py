@@ -7,8 +7,9 @@ with their back-projected camera points; RANSAC-Umeyama fits canonical -> camera
 refined by bounded ICP of the predicted (deformed) mesh against the instance's depth points, then stretched
 per axis against them (radius and height for solids of revolution). Only the object's own depth takes part
 (``inference.instance_geometry``: a bleeding mask's background, flying pixels and table points are dropped
-before the crop is cut). Without enough depth, the keypoint head's pixels and the mesh's keypoint vertices
-go through PnP-RANSAC at the category's typical metric scale. When up is known (``RGBDFrame.up`` from TF,
+before the crop is cut). Without enough depth, the confident cells' canonical points go through PnP-RANSAC
+at their crop pixels, at the category's typical metric scale (``dense_pnp``); when that fails, the keypoint
+head's pixels and the mesh's keypoint vertices do (``keypoint_pnp``). When up is known (``RGBDFrame.up`` from TF,
 else the support plane's normal) and the fit's canonical +Y is within ``SolverOptions.upright_snap_deg`` of
 it, the object is taken to stand upright and the tilt is removed (the yaw and the box centre are kept), as
 in the depth-only baseline. Reported size = the per-axis scales (or s) * extents of the predicted mesh
@@ -212,14 +213,10 @@ class CSEEstimator:
                 R, t, size, top_visible = sized.rotation, sized.translation, sized.size, sized.top_visible
                 fitness = sized.fit.fitness
         else:
-            fit = self._pnp(out, j, crop, inst.category)
-            method = "keypoint_pnp"
-            if not fit.success:
-                return InstanceResult(inst, None, f"{method}: {fit.failure_reason}")
-            R, t, size = fit.rotation, fit.translation + fit.scale * fit.rotation @ centre, fit.scale * extents
-            implausible = pnp_distance_check(float(t[2]), fit.scale, crop.mask, float(crop.K[0][0]))
-            if implausible:
-                return InstanceResult(inst, None, f"{method}: {implausible}")
+            solved = self._pnp_solve(out, j, crop, inst.category, centre, extents)
+            if isinstance(solved, str):
+                return InstanceResult(inst, None, solved)
+            fit, method, R, t, size = solved
         check = check_size(inst.category, size)
         if check.size is None:
             return InstanceResult(inst, None, f"{method}: {check.failure}")
@@ -260,6 +257,34 @@ class CSEEstimator:
         if len(faces) == 0 or int(faces.max()) >= len(verts):
             return verts, np.zeros_like(verts)  # no usable faces: vertices, and no see-through term
         return surface_samples(verts, faces, SIZE_SAMPLES, seed=0)
+
+    def _pnp_solve(self, out: dict, j: int, crop, category: str, centre: np.ndarray, extents: np.ndarray):
+        """Without depth: PnP of the dense correspondences, else of the keypoint head's pixels, at the category's
+        typical scale; (fit, method, R, box centre t, size) of the first that is plausible, or why neither is."""
+        reasons = []
+        for method, solver in (("dense_pnp", self._dense_pnp), ("keypoint_pnp", self._pnp)):
+            fit = solver(out, j, crop, category)
+            if not fit.success:
+                reasons.append(f"{method}: {fit.failure_reason}")
+                continue
+            R, t, size = fit.rotation, fit.translation + fit.scale * fit.rotation @ centre, fit.scale * extents
+            implausible = pnp_distance_check(float(t[2]), fit.scale, crop.mask, float(crop.K[0][0]))
+            if implausible:
+                reasons.append(f"{method}: {implausible}")
+                continue
+            return fit, method, R, t, size
+        return "; ".join(reasons)
+
+    def _dense_pnp(self, out: dict, j: int, crop, category: str):
+        """PnP-RANSAC of the confident in-mask cells' canonical points at their crop pixels (typical scale)."""
+        fm = out["feature_mask"][j]
+        conf = out["cycle_confidence"][j].reshape(fm.shape)
+        inside = fm > 0.5
+        threshold = min(float(conf[inside].mean()), self.conf_cap) if inside.any() else 1.0
+        good = (inside & (conf >= threshold)).reshape(-1)
+        obj = out["points3d"][j].reshape(-1, 3)[good].astype(np.float64)
+        img = np.asarray(out["pixel_xy"]).reshape(-1, 2)[good].astype(np.float64)
+        return pnp_ransac(obj, img, crop.K, self.typical_scale(category), min_inliers=6, seed=0)
 
     def _pnp(self, out: dict, j: int, crop, category: str):
         idx = out["keypoint_indices"][j]
