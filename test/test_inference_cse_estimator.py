@@ -86,15 +86,20 @@ def _perfect_outputs(est: CSEEstimator, frame: RGBDFrame, inst, gt):
     return crop, out
 
 
-def test_perfect_correspondences_give_the_true_pose_with_depth_and_without(checkpoint, scene):
+def _well_visible(est: CSEEstimator, scene):
+    """(instance, its truth, crop, perfect outputs) of the scene's instances at least half visible."""
     frame, instances, truth = scene
-    est = CSEEstimator(str(checkpoint), list(CATS), SolverOptions(min_inliers=10, icp=False, inlier_threshold=0.005))
-    checked = 0
     for inst in instances:
         gt = truth[(inst.category, inst.instance)]
-        if gt.visibility < 0.5:
-            continue
-        crop, out = _perfect_outputs(est, frame, inst, gt)
+        if gt.visibility >= 0.5:
+            yield (inst, gt, *_perfect_outputs(est, frame, inst, gt))
+
+
+def test_perfect_correspondences_give_the_true_pose_with_depth_and_without(checkpoint, scene):
+    frame = scene[0]
+    est = CSEEstimator(str(checkpoint), list(CATS), SolverOptions(min_inliers=10, icp=False, inlier_threshold=0.005))
+    checked = 0
+    for inst, gt, crop, out in _well_visible(est, scene):
         res = est._solve(frame, inst, crop, out, 0)
         assert res.estimate is not None, res.failure
         e = res.estimate
@@ -183,14 +188,10 @@ def test_pnp_distances_that_contradict_the_masks_apparent_size_are_named():
 
 
 def test_confidence_is_the_share_of_depth_the_posed_mesh_explains_not_the_cycle_confidence(checkpoint, scene):
-    frame, instances, truth = scene
+    frame = scene[0]
     est = CSEEstimator(str(checkpoint), list(CATS), SolverOptions(min_inliers=10))  # with the depth refinement
     checked = 0
-    for inst in instances:
-        gt = truth[(inst.category, inst.instance)]
-        if gt.visibility < 0.5:
-            continue
-        crop, out = _perfect_outputs(est, frame, inst, gt)
+    for inst, _gt, crop, out in _well_visible(est, scene):
         right = est._solve(frame, inst, crop, out, 0).estimate
         assert right is not None and right.extras["fitness"] > 0.5  # the prior mesh on this instance
         assert right.confidence == pytest.approx(right.extras["fitness"] / max(right.extras["size_factor"], 1.0)
