@@ -102,15 +102,19 @@ def main() -> int:
     right_a = np.asarray(right, bool)
     print(f"{args.model}, realism {args.realism}: {len(rows)} matched estimates, {100 * right_a.mean():.0f} % right "
           f"at 10deg5cm")
-    print(f"{'score':36s} {'AUC':>6s} {'median':>7s} {'>= 0.2':>7s}")
+    print(f"{'score':36s} {'AUC':>6s} {'median':>7s} {'>= 0.2':>7s}  estimates")
     for name, fn in CANDIDATES.items():
-        try:
-            s = np.asarray([fn(f) for f in rows], np.float64)
-        except TypeError:  # a product with a feature this back-end does not report
+        s = np.full(len(rows), np.nan)
+        for i, f in enumerate(rows):
+            try:
+                s[i] = fn(f)
+            except TypeError:  # a feature this estimate does not have (e.g. no fitness after PnP)
+                pass
+        ok = np.isfinite(s)
+        if not ok.any():
             continue
-        if not np.isfinite(s).all():  # ... or the feature alone
-            continue
-        print(f"{name:36s} {roc_auc(s, right_a):6.3f} {np.median(s):7.2f} {100 * np.mean(s >= 0.2):6.0f}%")
+        s, r = s[ok], right_a[ok]
+        print(f"{name:36s} {roc_auc(s, r):6.3f} {np.median(s):7.2f} {100 * np.mean(s >= 0.2):6.0f}%  {ok.sum()}")
     return 0
 
 
