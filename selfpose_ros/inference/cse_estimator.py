@@ -236,12 +236,18 @@ class CSEEstimator:
     def correspondences(self, crop, out: dict, j: int) -> tuple[np.ndarray, np.ndarray, float]:
         """Crop ``j``'s canonical point per crop pixel (S,S,3), the pixels the solver fits (confident, in the
         mask, with depth; (S,S) bool) and the mean cycle confidence in the mask."""
-        fm = out["feature_mask"][j]
-        conf = out["cycle_confidence"][j].reshape(fm.shape)
-        mean_conf = float(conf[fm > 0.5].mean())
-        q, keep = dense_correspondences(out["points3d"][j].reshape(*fm.shape, 3), fm, conf,
-                                        min(mean_conf, self.conf_cap), self.size)
+        inside, conf, mean_conf, threshold = self._cells(out, j)
+        q, keep = dense_correspondences(out["points3d"][j].reshape(*inside.shape, 3), inside, conf, threshold,
+                                        self.size)
         return q, keep & crop.mask & (crop.depth > 0), mean_conf
+
+    def _cells(self, out: dict, j: int) -> tuple[np.ndarray, np.ndarray, float, float]:
+        """Crop ``j``'s in-mask feature cells ((h,w) bool), their cycle confidence (h,w), its mean in the mask
+        (NaN without cells) and the confidence a cell needs to be used: min(that mean, conf_cap)."""
+        inside = out["feature_mask"][j] > 0.5
+        conf = out["cycle_confidence"][j].reshape(inside.shape)
+        mean_conf = float(conf[inside].mean()) if inside.any() else float("nan")
+        return inside, conf, mean_conf, min(mean_conf, self.conf_cap)
 
     def correspondence_fit(self, q: np.ndarray, ok: np.ndarray, crop) -> tuple[PoseFit, np.ndarray]:
         """RANSAC-Umeyama of the canonical points ``q[ok]`` to their depth points; return (fit, the points (N,3))."""
@@ -277,10 +283,7 @@ class CSEEstimator:
 
     def _dense_pnp(self, out: dict, j: int, crop, category: str):
         """PnP-RANSAC of the confident in-mask cells' canonical points at their crop pixels (typical scale)."""
-        fm = out["feature_mask"][j]
-        conf = out["cycle_confidence"][j].reshape(fm.shape)
-        inside = fm > 0.5
-        threshold = min(float(conf[inside].mean()), self.conf_cap) if inside.any() else 1.0
+        inside, conf, _, threshold = self._cells(out, j)
         good = (inside & (conf >= threshold)).reshape(-1)
         obj = out["points3d"][j].reshape(-1, 3)[good].astype(np.float64)
         img = np.asarray(out["pixel_xy"]).reshape(-1, 2)[good].astype(np.float64)
