@@ -16,7 +16,7 @@ from selfpose_ros.data.frame import FrameError, RGBDFrame, check_frame, decode_i
 from selfpose_ros.data.stamps import stamp_to_ns
 from selfpose_ros.data.topics import CAMERA_TOPICS
 from selfpose_ros.inference.stage_timer import StageTimer
-from selfpose_ros.ros.sync_subscribers import SyncedSubscribers
+from selfpose_ros.ros.sync_subscribers import SyncedSubscribers, incompatible_qos_warning
 from selfpose_ros.ros.throttled_warnings import ThrottledWarnings
 
 #: image_qos -> subscription QoS. Reliable readers get lost fragments of large images resent; best-effort readers
@@ -63,8 +63,7 @@ class CameraInputs:
         self.rejected = 0
 
     def _on_incompatible_qos(self, topic: str) -> None:
-        self._warnings.warn("incompatible_qos", f"a publisher of '{topic}' offers a QoS that image_qos "
-                            f"'{self.qos}' cannot match (best-effort publishers need image_qos:=sensor_data)")
+        self._warnings.warn("incompatible_qos", incompatible_qos_warning(topic, self.qos))
 
     def input_problems(self) -> list[str]:
         """Why no synchronised set may arrive: inputs without publishers, publishers our QoS cannot match."""

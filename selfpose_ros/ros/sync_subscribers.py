@@ -22,6 +22,12 @@ except ImportError:  # Humble
     from rclpy.qos_event import SubscriptionEventCallbacks
 
 
+def incompatible_qos_warning(topic: str, image_qos: str) -> str:
+    """What a node says when a publisher of ``topic`` offers a QoS its ``image_qos`` subscription cannot match."""
+    return (f"a publisher of '{topic}' offers a QoS that image_qos '{image_qos}' cannot match (best-effort "
+            "publishers need image_qos:=sensor_data)")
+
+
 def has_message_filters() -> bool:
     """Return True when the standard message_filters package is importable."""
     return _message_filters is not None

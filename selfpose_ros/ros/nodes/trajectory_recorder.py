@@ -41,7 +41,7 @@ from selfpose_ros.recording.tf_wait import TfWaitQueue
 from selfpose_ros.ros.node_runner import run_node
 from selfpose_ros.ros.params import TrajectoryRecorderParams, load_params
 from selfpose_ros.ros.recorder_diagnostics import recorder_diagnostics
-from selfpose_ros.ros.sync_subscribers import SyncedSubscribers
+from selfpose_ros.ros.sync_subscribers import SyncedSubscribers, incompatible_qos_warning
 from selfpose_ros.ros.tf_listener import TfListener
 from selfpose_ros.ros.throttled_warnings import ThrottledWarnings
 
@@ -118,9 +118,7 @@ class TrajectoryRecorder(Node):
             self._drain()
 
     def _on_incompatible_qos(self, topic: str) -> None:
-        self.warnings.warn("incompatible_qos", f"a publisher of '{topic}' offers a QoS that image_qos "
-                           f"'{self.params.image_qos}' cannot match (best-effort publishers need "
-                           "image_qos:=sensor_data)")
+        self.warnings.warn("incompatible_qos", incompatible_qos_warning(topic, self.params.image_qos))
 
     def _take_tf(self) -> None:
         """Hand the TF received so far to the recorder (the bag when recording, the pre-roll history always)."""
