@@ -135,3 +135,36 @@ def test_batched_surfaces_match_single_ones_and_core_is_inside():
     pts = core_points(depth, K, _dilate(obj, 10))
     assert len(pts) == core.sum() and pts[:, 2].max() < 0.7
     assert core_points(depth, K, np.zeros((H, W), bool)).shape == (0, 3)
+
+
+def test_with_silhouette_adds_thin_parts_that_the_surface_drops_but_no_background_or_neighbour():
+    from selfpose_ros.geometry.instance_surface import with_silhouette
+
+    depth, obj = _scene()
+    bar = np.zeros((H, W), bool)
+    bar[79:81, 125:140] = True  # a 2-pixel handle sticking out of the dome to the right
+    loose = np.zeros((H, W), bool)
+    loose[79:81, 62:73] = True  # a part beyond a 2-pixel gap on the left, 1 cm from the dome's edge
+    other = np.zeros((H, W), bool)
+    other[60:100, 40:46] = True  # a neighbour 12 cm behind that the bleeding mask takes in
+    gap = np.zeros((H, W), bool)
+    gap[79:81, 73:75] = True
+    depth[bar | loose] = 0.63
+    depth[other] = 0.75
+    mask = _dilate(obj | bar | loose, 3) | other
+    s = object_surface(depth, K, mask)
+    assert not (s.keep & bar).any()  # all silhouette: the surface drops it
+    far = depth_discontinuities(depth, far_side_only=True)
+    both = depth_discontinuities(depth)
+    assert (far <= both).all() and not far[bar].any() and both[bar].all()
+    grown = with_silhouette(depth, K, mask, s.keep, far)
+    assert (grown & bar).sum() >= 0.9 * bar.sum() and (grown & loose).sum() >= 0.9 * loose.sum()
+    assert not (grown & other).any()
+    assert not (grown & (depth > 0.8)).any()  # no background
+    assert (grown >= s.keep).all()
+    # the support plane's points stay out: a plane just below the bar takes it
+    plane = Plane(np.array([0.0, -1.0, 0.0]), 0.0)
+    bar_y = float(backproject_np(depth, K, bar)[:, 1].max())
+    low = with_silhouette(depth, K, mask, s.keep, far, plane=Plane(plane.normal, bar_y + 0.001))
+    assert not (low & bar).any()
+    assert with_silhouette(depth, K, np.zeros_like(mask), np.zeros_like(mask), far).sum() == 0

@@ -50,3 +50,19 @@ def test_handle_visible_reads_a_depth_image_and_the_instance_mask():
     depth = np.zeros((64, 64), np.float32)
     mask = np.zeros((64, 64), bool)
     assert not handle_visible(np.eye(3), np.array([0, 0, 0.5]), np.array([0.1, 0.1, 0.07]), depth, mask, K)
+
+
+def test_table_points_in_the_handles_footprint_are_not_the_handle(mug):
+    # a mask that bleeds onto the table puts points at the box's bottom, beside the body on the handle's side
+    pts, size = mug
+    sx, sy, sz = size
+    rng = np.random.default_rng(0)
+    n = 200
+    x = rng.uniform(-0.5 * sx + 1.1 * sz, 0.5 * sx, n)
+    table = np.stack([x, np.full(n, -0.5 * sy + 0.003), rng.uniform(-0.4 * sz, 0.4 * sz, n)], 1)
+    assert not handle_region(table, size).any()
+    middle = table + np.array([0.0, 0.5 * sy, 0.0])  # the same footprint halfway up: where a handle is
+    assert handle_region(middle, size).all()
+    body = np.stack([np.zeros(n), rng.uniform(-0.5 * sy, 0.5 * sy, n), np.zeros(n)], 1) - [0.5 * sx - 0.5 * sz, 0, 0]
+    assert not handle_seen_in_points(np.concatenate([body, table]), np.eye(3), np.zeros(3), size)
+    assert handle_seen_in_points(np.concatenate([body, middle]), np.eye(3), np.zeros(3), size)

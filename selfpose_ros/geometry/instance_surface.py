@@ -87,8 +87,13 @@ def valid_depth(depth: np.ndarray) -> np.ndarray:
     return np.isfinite(depth) & (depth > 0)
 
 
-def depth_discontinuities(depth: np.ndarray, jump_m: float = 0.01, jump_rel: float = 0.02) -> np.ndarray:
-    """Pixels (H, W) whose depth differs from a valid 4-neighbour's by more than ``max(jump_m, jump_rel z)``."""
+def depth_discontinuities(depth: np.ndarray, jump_m: float = 0.01, jump_rel: float = 0.02,
+                          far_side_only: bool = False) -> np.ndarray:
+    """Pixels (H, W) whose depth differs from a valid 4-neighbour's by more than ``max(jump_m, jump_rel z)``.
+
+    ``far_side_only``: only the farther pixel of each such pair (a silhouette's foreground pixels stay; a flying
+    pixel, farther than the foreground beside it, does not).
+    """
     d = np.asarray(depth, np.float32)
     ok = valid_depth(d)
     z = np.where(ok, d, np.float32(0.0))
@@ -100,9 +105,50 @@ def depth_discontinuities(depth: np.ndarray, jump_m: float = 0.01, jump_rel: flo
         za, zb = z[tuple(a)], z[tuple(b)]
         both = ok[tuple(a)] & ok[tuple(b)]
         jump = both & (np.abs(za - zb) > np.maximum(jump_m, jump_rel * np.minimum(za, zb)))
-        edge[tuple(a)] |= jump
-        edge[tuple(b)] |= jump
+        edge[tuple(a)] |= jump & (za > zb) if far_side_only else jump
+        edge[tuple(b)] |= jump & (zb > za) if far_side_only else jump
     return edge
+
+
+def with_silhouette(depth: np.ndarray, K: np.ndarray, mask: np.ndarray, keep: np.ndarray, far_edges: np.ndarray,
+                    plane=None, plane_margin_m: float = 0.006, link_m: float = 0.02,
+                    max_link_points: int = 4000) -> np.ndarray:
+    """``keep`` (H, W) grown by the mask's foreground silhouette pixels: the 4-connected pieces of masked depth
+    pixels that are neither the farther side of a discontinuity (``far_edges``, from
+    ``depth_discontinuities(..., far_side_only=True)``) nor on the support ``plane``, and that hold a kept pixel
+    or come within ``link_m`` of the kept points (a handle whose ends the body hides).
+
+    Thin parts (a mug's handle, a few pixels wide) are all silhouette, so :func:`object_surface` drops them.
+    Pieces are depth-continuous (of two neighbours across a jump, the farther is left out), so a nearer
+    neighbouring object that the mask bleeds onto stays a piece of its own unless it touches the object.
+    """
+    box = mask_box(np.asarray(mask, bool) | np.asarray(keep, bool))
+    out = np.asarray(keep, bool).copy()
+    if box is None:
+        return out
+    d = np.asarray(depth, np.float32)[box]
+    cand = np.asarray(mask, bool)[box] & valid_depth(d) & ~np.asarray(far_edges, bool)[box]
+    if plane is not None and cand.any():
+        v, u = np.nonzero(cand)
+        low = plane.signed_distance(backproject_np(d, _crop_K(K, box), cand)) < plane_margin_m
+        cand[v[low], u[low]] = False
+    cand |= out[box]
+    n_lab, labels = cv2.connectedComponents(cand.astype(np.uint8), connectivity=4)
+    if n_lab <= 1:
+        return out
+    held = np.zeros(n_lab, bool)
+    held[np.unique(labels[out[box]])] = True
+    held[0] = False
+    loose = (labels > 0) & ~held[labels]
+    if loose.any() and out[box].any():
+        Kc = _crop_K(K, box)
+        own = backproject_np(d, Kc, out[box])
+        if len(own) > max_link_points:
+            own = own[np.random.default_rng(0).choice(len(own), max_link_points, replace=False)]
+        near, _ = cKDTree(own).query(backproject_np(d, Kc, loose), distance_upper_bound=link_m)
+        held[np.unique(labels[loose][np.isfinite(near)])] = True
+    out[box] = held[labels]
+    return out
 
 
 def mask_box(mask: np.ndarray) -> tuple[slice, slice] | None:

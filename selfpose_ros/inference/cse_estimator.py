@@ -49,6 +49,7 @@ from selfpose_ros.geometry.pnp import pnp_ransac
 from selfpose_ros.geometry.pose_fit import PoseFit
 from selfpose_ros.geometry.ransac import ransac_umeyama
 from selfpose_ros.inference.estimator import InstanceResult, SolverOptions, resolve_device, snap_if_upright
+from selfpose_ros.inference.handle_yaw import handle_extras, turn_to_handle
 from selfpose_ros.inference.instance_geometry import FrameGeometry, frame_geometry, size_and_pose
 from selfpose_ros.model.camera import downsample_mask
 from selfpose_ros.model.checkpoint import load_checkpoint
@@ -193,7 +194,7 @@ class CSEEstimator:
         q, ok, mean_conf = self.correspondences(crop, out, j)
         sym = SYMMETRY.get(inst.category, "none")
         centre, extents = mesh_box(verts, sym)
-        top_visible = fitness = None  # measured from the depth only (size_and_pose)
+        top_visible = fitness = handle = None  # measured from the depth only (size_and_pose, turn_to_handle)
         if int(ok.sum()) >= self.options.min_inliers:
             fit, _ = self.correspondence_fit(q, ok, crop)
             method = "ransac_umeyama"
@@ -210,6 +211,8 @@ class CSEEstimator:
                                       plane=geo.support, up=geo.up, upright_deg=self.options.upright_snap_deg,
                                       max_distance=self.icp_distance, box_points=verts,
                                       blocked=geo.blocked(frame, k), cut_off=geo.cut_off(k))
+                if inst.category in HANDLE_CATEGORIES:
+                    sized, handle = turn_to_handle(inst.category, sized, geo.handle_points(frame, k), geo.up)
                 R, t, size, top_visible = sized.rotation, sized.translation, sized.size, sized.top_visible
                 fitness = sized.fit.fitness
         else:
@@ -227,6 +230,7 @@ class CSEEstimator:
                         "cycle_confidence": mean_conf}
         if self.model.handle_head is not None and inst.category in HANDLE_CATEGORIES:
             extras["handle_visible"] = bool(out["handle_logit"][j] > 0.0)
+        extras.update(handle_extras(handle))  # the handle found in the depth, when searched, outranks the head
         est = ObjectPoseEstimate(category=inst.category, instance=inst.instance, R=R, t=t,
                                  scale=float(np.linalg.norm(check.size)), size=check.size, confidence=score,
                                  inlier_ratio=fit.inlier_ratio, num_correspondences=fit.num_correspondences,

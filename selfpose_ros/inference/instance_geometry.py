@@ -23,8 +23,16 @@ from selfpose_ros.conventions import SYMMETRY
 from selfpose_ros.data.frame import RGBDFrame
 from selfpose_ros.data.instances import Instance
 from selfpose_ros.geometry.axis_scales import AxisScaleFit, fit_axis_scales
-from selfpose_ros.geometry.instance_surface import InstanceSurface, SurfaceOptions, object_surfaces, surface_points
+from selfpose_ros.geometry.instance_surface import (
+    InstanceSurface,
+    SurfaceOptions,
+    depth_discontinuities,
+    object_surfaces,
+    surface_points,
+    with_silhouette,
+)
 from selfpose_ros.geometry.mesh_box import mesh_box
+from selfpose_ros.geometry.pinhole import backproject_np
 from selfpose_ros.geometry.standing_extent import HEIGHT_PERCENTILE, height_above_plane, radius_about_axis
 from selfpose_ros.geometry.support_plane import Plane, PlaneOptions, SupportPlaneInfo, support_plane
 from selfpose_ros.geometry.upright import snap_upright, tilt_deg
@@ -80,6 +88,23 @@ class FrameGeometry:
     plane: SupportPlaneInfo | None  # None when the search was off
     surfaces: list[InstanceSurface] = field(default_factory=list)  # one per instance, in order
     masks: np.ndarray | None = None  # (N, H, W) the instances' masks, in order
+    surface_options: SurfaceOptions = field(default_factory=SurfaceOptions)
+    _far_edges: np.ndarray | None = field(default=None, repr=False)  # made on first use (handle_points)
+
+    def handle_points(self, frame: RGBDFrame, k: int, max_points: int = 4000, seed: int = 0) -> np.ndarray:
+        """Camera-frame points (N, 3) of instance ``k``'s own surface with its foreground silhouette
+        (``geometry.instance_surface.with_silhouette``): a mug's handle is mostly silhouette."""
+        if self.masks is None or len(self.masks) <= k:
+            return self.points(frame, k, max_points, seed)
+        if self._far_edges is None:
+            o = self.surface_options
+            self._far_edges = depth_discontinuities(frame.depth, o.jump_m, o.jump_rel, far_side_only=True)
+        keep = with_silhouette(frame.depth, frame.K, self.masks[k], self.surfaces[k].keep, self._far_edges,
+                               self.support, self.surface_options.plane_margin_m, self.surface_options.link_m)
+        pts = backproject_np(frame.depth, frame.K, keep)
+        if len(pts) > max_points:
+            pts = pts[np.random.default_rng(seed).choice(len(pts), max_points, replace=False)]
+        return pts
 
     def points(self, frame: RGBDFrame, k: int, max_points: int = 2000, seed: int = 0) -> np.ndarray:
         """Camera-frame points (N, 3) of instance ``k``'s own surface (uniformly subsampled)."""
@@ -146,8 +171,9 @@ def frame_geometry(
     else:
         up, source = None, "none"
     plane = None if info is None else info.plane
+    surface_options = surface_options or SurfaceOptions()
     surfaces = object_surfaces(frame.depth, frame.K, masks, plane=plane, options=surface_options) if len(masks) else []
-    return FrameGeometry(up, source, info, surfaces, masks)
+    return FrameGeometry(up, source, info, surfaces, masks, surface_options)
 
 
 @dataclass(frozen=True)

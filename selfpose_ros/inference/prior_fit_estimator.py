@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.spatial import cKDTree
 
-from selfpose_ros.conventions import SYMMETRY
+from selfpose_ros.conventions import HANDLE_CATEGORIES, SYMMETRY
 from selfpose_ros.data.frame import RGBDFrame
 from selfpose_ros.data.instances import Instance
 from selfpose_ros.geometry.axis_scales import surface_samples
@@ -27,6 +27,7 @@ from selfpose_ros.geometry.prior_fit import fit_prior_to_points
 from selfpose_ros.geometry.upright import tilt_deg
 from selfpose_ros.geometry.upright_icp import fit_upright
 from selfpose_ros.inference.estimator import InstanceResult, SolverOptions, snap_if_upright
+from selfpose_ros.inference.handle_yaw import handle_extras, turn_to_handle
 from selfpose_ros.inference.instance_geometry import MEASURED_HEIGHT, FrameGeometry, frame_geometry, size_and_pose
 from selfpose_ros.pose_types import ObjectPoseEstimate
 from selfpose_ros.shapes.priors import load_prior
@@ -122,6 +123,9 @@ class PriorFitEstimator:
                               up=geo.up, upright_deg=self.options.upright_snap_deg,
                               max_distance=max(self.options.inlier_threshold, 0.01),
                               box_points=self.priors[cat], blocked=geo.blocked(frame, k), cut_off=geo.cut_off(k))
+        handle = None
+        if cat in HANDLE_CATEGORIES:
+            sized, handle = turn_to_handle(cat, sized, geo.handle_points(frame, k), geo.up)
         check = check_size(cat, sized.size)
         if check.size is None:
             return InstanceResult(inst, None, check.failure)
@@ -132,6 +136,6 @@ class PriorFitEstimator:
             confidence=fit.confidence * check.confidence_factor,
             inlier_ratio=fit.inlier_ratio, num_correspondences=fit.num_correspondences,
             extras={**geo.extras(k), "size_factor": check.factor, "size_clamped": check.clamped,
-                    "top_visible": sized.top_visible},
+                    "top_visible": sized.top_visible, **handle_extras(handle)},
         )
         return InstanceResult(inst, est)

@@ -1,0 +1,56 @@
+"""A standing mug's yaw from its handle, found in the depth (both back-ends, after the per-axis sizing).
+
+Neither a fit of the mean prior nor the learned correspondences place a mug's handle reliably: the body is
+round, and the handle is a few pixels wide and mostly silhouette, which the surface selection drops. Once a
+mug stands upright, its body axis and the handle's azimuth about it are found directly
+(``geometry.handle_azimuth``) in its points with their silhouette (``FrameGeometry.handle_points``). When the
+handle is found, the pose is turned about the body axis so that canonical +X points at it, and the box
+centre moves to where that puts it; the size is kept (its x and z swapped when the box was wider across the
+handle than along it). When it is not found, the pose is left as it was: the handle is hidden, or too little
+of it was seen to tell.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from selfpose_ros.conventions import HANDLE_CATEGORIES
+from selfpose_ros.geometry.handle_azimuth import Protrusion, find_protrusion, horizontal_basis
+from selfpose_ros.geometry.upright import tilt_deg
+from selfpose_ros.inference.instance_geometry import SizedPose
+
+#: Only a mug whose up axis is within this of the up direction (degrees) is searched: it stands.
+MAX_TILT_DEG = 10.0
+
+
+def turn_to_handle(category: str, sized: SizedPose, points: np.ndarray, up: np.ndarray | None
+                   ) -> tuple[SizedPose, Protrusion | None]:
+    """``sized`` turned about its body axis to face its handle, and what the search found (None: not searched).
+
+    ``points`` (N, 3): the instance's camera-frame points with their silhouette; ``up`` (3,) the up direction.
+    """
+    if category not in HANDLE_CATEGORIES or up is None or len(points) == 0:
+        return sized, None
+    R, t = np.asarray(sized.rotation, np.float64), np.asarray(sized.translation, np.float64)
+    u = np.asarray(up, np.float64) / np.linalg.norm(up)
+    if tilt_deg(R, u) > MAX_TILT_DEG:
+        return sized, None
+    sx, sy, sz = (float(v) for v in sized.size)
+    radius = 0.5 * min(sx, sz)
+    axis0 = t + R[:, 0] * (radius - 0.5 * sx) if sx >= sz else t  # the canonical body axis lies towards -X
+    base = float(t @ u)
+    found = find_protrusion(points, u, axis0, radius, base - 0.5 * sy, base + 0.5 * sy)
+    if not found.found:
+        return sized, found
+    e1, e2 = horizontal_basis(u)
+    x = np.cos(found.azimuth) * e1 + np.sin(found.azimuth) * e2
+    R_new = np.stack((x, u, np.cross(x, u)), axis=1)
+    size = np.array([max(sx, sz), sy, min(sx, sz)])
+    axis = found.axis.centre[0] * e1 + found.axis.centre[1] * e2 + base * u
+    t_new = axis + x * 0.5 * (size[0] - size[2])
+    return SizedPose(R_new, t_new, size, sized.fit, sized.top_visible), found
+
+
+def handle_extras(found: Protrusion | None) -> dict:
+    """Estimate extras of a handle search: ``handle_visible`` (found or not) when one ran, else nothing."""
+    return {} if found is None else {"handle_visible": bool(found.found)}

@@ -1,0 +1,125 @@
+"""The mug's handle found in its observed points: the body axis fit, the handle's azimuth, and the turn of a
+standing mug's pose to face it (both back-ends run it after their sizing)."""
+
+import numpy as np
+import pytest
+
+from selfpose_ros.geometry.axis_scales import AxisScaleFit
+from selfpose_ros.geometry.handle_azimuth import find_protrusion, fit_body_axis, horizontal_basis
+from selfpose_ros.geometry.rotations import relative_rotation_angle_np, rotation_about_y_np
+from selfpose_ros.inference.handle_yaw import handle_extras, turn_to_handle
+from selfpose_ros.inference.instance_geometry import SizedPose
+from selfpose_ros.shapes.handle import handle_seen_in_points
+from selfpose_ros.shapes.registry import mean_instance
+
+SCALE = 0.12  # metres per canonical unit
+#: The camera looks along +z with y down, 0.5 m away, 40 degrees down onto the table; canonical +Y is up.
+TILT = np.radians(40.0)
+DOWN = np.array([[1.0, 0, 0], [0, np.cos(TILT), -np.sin(TILT)], [0, np.sin(TILT), np.cos(TILT)]])
+T = np.array([0.0, 0.0, 0.5])
+
+
+def _seen(points: np.ndarray, cell: float = 0.0015) -> np.ndarray:
+    """The points a camera at the origin sees: the nearest per (x/z, y/z) cell."""
+    key = np.round(points[:, :2] / points[:, 2:3] / (cell / 0.5)).astype(np.int64)
+    order = np.argsort(points[:, 2])
+    _, first = np.unique(key[order], axis=0, return_index=True)
+    return points[order[first]]
+
+
+@pytest.fixture(scope="module")
+def mug():
+    inst = mean_instance("mug")
+    pts = np.asarray(inst.mesh.sample(60000, return_index=False)) * SCALE
+    lo, hi = pts.min(0), pts.max(0)
+    return pts - 0.5 * (lo + hi), (hi - lo)  # box-centred canonical points (metres), box size
+
+
+def _pose(yaw_deg: float) -> np.ndarray:
+    """Canonical -> camera rotation of a standing mug turned by ``yaw_deg`` about its up axis (0: the handle to
+    the right, -90: towards the camera, 90: away from it)."""
+    return DOWN @ np.diag([1.0, -1.0, -1.0]) @ rotation_about_y_np(np.radians(yaw_deg))
+
+
+def _view(mug, yaw_deg, noise=0.0, seed=0):
+    pts, size = mug
+    R = _pose(yaw_deg)
+    seen = _seen(pts @ R.T + T)
+    return seen + np.random.default_rng(seed).normal(scale=noise, size=seen.shape), R, size
+
+
+@pytest.mark.parametrize("yaw", [0.0, 40.0, -60.0, -90.0, -130.0, 180.0])
+@pytest.mark.parametrize("noise", [0.0, 0.0015])
+def test_a_visible_handle_is_found_at_its_azimuth(mug, yaw, noise):
+    seen, R, size = _view(mug, yaw, noise)
+    up = R[:, 1]
+    axis = T + R[:, 0] * (0.5 * size[2] - 0.5 * size[0])
+    h = float(T @ up)
+    # a first guess of the axis 15 mm off, as from a fit at a wrong yaw
+    found = find_protrusion(seen, up, axis + 0.015 * R[:, 2], 0.5 * size[2], h - size[1] / 2, h + size[1] / 2)
+    assert found.found, found.reason
+    e1, e2 = horizontal_basis(up)
+    truth = np.arctan2(R[:, 0] @ e2, R[:, 0] @ e1)
+    assert abs(np.degrees(np.angle(np.exp(1j * (found.azimuth - truth))))) < 5.0
+    assert np.linalg.norm(found.axis.centre - [axis @ e1, axis @ e2]) < 0.003
+
+
+@pytest.mark.parametrize("yaw", [90.0, 110.0])
+def test_a_handle_behind_the_body_is_not_found(mug, yaw):
+    seen, R, size = _view(mug, yaw, 0.0015)
+    h = float(T @ R[:, 1])
+    found = find_protrusion(seen, R[:, 1], T, 0.5 * size[2], h - size[1] / 2, h + size[1] / 2)
+    assert not found.found and found.reason
+
+
+def test_a_plain_cylinder_has_no_protrusion_and_too_few_points_give_no_axis():
+    rng = np.random.default_rng(0)
+    a = rng.uniform(-np.pi, 0.2, 3000)  # the side a camera sees
+    y = rng.uniform(-0.05, 0.05, 3000)
+    cyl = np.stack([0.04 * np.cos(a), y, 0.6 + 0.04 * np.sin(a)], 1) + rng.normal(scale=0.001, size=(3000, 3))
+    up = np.array([0.0, 1.0, 0.0])
+    found = find_protrusion(cyl, up, np.array([0.01, 0.0, 0.6]), 0.035, -0.05, 0.05)
+    assert not found.found and found.axis is not None
+    assert abs(np.median(found.axis.radii) - 0.04) < 0.002
+    assert fit_body_axis(np.zeros((5, 2)), np.zeros(5), np.zeros(2), 0.04, 0.0, 0.1) is None
+
+
+def _sized(R, t, size):
+    fit = AxisScaleFit(R, t, np.ones(3), 1.0, 1.0, 0)
+    return SizedPose(R, t, np.asarray(size, float), fit)
+
+
+@pytest.mark.parametrize("wrong", [90.0, 180.0, -35.0])
+def test_a_standing_mug_at_a_wrong_yaw_is_turned_to_face_its_handle(mug, wrong):
+    seen, R, size = _view(mug, 30.0, 0.001)
+    R_wrong = R @ rotation_about_y_np(np.radians(wrong))
+    start = size[[2, 1, 0]] if abs(wrong) == 90.0 else size  # a fit across the handle has its x and z swapped
+    out, found = turn_to_handle("mug", _sized(R_wrong, T, start), seen, R[:, 1])
+    assert found is not None and found.found
+    assert float(relative_rotation_angle_np(out.rotation, R)) < np.radians(5.0)
+    assert np.linalg.norm(out.translation - T) < 0.005
+    assert np.allclose(out.size, size) and handle_extras(found) == {"handle_visible": True}
+
+
+def test_turn_to_handle_leaves_other_categories_tilted_mugs_and_hidden_handles_alone(mug):
+    seen, R, size = _view(mug, 30.0)
+    sized = _sized(R, T, size)
+    assert turn_to_handle("bowl", sized, seen, R[:, 1]) == (sized, None)
+    assert turn_to_handle("mug", sized, seen, None) == (sized, None)
+    tilted = R @ np.array([[1.0, 0, 0], [0, np.cos(0.4), -np.sin(0.4)], [0, np.sin(0.4), np.cos(0.4)]])
+    assert turn_to_handle("mug", _sized(tilted, T, size), seen, R[:, 1])[1] is None
+    hidden, R2, _ = _view(mug, 90.0)
+    out, found = turn_to_handle("mug", _sized(R2, T, size), hidden, R2[:, 1])
+    assert out.rotation is R2 and not found.found and handle_extras(found) == {"handle_visible": False}
+    assert handle_extras(None) == {}
+
+
+def test_the_visibility_test_registers_the_points_to_the_body_first(mug):
+    # a sensor whose depth sits 12 mm off the true pose (calibration) moves the body's wall into the handle's
+    # part of the box: registered to the body first, a hidden handle stays hidden and a seen one seen
+    hidden, R, size = _view(mug, 90.0)
+    shifted = hidden + 0.012 * R[:, 0]  # 12 mm farther away, where the hidden handle is
+    assert handle_seen_in_points(shifted, R, T, size, register=False)
+    assert not handle_seen_in_points(shifted, R, T, size)
+    seen, R1, _ = _view(mug, 0.0)
+    assert handle_seen_in_points(seen + 0.012 * R1[:, 2], R1, T, size)
