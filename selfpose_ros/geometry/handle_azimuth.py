@@ -147,3 +147,30 @@ def find_protrusion(points: np.ndarray, up: np.ndarray, centre: np.ndarray, radi
         return Protrusion(False, azimuth, n, n_cand, axis,
                           f"{n} of {n_cand} points outside the wall at the peak (of {len(pts)})")
     return Protrusion(True, azimuth, n, n_cand, axis)
+
+
+def face_protrusion(R: np.ndarray, t: np.ndarray, size: np.ndarray, points: np.ndarray, up: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Protrusion]:
+    """(R, t, size, found): an upright box pose turned about its body axis so that its +X faces the protrusion.
+
+    The box (R canonical -> frame, t its centre, ``size`` its metric extents) is a body of revolution whose
+    diameter is the smaller of the x and z extents, with the protrusion along +X: the body axis lies
+    (size_x - size_z) / 2 from the centre towards -X. ``points`` (N, 3) and ``up`` (3,) in the same frame. When
+    a protrusion is found, +X points at it, the centre moves with the fitted axis, and the size is (larger,
+    y, smaller) of x and z; otherwise the inputs come back unchanged.
+    """
+    R, t = np.asarray(R, np.float64), np.asarray(t, np.float64)
+    u = np.asarray(up, np.float64) / np.linalg.norm(up)
+    sx, sy, sz = (float(v) for v in size)
+    radius = 0.5 * min(sx, sz)
+    axis0 = t + R[:, 0] * (radius - 0.5 * sx) if sx >= sz else t
+    base = float(t @ u)
+    found = find_protrusion(points, u, axis0, radius, base - 0.5 * sy, base + 0.5 * sy)
+    if not found.found:
+        return R, t, np.asarray(size, np.float64), found
+    e1, e2 = horizontal_basis(u)
+    x = np.cos(found.azimuth) * e1 + np.sin(found.azimuth) * e2
+    R_new = np.stack((x, u, np.cross(x, u)), axis=1)
+    size_new = np.array([max(sx, sz), sy, min(sx, sz)])
+    axis = found.axis.centre[0] * e1 + found.axis.centre[1] * e2 + base * u
+    return R_new, axis + x * 0.5 * (size_new[0] - size_new[2]), size_new, found

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from selfpose_ros.conventions import HANDLE_CATEGORIES
-from selfpose_ros.geometry.handle_azimuth import Protrusion, find_protrusion, horizontal_basis
+from selfpose_ros.geometry.handle_azimuth import Protrusion, face_protrusion
 from selfpose_ros.geometry.upright import tilt_deg
 from selfpose_ros.inference.instance_geometry import SizedPose
 
@@ -31,23 +31,12 @@ def turn_to_handle(category: str, sized: SizedPose, points: np.ndarray, up: np.n
     """
     if category not in HANDLE_CATEGORIES or up is None or len(points) == 0:
         return sized, None
-    R, t = np.asarray(sized.rotation, np.float64), np.asarray(sized.translation, np.float64)
-    u = np.asarray(up, np.float64) / np.linalg.norm(up)
-    if tilt_deg(R, u) > MAX_TILT_DEG:
+    R = np.asarray(sized.rotation, np.float64)
+    if tilt_deg(R, up) > MAX_TILT_DEG:
         return sized, None
-    sx, sy, sz = (float(v) for v in sized.size)
-    radius = 0.5 * min(sx, sz)
-    axis0 = t + R[:, 0] * (radius - 0.5 * sx) if sx >= sz else t  # the canonical body axis lies towards -X
-    base = float(t @ u)
-    found = find_protrusion(points, u, axis0, radius, base - 0.5 * sy, base + 0.5 * sy)
+    R_new, t_new, size, found = face_protrusion(R, sized.translation, sized.size, points, up)
     if not found.found:
         return sized, found
-    e1, e2 = horizontal_basis(u)
-    x = np.cos(found.azimuth) * e1 + np.sin(found.azimuth) * e2
-    R_new = np.stack((x, u, np.cross(x, u)), axis=1)
-    size = np.array([max(sx, sz), sy, min(sx, sz)])
-    axis = found.axis.centre[0] * e1 + found.axis.centre[1] * e2 + base * u
-    t_new = axis + x * 0.5 * (size[0] - size[2])
     return SizedPose(R_new, t_new, size, sized.fit, sized.top_visible), found
 
 
