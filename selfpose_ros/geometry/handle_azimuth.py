@@ -106,8 +106,8 @@ def fit_body_axis(xy: np.ndarray, heights: np.ndarray, centre0: np.ndarray, radi
 
 def find_protrusion(points: np.ndarray, up: np.ndarray, centre: np.ndarray, radius: float, bottom: float,
                     top: float, *, min_reach: float = 0.004, min_reach_share: float = 0.12,
-                    max_reach: float = 1.3, low: float = 0.1, high: float = 0.95, min_points: int = 12,
-                    min_share: float = 0.015, min_concentration: float = 0.6) -> Protrusion:
+                    max_reach: float = 1.3, low: float = 0.1, high: float = 0.95, min_points: int = 8,
+                    min_share: float = 0.008, min_concentration: float = 0.6) -> Protrusion:
     """Find a side protrusion of an upright solid of revolution in its observed points (N, 3).
 
     ``up`` (3,) is the axis direction; ``centre`` (3,) a first guess of a point on the axis, ``radius`` of the
