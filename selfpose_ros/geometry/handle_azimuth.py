@@ -107,7 +107,8 @@ def fit_body_axis(xy: np.ndarray, heights: np.ndarray, centre0: np.ndarray, radi
 def find_protrusion(points: np.ndarray, up: np.ndarray, centre: np.ndarray, radius: float, bottom: float,
                     top: float, *, min_reach: float = 0.004, min_reach_share: float = 0.12,
                     max_reach: float = 1.3, low: float = 0.1, high: float = 0.95, min_points: int = 8,
-                    min_share: float = 0.008, min_concentration: float = 0.6) -> Protrusion:
+                    min_share: float = 0.008, min_concentration: float = 0.6, axis: BodyAxis | None = None
+                    ) -> Protrusion:
     """Find a side protrusion of an upright solid of revolution in its observed points (N, 3).
 
     ``up`` (3,) is the axis direction; ``centre`` (3,) a first guess of a point on the axis, ``radius`` of the
@@ -115,7 +116,8 @@ def find_protrusion(points: np.ndarray, up: np.ndarray, centre: np.ndarray, radi
     candidate when it stands out of the wall by more than max(``min_reach``, ``min_reach_share`` x radius) and
     less than ``max_reach`` radii, between ``low`` and ``high`` of the height. The protrusion is found when the
     candidates within PEAK_HALF_WIDTH_DEG of the histogram's peak number at least ``min_points`` and
-    ``min_share`` of all points, and are at least ``min_concentration`` of all candidates.
+    ``min_share`` of all points, and are at least ``min_concentration`` of all candidates. ``axis``: a body
+    axis fitted elsewhere, in the (e1, e2) basis of :func:`horizontal_basis` (default: :func:`fit_body_axis`).
     """
     pts = np.asarray(points, np.float64).reshape(-1, 3)
     u = np.asarray(up, np.float64) / np.linalg.norm(up)
@@ -123,7 +125,7 @@ def find_protrusion(points: np.ndarray, up: np.ndarray, centre: np.ndarray, radi
     xy = np.stack((pts @ e1, pts @ e2), 1)
     h = pts @ u
     c0 = np.array([np.asarray(centre) @ e1, np.asarray(centre) @ e2])
-    axis = fit_body_axis(xy, h, c0, radius, bottom, top)
+    axis = fit_body_axis(xy, h, c0, radius, bottom, top) if axis is None else axis
     if axis is None:
         return Protrusion(False, float("nan"), 0, 0, None, "too few points on the body's wall")
     d = xy - axis.centre
