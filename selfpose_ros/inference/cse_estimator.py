@@ -48,14 +48,16 @@ from selfpose_ros.geometry.pinhole import backproject_np
 from selfpose_ros.geometry.pnp import pnp_ransac
 from selfpose_ros.geometry.pose_fit import PoseFit
 from selfpose_ros.geometry.ransac import ransac_umeyama
+from selfpose_ros.geometry.upright import tilt_deg
 from selfpose_ros.inference.estimator import InstanceResult, SolverOptions, resolve_device, snap_if_upright
 from selfpose_ros.inference.handle_yaw import handle_extras, turn_to_handle
-from selfpose_ros.inference.instance_geometry import FrameGeometry, frame_geometry, size_and_pose
+from selfpose_ros.inference.instance_geometry import MEASURED_HEIGHT, FrameGeometry, frame_geometry, size_and_pose
+from selfpose_ros.inference.upright_preference import prefer_upright
 from selfpose_ros.model.camera import downsample_mask
 from selfpose_ros.model.checkpoint import load_checkpoint
 from selfpose_ros.model.cse_model import FEATURE_STRIDE
 from selfpose_ros.pose_types import ObjectPoseEstimate
-from selfpose_ros.shapes.size_ranges import check_size
+from selfpose_ros.shapes.size_ranges import check_size, similarity_scale_bounds
 
 #: Surface samples of the predicted mesh used for the per-axis size fit.
 SIZE_SAMPLES = 2000
@@ -206,6 +208,11 @@ class CSEEstimator:
                 fit = refine_pose_icp(fit, verts, obs, max_correspondence_distance=self.icp_distance,
                                       refine_scale=True).fit
                 samples, normals = self._samples(inst.category, verts)
+                if inst.category in MEASURED_HEIGHT and geo.up is not None and geo.support is not None \
+                        and tilt_deg(fit.rotation, geo.up) > self.options.upright_snap_deg:
+                    fit = prefer_upright(samples, obs, fit, geo.up, self.options.inlier_threshold,
+                                         similarity_scale_bounds(inst.category, extents),
+                                         revolution=sym == "continuous_y")
                 sized = size_and_pose(inst.category, samples, obs, fit.rotation, fit.translation, fit.scale,
                                       model_normals=normals, frame=frame, free=geo.free_space(frame, k),
                                       plane=geo.support, up=geo.up, upright_deg=self.options.upright_snap_deg,

@@ -19,27 +19,20 @@ from selfpose_ros.conventions import HANDLE_CATEGORIES, SYMMETRY
 from selfpose_ros.data.frame import RGBDFrame
 from selfpose_ros.data.instances import Instance
 from selfpose_ros.geometry.axis_scales import surface_samples
-from selfpose_ros.geometry.fused_fit import coarse_fine_distances, placed_prior_distances
 from selfpose_ros.geometry.instance_surface import object_surface
 from selfpose_ros.geometry.pinhole import backproject_np
-from selfpose_ros.geometry.pose_fit import PoseFit
 from selfpose_ros.geometry.prior_fit import fit_prior_to_points
 from selfpose_ros.geometry.upright import tilt_deg
-from selfpose_ros.geometry.upright_icp import fit_upright
 from selfpose_ros.inference.estimator import InstanceResult, SolverOptions, snap_if_upright
 from selfpose_ros.inference.handle_yaw import handle_extras, turn_to_handle
 from selfpose_ros.inference.instance_geometry import MEASURED_HEIGHT, FrameGeometry, frame_geometry, size_and_pose
+from selfpose_ros.inference.upright_preference import prefer_upright
 from selfpose_ros.pose_types import ObjectPoseEstimate
 from selfpose_ros.shapes.priors import load_prior
 from selfpose_ros.shapes.size_ranges import check_size, similarity_scale_bounds
 
 #: At most this many observed points per instance go into the fit (uniform subsample).
 MAX_POINTS = 2000
-#: A standing category fitted tilted is refitted upright; the upright fit is kept when its mean truncated distance
-#: is at most this many times the tilted one's.
-UPRIGHT_COST_RATIO = 1.25
-#: ... and at most this many inlier thresholds (a tilted fit that is poor anyway does not become a poor upright one).
-UPRIGHT_MAX_COST = 0.75
 #: Surface samples of each prior used for the per-axis size fit.
 SIZE_SAMPLES = 2000
 
@@ -74,30 +67,6 @@ class PriorFitEstimator:
         geo = frame_geometry(frame, instances, use_support_plane=self.options.support_plane)
         return [self._one(frame, inst, geo, k) for k, inst in enumerate(instances)]
 
-    def _prefer_upright(self, cat: str, points: np.ndarray, fit: PoseFit, up: np.ndarray) -> PoseFit:
-        """The fit held upright (upright ICP from the tilted fit, snapped) when its points lie nearly as close to
-        the placed prior (UPRIGHT_COST_RATIO, UPRIGHT_MAX_COST): a standing bowl, bottle, can or mug fitted tilted
-        is mostly a smaller prior nested in a part of it (e.g. inside a bowl); one that really lies on its side
-        keeps its fit."""
-        prior, tree = self.priors[cat], self.trees[cat]
-        threshold = self.options.inlier_threshold
-        coarse, fine = coarse_fine_distances(prior, fit.scale, threshold)
-        revolution = SYMMETRY.get(cat) == "continuous_y"
-        found = fit_upright(prior, points, [(fit.scale, fit.rotation, fit.translation)], up, coarse, fine,
-                            3.0 * threshold, num_yaw=0 if revolution else 12, tree=tree, revolution=revolution)
-        if not found:
-            return fit
-        cost, (s, R, t) = found[0]
-        lo, hi = similarity_scale_bounds(cat, self.extents[cat])
-        if not lo <= s <= hi or cost > min(UPRIGHT_COST_RATIO * float(fit.extras["mean_truncated_distance_m"]),
-                                           UPRIGHT_MAX_COST * threshold):
-            return fit
-        dist = placed_prior_distances(prior, (s, R, t), points, tree)
-        mask = dist < threshold
-        ratio = float(mask.mean())
-        return PoseFit(True, float(s), R, t, mask, ratio, ratio, len(points),
-                       extras={"mean_truncated_distance_m": cost, "held_upright": True})
-
     def _one(self, frame: RGBDFrame, inst: Instance, geo: FrameGeometry, k: int) -> InstanceResult:
         points = geo.points(frame, k, MAX_POINTS)
         if len(points) < self.options.min_inliers:
@@ -114,7 +83,9 @@ class PriorFitEstimator:
             return InstanceResult(inst, None, fit.failure_reason)
         if cat in MEASURED_HEIGHT and geo.up is not None and geo.support is not None \
                 and tilt_deg(fit.rotation, geo.up) > self.options.upright_snap_deg:
-            fit = self._prefer_upright(cat, points, fit, geo.up)
+            fit = prefer_upright(self.priors[cat], points, fit, geo.up, self.options.inlier_threshold,
+                                 similarity_scale_bounds(cat, self.extents[cat]),
+                                 revolution=SYMMETRY.get(cat) == "continuous_y", tree=self.trees[cat])
         if fit.num_inliers < self.options.min_inliers:
             return InstanceResult(inst, None, f"{fit.num_inliers} inliers < min_inliers {self.options.min_inliers}")
         samples, normals = self.samples[cat]
