@@ -36,13 +36,8 @@ from selfpose_ros.data.instances import extract_instances  # noqa: E402
 from selfpose_ros.data.stamps import ns_to_sec_nanosec  # noqa: E402
 from selfpose_ros.eval.handle_gt import annotate_handle_visibility  # noqa: E402
 from selfpose_ros.eval.io_bag import load_gt_from_bag  # noqa: E402
-from selfpose_ros.geometry.handle_azimuth import (  # noqa: E402
-    RADIUS_BANDS,
-    BodyAxis,
-    find_protrusion,
-    fit_body_axis,
-    horizontal_basis,
-)
+from selfpose_ros.geometry.body_axis import RADIUS_BANDS, BodyAxis, fit_body_axis, horizontal_basis  # noqa: E402
+from selfpose_ros.geometry.handle_azimuth import find_protrusion  # noqa: E402
 from selfpose_ros.inference.instance_geometry import frame_geometry  # noqa: E402
 
 

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from selfpose_ros.geometry.axis_scales import AxisScaleFit
-from selfpose_ros.geometry.handle_azimuth import find_protrusion, fit_body_axis, horizontal_basis
+from selfpose_ros.geometry.body_axis import fit_body_axis, horizontal_basis
+from selfpose_ros.geometry.handle_azimuth import find_protrusion
 from selfpose_ros.geometry.rotations import relative_rotation_angle_np, rotation_about_y_np
 from selfpose_ros.inference.handle_yaw import handle_extras, turn_to_handle
 from selfpose_ros.inference.instance_geometry import SizedPose

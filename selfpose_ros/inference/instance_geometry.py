@@ -23,6 +23,7 @@ from selfpose_ros.conventions import SYMMETRY
 from selfpose_ros.data.frame import RGBDFrame
 from selfpose_ros.data.instances import Instance
 from selfpose_ros.geometry.axis_scales import AxisScaleFit, fit_axis_scales
+from selfpose_ros.geometry.body_axis import centre_on_axis
 from selfpose_ros.geometry.instance_surface import (
     InstanceSurface,
     SurfaceOptions,
@@ -286,7 +287,8 @@ def top_in_view(observed: np.ndarray, plane: Plane, K: np.ndarray, blocked: np.n
 def measured_extents(sized: SizedPose, observed: np.ndarray, plane: Plane, revolution: bool, top_visible: bool,
                      low: np.ndarray, high: np.ndarray) -> SizedPose:
     """An upright ``sized`` pose standing on ``plane`` with its height (and, for a solid of revolution, its
-    diameter) measured from the observed points (K, 3), its bottom put on the plane. With ``top_visible`` as
+    diameter, about the vertical axis fitted to them, ``geometry.body_axis.centre_on_axis``, which also centres
+    the box on that axis) measured from the observed points (K, 3), its bottom put on the plane. With ``top_visible`` as
     measured (a height no lower than the fit's / MAX_MEASURED_SHRINK), else never below the fit's. Sizes stay
     within ``low``/``high`` (3,) metres. A fit that does not stand on the plane (its bottom farther than
     STANDING_GAP_M / STANDING_GAP_SHARE from it) or leans away from its normal is returned as it is."""
@@ -303,7 +305,8 @@ def measured_extents(sized: SizedPose, observed: np.ndarray, plane: Plane, revol
     measured = max(height, size[1] / MAX_MEASURED_SHRINK) if top_visible else max(height, size[1])
     size[1] = float(np.clip(measured, low[1], high[1]))
     t = np.asarray(sized.translation, np.float64) + n * (size[1] / 2 - centre)
-    if revolution:
+    if revolution:  # the diameter about the axis fitted to the points (a fit's centre may sit off it)
+        t = centre_on_axis(observed, t, n, 0.5 * size[0], size[1])
         diameter = 2.0 * radius_about_axis(observed, t, n)
         if np.isfinite(diameter) and diameter > 0:
             diameter = diameter if top_visible else max(diameter, size[0])

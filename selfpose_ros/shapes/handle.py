@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from selfpose_ros.conventions import HANDLE_CATEGORIES
-from selfpose_ros.geometry.handle_azimuth import fit_body_axis, horizontal_basis
+from selfpose_ros.geometry.body_axis import fit_body_axis, horizontal_basis
 from selfpose_ros.geometry.pinhole import backproject_np
 
 __all__ = ["HANDLE_CATEGORIES", "handle_region", "handle_seen_in_points", "handle_visible", "register_to_body"]

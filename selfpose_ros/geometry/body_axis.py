@@ -1,0 +1,106 @@
+"""The vertical axis of an upright solid of revolution (a mug's body, a can, a bowl, a bottle), fitted to its
+observed surface points.
+
+The axis is a circle in the horizontal plane whose radius may change with height (tapered or bulged walls):
+a robust Gauss-Newton fit of the centre and one radius per height band. Only points within a gate of the wall
+take part; the gate starts at half the radius and shrinks by GATE_SHRINK per round to the larger of a trim
+distance and three robust standard deviations, so that a handle or stray readings on one side end up outside
+it. Pure numpy; heights and positions in metres.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Height bands of the body with their own radius (tapered, bulged walls).
+RADIUS_BANDS = 5
+#: The fit's gate shrinks by this factor per round (see :func:`fit_body_axis`).
+GATE_SHRINK = 0.7
+
+
+@dataclass(frozen=True)
+class BodyAxis:
+    """A fitted vertical axis: its horizontal centre, the radius per height band, and the fit's residual."""
+
+    centre: np.ndarray  # (2,) horizontal coordinates in the (e1, e2) basis of :func:`horizontal_basis`
+    radii: np.ndarray  # (RADIUS_BANDS,) metres
+    band_edges: np.ndarray  # (RADIUS_BANDS + 1,) heights
+    rms: float  # RMS radial residual of the inliers (metres)
+    inliers: int
+
+    def radius_at(self, heights: np.ndarray) -> np.ndarray:
+        """The wall radius at ``heights`` (N,) (the nearest band's)."""
+        band = np.clip(np.searchsorted(self.band_edges, heights, side="right") - 1, 0, len(self.radii) - 1)
+        return self.radii[band]
+
+
+def horizontal_basis(up: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two unit vectors (e1, e2) that with ``up`` make a right-handed frame (e1, up, e2): e1 x up = e2."""
+    u = np.asarray(up, np.float64)
+    u = u / np.linalg.norm(u)
+    seed = np.array([1.0, 0.0, 0.0]) if abs(u[0]) < 0.9 else np.array([0.0, 0.0, 1.0])
+    e1 = seed - u * (seed @ u)
+    e1 /= np.linalg.norm(e1)
+    return e1, np.cross(e1, u)
+
+
+def fit_body_axis(xy: np.ndarray, heights: np.ndarray, centre0: np.ndarray, radius0: float, bottom: float,
+                  top: float, iterations: int = 12, trim: float = 0.005) -> BodyAxis | None:
+    """Robust fit of a vertical axis to points with horizontal coordinates ``xy`` (N, 2) and ``heights`` (N,).
+
+    Starts from ``centre0`` (2,) and ``radius0``; the body spans [bottom, top]. Only points whose radial
+    residual is within a gate take part; the gate starts at half the radius and shrinks by GATE_SHRINK per
+    round to the larger of ``trim`` metres and 3 robust standard deviations (1.4826 MAD) of the residuals
+    within it, so that a handle (a quarter of the points, all outside on one side) ends up outside it. None
+    when too few points are left.
+    """
+    edges = np.linspace(bottom, top, RADIUS_BANDS + 1)
+    band = np.clip(np.searchsorted(edges, heights, side="right") - 1, 0, RADIUS_BANDS - 1)
+    c = np.asarray(centre0, np.float64).copy()
+    radii = np.full(RADIUS_BANDS, float(radius0))
+    gate0 = max(0.5 * radius0, 3 * trim)
+    rms, keep = np.inf, np.zeros(len(xy), bool)
+    for it in range(iterations):
+        d = xy - c
+        dist = np.linalg.norm(d, axis=1)
+        res = dist - radii[band]
+        inner = np.abs(res) < gate0
+        mad = 1.4826 * float(np.median(np.abs(res[inner]))) if inner.any() else 0.0
+        gate = max(trim, 3.0 * mad, gate0 * GATE_SHRINK ** it)
+        keep = np.abs(res) < gate
+        if keep.sum() < 3 * (RADIUS_BANDS + 2):
+            return None
+        n = d[keep] / np.maximum(dist[keep, None], 1e-9)
+        # residual r_i = |p_i - c| - radius_b: d r / d c = -n_i, d r / d radius_b = -1
+        J = np.zeros((int(keep.sum()), 2 + RADIUS_BANDS))
+        J[:, :2] = -n
+        J[np.arange(len(n)), 2 + band[keep]] = -1.0
+        present = J[:, 2:].any(0)
+        A = J.T @ J + np.diag(np.r_[0.0, 0.0, (~present).astype(float)]) + 1e-9 * np.eye(2 + RADIUS_BANDS)
+        step = np.linalg.solve(A, -J.T @ res[keep])
+        c += step[:2]
+        radii += step[2:]
+        radii[~present] = np.median(radii[present])
+        rms = float(np.sqrt(np.mean(res[keep] ** 2)))
+    return BodyAxis(c, radii, edges, rms, int(keep.sum()))
+
+
+def centre_on_axis(points: np.ndarray, centre: np.ndarray, up: np.ndarray, radius: float, height: float
+                   ) -> np.ndarray:
+    """``centre`` (3,) of an upright solid of revolution moved across ``up`` onto the axis fitted to its observed
+    points (N, 3), ``radius`` and ``height`` (metres) its size so far. A fit that fails, or that would move the
+    centre by more than half the radius, leaves it where it was (a partial view can hold too little of the wall)."""
+    u = np.asarray(up, np.float64) / np.linalg.norm(up)
+    c = np.asarray(centre, np.float64)
+    pts = np.asarray(points, np.float64).reshape(-1, 3)
+    e1, e2 = horizontal_basis(u)
+    base = float(c @ u)
+    c0 = np.array([c @ e1, c @ e2])
+    axis = fit_body_axis(np.stack((pts @ e1, pts @ e2), 1), pts @ u, c0, radius, base - 0.5 * height,
+                         base + 0.5 * height)
+    if axis is None or not np.all(np.isfinite(axis.centre)) or np.linalg.norm(axis.centre - c0) > 0.5 * radius:
+        return c
+    shift = axis.centre - c0
+    return c + shift[0] * e1 + shift[1] * e2
