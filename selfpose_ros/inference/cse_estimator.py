@@ -51,7 +51,7 @@ from selfpose_ros.geometry.ransac import ransac_umeyama
 from selfpose_ros.geometry.upright import tilt_deg
 from selfpose_ros.inference.estimator import InstanceResult, SolverOptions, resolve_device, snap_if_upright
 from selfpose_ros.inference.handle_yaw import handle_extras, turn_to_handle
-from selfpose_ros.inference.instance_geometry import MEASURED_HEIGHT, FrameGeometry, frame_geometry, size_and_pose
+from selfpose_ros.inference.instance_geometry import FrameGeometry, frame_geometry, size_and_pose
 from selfpose_ros.inference.upright_preference import prefer_upright
 from selfpose_ros.model.camera import downsample_mask
 from selfpose_ros.model.checkpoint import load_checkpoint
@@ -208,7 +208,7 @@ class CSEEstimator:
                 fit = refine_pose_icp(fit, verts, obs, max_correspondence_distance=self.icp_distance,
                                       refine_scale=True).fit
                 samples, normals = self._samples(inst.category, verts)
-                if inst.category in MEASURED_HEIGHT and geo.up is not None and geo.support is not None \
+                if geo.up is not None and geo.support is not None \
                         and tilt_deg(fit.rotation, geo.up) > self.options.upright_snap_deg:
                     fit = prefer_upright(samples, obs, fit, geo.up, self.options.inlier_threshold,
                                          similarity_scale_bounds(inst.category, extents),

@@ -1,5 +1,7 @@
 """A standing object fitted tilted is refitted upright, and the upright fit kept when it explains the points nearly
-as well (both back-ends, for the categories whose height is measured: bottle, bowl, can, mug).
+as well. Both back-ends run it when up is known and a support plane was found: ``prior_fit`` for the categories
+whose height is measured (bottle, bowl, can, mug; its own fit already searches yaw about up), the learned back-end
+for every category (its correspondences can carry the wrong up axis: a laptop's lid taken for its base).
 
 A tilted fit of a standing bowl, bottle, can or mug is mostly a smaller shape nested in a part of it (e.g. inside
 a bowl), or a mesh whose correspondences carried the wrong up axis; one that really lies on its side keeps its
