@@ -61,6 +61,8 @@ from selfpose_ros.shapes.size_ranges import check_size, similarity_scale_bounds
 
 #: Surface samples of the predicted mesh used for the per-axis size fit.
 SIZE_SAMPLES = 2000
+#: The upright refit of a tilted fit uses at most this many of the object's points.
+UPRIGHT_POINTS = 500
 
 
 def _typical_scale(category: str) -> float:
@@ -212,7 +214,7 @@ class CSEEstimator:
                         and tilt_deg(fit.rotation, geo.up) > self.options.upright_snap_deg:
                     fit = prefer_upright(samples, obs, fit, geo.up, self.options.inlier_threshold,
                                          similarity_scale_bounds(inst.category, extents),
-                                         revolution=sym == "continuous_y")
+                                         revolution=sym == "continuous_y", max_points=UPRIGHT_POINTS)
                 sized = size_and_pose(inst.category, samples, obs, fit.rotation, fit.translation, fit.scale,
                                       model_normals=normals, frame=frame, free=geo.free_space(frame, k),
                                       plane=geo.support, up=geo.up, upright_deg=self.options.upright_snap_deg,

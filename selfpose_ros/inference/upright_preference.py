@@ -35,11 +35,16 @@ def truncated_cost(shape: np.ndarray, fit: PoseFit, points: np.ndarray, threshol
 
 
 def prefer_upright(shape: np.ndarray, points: np.ndarray, fit: PoseFit, up: np.ndarray, threshold: float,
-                   scale_bounds: tuple[float, float], *, revolution: bool, tree: cKDTree | None = None) -> PoseFit:
+                   scale_bounds: tuple[float, float], *, revolution: bool, tree: cKDTree | None = None,
+                   max_points: int | None = None) -> PoseFit:
     """``fit`` (canonical -> camera, of ``shape`` (M, 3) canonical points to ``points`` (N, 3)), or its upright
     refit when that explains the points nearly as well (module docstring). The tilted fit's cost is its extras'
-    ``mean_truncated_distance_m`` when there, else measured."""
+    ``mean_truncated_distance_m`` when there, else measured. ``max_points``: the refit and both costs use an even
+    subsample of at most this many points (the returned inlier mask covers them all)."""
     tree = tree if tree is not None else cKDTree(shape)
+    every = points
+    if max_points is not None and len(points) > max_points:
+        points = points[:: -(-len(points) // max_points)]
     coarse, fine = coarse_fine_distances(shape, fit.scale, threshold)
     found = fit_upright(shape, points, [(fit.scale, fit.rotation, fit.translation)], up, coarse, fine,
                         3.0 * threshold, num_yaw=0 if revolution else 12, tree=tree, revolution=revolution)
@@ -51,7 +56,7 @@ def prefer_upright(shape: np.ndarray, points: np.ndarray, fit: PoseFit, up: np.n
     lo, hi = scale_bounds
     if not lo <= s <= hi or cost > min(UPRIGHT_COST_RATIO * tilted, UPRIGHT_MAX_COST * threshold):
         return fit
-    mask = placed_prior_distances(shape, (s, R, t), points, tree) < threshold
+    mask = placed_prior_distances(shape, (s, R, t), every, tree) < threshold
     ratio = float(mask.mean())
-    return PoseFit(True, float(s), R, t, mask, ratio, ratio, len(points),
+    return PoseFit(True, float(s), R, t, mask, ratio, ratio, len(every),
                    extras={**fit.extras, "mean_truncated_distance_m": cost, "held_upright": True})
