@@ -53,8 +53,9 @@ def find_protrusion(points: np.ndarray, up: np.ndarray, centre: np.ndarray, radi
     e1, e2 = horizontal_basis(u)
     xy = np.stack((pts @ e1, pts @ e2), 1)
     h = pts @ u
-    c0 = np.array([np.asarray(centre) @ e1, np.asarray(centre) @ e2])
-    axis = fit_body_axis(xy, h, c0, radius, bottom, top) if axis is None else axis
+    if axis is None:
+        c0 = np.array([np.asarray(centre) @ e1, np.asarray(centre) @ e2])
+        axis = fit_body_axis(xy, h, c0, radius, bottom, top)
     if axis is None:
         return Protrusion(False, float("nan"), 0, 0, None, "too few points on the body's wall")
     d = xy - axis.centre
@@ -80,23 +81,31 @@ def find_protrusion(points: np.ndarray, up: np.ndarray, centre: np.ndarray, radi
     return Protrusion(True, azimuth, n, n_cand, axis)
 
 
+def box_body_axis(R: np.ndarray, t: np.ndarray, size: np.ndarray) -> np.ndarray:
+    """A point (3,) on the body axis of a box (R canonical -> frame, t its centre, ``size`` its metric extents)
+    holding a body of revolution with a protrusion along +X: (size_x - size_z) / 2 from the centre towards -X
+    when the box is longer in x than in z, else the centre."""
+    R, t = np.asarray(R, np.float64), np.asarray(t, np.float64)
+    sx, sz = float(size[0]), float(size[2])
+    return t + R[:, 0] * (0.5 * sz - 0.5 * sx) if sx > sz else t
+
+
 def face_protrusion(R: np.ndarray, t: np.ndarray, size: np.ndarray, points: np.ndarray, up: np.ndarray
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Protrusion]:
     """(R, t, size, found): an upright box pose turned about its body axis so that its +X faces the protrusion.
 
     The box (R canonical -> frame, t its centre, ``size`` its metric extents) is a body of revolution whose
-    diameter is the smaller of the x and z extents, with the protrusion along +X: the body axis lies
-    (size_x - size_z) / 2 from the centre towards -X. ``points`` (N, 3) and ``up`` (3,) in the same frame. When
-    a protrusion is found, +X points at it, the centre moves with the fitted axis, and the size is (larger,
-    y, smaller) of x and z; otherwise the inputs come back unchanged.
+    diameter is the smaller of the x and z extents, with the protrusion along +X (:func:`box_body_axis`).
+    ``points`` (N, 3) and ``up`` (3,) in the same frame. When a protrusion is found, +X points at it, the centre
+    moves with the fitted axis, and the size is (larger, y, smaller) of x and z; otherwise the inputs come back
+    unchanged.
     """
     R, t = np.asarray(R, np.float64), np.asarray(t, np.float64)
     u = np.asarray(up, np.float64) / np.linalg.norm(up)
     sx, sy, sz = (float(v) for v in size)
-    radius = 0.5 * min(sx, sz)
-    axis0 = t + R[:, 0] * (radius - 0.5 * sx) if sx >= sz else t
     base = float(t @ u)
-    found = find_protrusion(points, u, axis0, radius, base - 0.5 * sy, base + 0.5 * sy)
+    found = find_protrusion(points, u, box_body_axis(R, t, size), 0.5 * min(sx, sz), base - 0.5 * sy,
+                            base + 0.5 * sy)
     if not found.found:
         return R, t, np.asarray(size, np.float64), found
     e1, e2 = horizontal_basis(u)

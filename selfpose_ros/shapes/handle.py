@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 
 from selfpose_ros.conventions import HANDLE_CATEGORIES
-from selfpose_ros.geometry.body_axis import fit_body_axis, horizontal_basis
+from selfpose_ros.geometry.body_axis import centre_on_axis
+from selfpose_ros.geometry.handle_azimuth import box_body_axis
 from selfpose_ros.geometry.pinhole import backproject_np
 
 __all__ = ["HANDLE_CATEGORIES", "handle_region", "handle_seen_in_points", "handle_visible", "register_to_body"]
@@ -48,27 +49,16 @@ def handle_region(points_box: np.ndarray, size: np.ndarray, margin: float = 0.00
 
 def register_to_body(points_cam: np.ndarray, R: np.ndarray, t: np.ndarray, size: np.ndarray) -> np.ndarray:
     """Camera-frame points (N, 3) moved across the up axis so that the body axis fitted to them
-    (``geometry.handle_azimuth.fit_body_axis``) lies on the body axis of the mug box (R, t, size).
+    (``geometry.body_axis.centre_on_axis``) lies on the body axis of the mug box (R, t, size).
 
     The depth of a sensor with calibration errors (a depth offset, a colour-depth registration shift: the
     simulator's realism heavy) sits a centimetre or more off the true pose, which then counts the body's own
     wall in the handle's part of the box. A move of more than half the body's radius is not made.
     """
     pts = np.asarray(points_cam, np.float64).reshape(-1, 3)
-    R, t = np.asarray(R, np.float64), np.asarray(t, np.float64)
-    sx, sy, sz = (float(v) for v in size)
-    r = 0.5 * sz
-    axis = t + R[:, 0] * (r - 0.5 * sx) if sx > sz else t
-    e1, e2 = horizontal_basis(R[:, 1])
-    base = float(t @ R[:, 1])
-    c0 = np.array([axis @ e1, axis @ e2])
-    fit = fit_body_axis(np.stack((pts @ e1, pts @ e2), 1), pts @ R[:, 1], c0, r, base - 0.5 * sy, base + 0.5 * sy)
-    if fit is None:
-        return pts
-    shift = c0 - fit.centre
-    if np.linalg.norm(shift) > 0.5 * r:
-        return pts
-    return pts + shift[0] * e1 + shift[1] * e2
+    R = np.asarray(R, np.float64)
+    axis = box_body_axis(R, t, size)
+    return pts + (axis - centre_on_axis(pts, axis, R[:, 1], 0.5 * float(size[2]), float(size[1])))
 
 
 def handle_seen_in_points(points_cam: np.ndarray, R: np.ndarray, t: np.ndarray, size: np.ndarray,
