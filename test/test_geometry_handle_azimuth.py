@@ -3,6 +3,7 @@ standing mug's pose to face it (both back-ends run it after their sizing)."""
 
 import numpy as np
 import pytest
+from builders import seen_surface
 
 from selfpose_ros.geometry.axis_scales import AxisScaleFit
 from selfpose_ros.geometry.body_axis import fit_body_axis, horizontal_basis
@@ -18,14 +19,6 @@ SCALE = 0.12  # metres per canonical unit
 TILT = np.radians(40.0)
 DOWN = np.array([[1.0, 0, 0], [0, np.cos(TILT), -np.sin(TILT)], [0, np.sin(TILT), np.cos(TILT)]])
 T = np.array([0.0, 0.0, 0.5])
-
-
-def _seen(points: np.ndarray, cell: float = 0.0015) -> np.ndarray:
-    """The points a camera at the origin sees: the nearest per (x/z, y/z) cell."""
-    key = np.round(points[:, :2] / points[:, 2:3] / (cell / 0.5)).astype(np.int64)
-    order = np.argsort(points[:, 2])
-    _, first = np.unique(key[order], axis=0, return_index=True)
-    return points[order[first]]
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +38,7 @@ def _pose(yaw_deg: float) -> np.ndarray:
 def _view(mug, yaw_deg, noise=0.0, seed=0):
     pts, size = mug
     R = _pose(yaw_deg)
-    seen = _seen(pts @ R.T + T)
+    seen = seen_surface(pts @ R.T + T, cell=0.0015, distance=0.5)
     return seen + np.random.default_rng(seed).normal(scale=noise, size=seen.shape), R, size
 
 

@@ -3,20 +3,13 @@ the opposite side (a z-buffer keeps only the surface the camera sees)."""
 
 import numpy as np
 import pytest
+from builders import seen_surface
 
 from selfpose_ros.geometry.rotations import rotation_about_y_np
 from selfpose_ros.shapes.handle import handle_region, handle_seen_in_points, handle_visible
 from selfpose_ros.shapes.registry import mean_instance
 
 SCALE = 0.12  # metres per canonical unit
-
-
-def _seen_surface(points: np.ndarray, cell: float = 0.002) -> np.ndarray:
-    """Camera-frame points the camera sees: the nearest point per (x/z, y/z) cell of an orthographic-ish grid."""
-    key = np.round(points[:, :2] / points[:, 2:3] / (cell / 0.6)).astype(np.int64)
-    order = np.argsort(points[:, 2])
-    _, first = np.unique(key[order], axis=0, return_index=True)
-    return points[order[first]]
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +27,7 @@ def test_handle_is_seen_from_its_side_and_hidden_from_the_other(mug, yaw_deg, vi
     R = np.diag([1.0, -1.0, -1.0]) @ rotation_about_y_np(np.radians(yaw_deg - 90.0))
     t = np.array([0.0, 0.0, 0.6])
     cam = (pts * SCALE) @ R.T + t
-    seen = _seen_surface(cam)
+    seen = seen_surface(cam, cell=0.002, distance=0.6)
     assert handle_seen_in_points(seen, R, t, size) is visible
 
 

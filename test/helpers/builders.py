@@ -1,10 +1,13 @@
-"""Builders the tests share: a tiny CSE checkpoint and a simulated bag written by `selfpose sim`."""
+"""Builders the tests share: a tiny CSE checkpoint, a simulated bag written by `selfpose sim`, and the surface a
+camera sees of a sampled mesh."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 
 def tiny_checkpoint(path: Path, categories: Sequence[str], *, image_size: int = 64, seed: int = 0,
@@ -38,3 +41,12 @@ def simulated_bag(out: Path, categories: Sequence[str], *, frames: int, seed: in
             "--no-progress", *extra]
     assert selfpose_main(args) == 0, f"selfpose {' '.join(args)} failed"
     return out
+
+
+def seen_surface(points, cell: float, distance: float):
+    """The points (N, 3) a camera at the origin sees: the nearest one per (x/z, y/z) cell of ``cell`` metres at
+    ``distance`` metres (a z-buffer of a dense sampling of a surface)."""
+    key = np.round(points[:, :2] / points[:, 2:3] / (cell / distance)).astype(np.int64)
+    order = np.argsort(points[:, 2])
+    _, first = np.unique(key[order], axis=0, return_index=True)
+    return points[order[first]]
