@@ -127,3 +127,17 @@ def test_icp_that_collapses_to_a_degenerate_transform_keeps_the_unrefined_pose(m
     out = refine_pose_icp(init, MODEL, obs, max_correspondence_distance=0.05, refine_scale=True)
     assert not out.refined and out.fit is init
     assert "ICP result rejected" in out.rejected_reason and "determinant" in out.rejected_reason
+
+
+def test_prior_fit_starts_compete_with_the_yaw_candidates():
+    s, R, t, obs = scene(8)
+    up = R[:, 1]
+    # a single yaw candidate converges 171 degrees off on this scene; a start near the truth wins over it
+    alone = fit_prior_to_points(MODEL, obs, up_hint=up, num_yaw=1)
+    assert _errors(alone, s, R, t)[0] > 90.0
+    both = fit_prior_to_points(MODEL, obs, up_hint=up, num_yaw=1, starts=[_perturbed(s, R, t, deg=8.0, shift=0.02)])
+    assert both.success and _errors(both, s, R, t)[0] < 2.0
+    # a start the yaw candidates beat is dropped: from a start 180 degrees off, the 12 yaws still win
+    bad = PoseFit(True, s, R @ np.diag([-1.0, 1.0, -1.0]), t, np.ones(10, bool), 0.8, 0.99, 10)
+    fit = fit_prior_to_points(MODEL, obs, up_hint=up, starts=[bad])
+    assert _errors(fit, s, R, t)[0] < 2.0

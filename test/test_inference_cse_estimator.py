@@ -13,8 +13,14 @@ from selfpose_ros.data.crops import crop_instance
 from selfpose_ros.data.frame import RGBDFrame
 from selfpose_ros.data.instances import extract_instances
 from selfpose_ros.eval.errors import error_symmetry, rotation_error_deg
+from selfpose_ros.geometry.rotations import rotation_about_y_np
 from selfpose_ros.inference.backends import make_estimator
-from selfpose_ros.inference.cse_estimator import CSEEstimator, confidence_score, dense_correspondences
+from selfpose_ros.inference.cse_estimator import (
+    TEMPLATE_CHECKED,
+    CSEEstimator,
+    confidence_score,
+    dense_correspondences,
+)
 from selfpose_ros.inference.estimator import SolverOptions
 from selfpose_ros.model.camera import downsample_mask, pixel_grid
 from selfpose_ros.sim.scene import SceneConfig
@@ -64,8 +70,9 @@ def test_make_estimator_rejects_missing_files_and_absent_devices_and_names_uncov
             make_estimator(str(checkpoint), list(CATS), SolverOptions(device="cuda:0"))
 
 
-def _perfect_outputs(est: CSEEstimator, frame: RGBDFrame, inst, gt):
-    """Model outputs for one crop as a perfect model would give them: cells mapped through the true pose."""
+def _perfect_outputs(est: CSEEstimator, frame: RGBDFrame, inst, gt, turn: np.ndarray | None = None):
+    """Model outputs for one crop as a perfect model would give them: cells mapped through the true pose (turned
+    by ``turn`` (3, 3) in the canonical frame: a model that is wrong by that rotation)."""
     crop = crop_instance(frame.rgb, frame.depth, inst.mask, frame.K, S, 0.1, inst.box)
     fm = downsample_mask(torch.from_numpy(crop.mask[None].astype(np.float32)), 4)[0].numpy()
     xy = pixel_grid(S // 4, S // 4, 4).numpy()
@@ -74,10 +81,11 @@ def _perfect_outputs(est: CSEEstimator, frame: RGBDFrame, inst, gt):
     fm = fm.reshape(-1) * (d > 0)
     K = crop.K
     X = np.stack(((xy[:, 0] - K[0, 2]) / K[0, 0] * d, (xy[:, 1] - K[1, 2]) / K[1, 1] * d, d), 1)
-    q = (X - gt.translation) @ gt.rotation / gt.scale
+    R = gt.rotation if turn is None else gt.rotation @ turn
+    q = (X - gt.translation) @ R / gt.scale
     verts = np.asarray(est.ckpt.priors[inst.category][0], dtype=np.float32)
     kp = np.arange(8)
-    cam = gt.scale * verts[kp] @ gt.rotation.T + gt.translation
+    cam = gt.scale * verts[kp] @ R.T + gt.translation
     kp_px = (cam[:, :2] / cam[:, 2:]) * np.diag(K)[:2] + K[:2, 2]
     out = {"points3d": (q * fm[:, None])[None].astype(np.float32), "cycle_confidence": fm[None].astype(np.float32),
            "feature_mask": fm.reshape(1, S // 4, S // 4).astype(np.float32), "pixel_xy": xy,
@@ -202,3 +210,35 @@ def test_confidence_is_the_share_of_depth_the_posed_mesh_explains_not_the_cycle_
         checked += 1
     assert checked >= 1
     assert confidence_score(None, 0.5, 0.4) == pytest.approx(0.2)  # no depth refinement: inliers x cycles
+
+
+def test_the_shipped_prior_overrules_a_wrong_camera_yaw_and_leaves_a_right_one(tmp_path):
+    """Categories whose yaw the depth decides (TEMPLATE_CHECKED): the prior's 12-yaw search overrules a network
+    fit 120 degrees off; a right fit stays the network's; a bowl is never checked."""
+    assert TEMPLATE_CHECKED == {"camera", "laptop"}
+    cats = ("camera", "bowl")
+    cfg = SimConfig(width=200, height=150, num_frames=1, trajectory="orbit",
+                    scene=SceneConfig(categories=cats, min_objects=2, max_objects=2))
+    rendered = SimScene(cfg, seed=3).render(0)
+    frame = RGBDFrame(rendered.rgb, rendered.depth_m, rendered.segmentation, rendered.K)
+    instances, _ = extract_instances(rendered.segmentation, CATEGORIES, cats, 40)
+    truth = {(o.category, o.instance_id): o for o in rendered.objects}
+    ckpt = tiny_checkpoint(tmp_path / "cam.pt", cats, image_size=S)[2]
+    est = CSEEstimator(str(ckpt), list(cats), SolverOptions(min_inliers=10))
+    seen = set()
+    for inst in instances:
+        gt = truth[(inst.category, inst.instance)]
+        if gt.visibility < 0.5:
+            continue
+        for turn, wrong in ((np.eye(3), False), (rotation_about_y_np(np.radians(120.0)), True)):
+            crop, out = _perfect_outputs(est, frame, inst, gt, turn)
+            e = est._solve(frame, inst, crop, out, 0).estimate
+            assert e is not None
+            err = rotation_error_deg(e.R, gt.rotation, error_symmetry(inst.category))
+            if inst.category == "camera":
+                assert err < 10.0, (wrong, err)
+                assert e.extras["pose_source"] == ("template" if wrong else "network")
+            else:  # a bowl's yaw is free: never checked
+                assert e.extras["pose_source"] == "network"
+        seen.add(inst.category)
+    assert "camera" in seen

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from collections.abc import Sequence
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -101,8 +102,12 @@ def fit_prior_to_points(
     max_fine_points: int = 1500,
     keep_best: int = 3,
     scale_bounds: tuple[float, float] | None = None,
+    starts: Sequence[PoseFit] = (),
 ) -> PoseFit:
-    """Fit canonical prior points (M, 3) to observed camera-frame points (K, 3); return the best PoseFit."""
+    """Fit canonical prior points (M, 3) to observed camera-frame points (K, 3); return the best PoseFit.
+
+    ``starts``: further initial poses (e.g. another estimator's) that compete with the yaw candidates.
+    """
     prior = np.asarray(prior_points, dtype=np.float64)
     obs_all = np.asarray(observed_points, dtype=np.float64)
     if prior.ndim != 2 or prior.shape[1] != 3 or obs_all.ndim != 2 or obs_all.shape[1] != 3:
@@ -147,6 +152,10 @@ def fit_prior_to_points(
         t0 = c_obs - s0 * R0 @ c_prior
         start = PoseFit(True, s0, R0, t0, np.ones(n_input, dtype=bool), 1.0, 1.0, n)
         fit = refine(start, prior_small, obs_small, coarse)
+        coarse_fits.append((_truncated_cost(fit, prior_small, obs_small, truncate)[0], fit))
+    for start in starts:
+        fit = refine(dataclasses.replace(start, scale=float(np.clip(start.scale, *scale_bounds)) if scale_bounds
+                                         else start.scale), prior_small, obs_small, coarse)
         coarse_fits.append((_truncated_cost(fit, prior_small, obs_small, truncate)[0], fit))
     coarse_fits.sort(key=lambda item: item[0])
     best = None

@@ -48,21 +48,31 @@ from selfpose_ros.geometry.pinhole import backproject_np
 from selfpose_ros.geometry.pnp import pnp_ransac
 from selfpose_ros.geometry.pose_fit import PoseFit
 from selfpose_ros.geometry.ransac import ransac_umeyama
+from selfpose_ros.geometry.rotations import relative_rotation_angle_np
 from selfpose_ros.geometry.upright import tilt_deg
 from selfpose_ros.inference.estimator import InstanceResult, SolverOptions, resolve_device, snap_if_upright
 from selfpose_ros.inference.handle_yaw import handle_extras, turn_to_handle
 from selfpose_ros.inference.instance_geometry import FrameGeometry, frame_geometry, size_and_pose
+from selfpose_ros.inference.template_fit import TemplateFitter
 from selfpose_ros.inference.upright_preference import prefer_upright
 from selfpose_ros.model.camera import downsample_mask
 from selfpose_ros.model.checkpoint import load_checkpoint
 from selfpose_ros.model.cse_model import FEATURE_STRIDE
 from selfpose_ros.pose_types import ObjectPoseEstimate
+from selfpose_ros.shapes.priors import load_prior
 from selfpose_ros.shapes.size_ranges import check_size, similarity_scale_bounds
 
 #: Surface samples of the predicted mesh used for the per-axis size fit.
 SIZE_SAMPLES = 2000
 #: The upright refit of a tilted fit uses at most this many of the object's points.
 UPRIGHT_POINTS = 500
+#: Categories whose yaw the depth decides among a few (no rotation symmetry, no handle): the shipped prior
+#: (``models/priors``, finer than the checkpoint's mesh) is fitted from 12 yaws and from the network's pose, and
+#: overrules the network when it ends more than ``OVERRULE_DEG`` away (``CSEEstimator._template_check``).
+TEMPLATE_CHECKED = frozenset(c for c, kind in SYMMETRY.items()
+                             if kind not in ("continuous_y",) and c not in HANDLE_CATEGORIES)
+#: The template overrules the network when their rotations differ by more than this (degrees).
+OVERRULE_DEG = 15.0
 
 
 def _typical_scale(category: str) -> float:
@@ -110,6 +120,7 @@ class CSEEstimator:
         mode = "" if use_depth else ", RGB only"
         self.name = f"cse ({checkpoint}, {len(self.categories)} categories{mode})"
         self._scales = dict(self.ckpt.extra.get("typical_scale") or {})
+        self._templates: dict[str, TemplateFitter] = {}  # built on first use (TEMPLATE_CHECKED)
         #: seconds of the last estimate() per stage: crop, model (the network forward), solve
         self.last_timings: dict[str, float] = {}
 
@@ -199,6 +210,7 @@ class CSEEstimator:
         sym = SYMMETRY.get(inst.category, "none")
         centre, extents = mesh_box(verts, sym)
         top_visible = fitness = handle = None  # measured from the depth only (size_and_pose, turn_to_handle)
+        source = "network"
         if int(ok.sum()) >= self.options.min_inliers:
             fit, _ = self.correspondence_fit(q, ok, crop)
             method = "ransac_umeyama"
@@ -222,6 +234,8 @@ class CSEEstimator:
                                       blocked=geo.blocked(frame, k), cut_off=geo.cut_off(k))
                 if inst.category in HANDLE_CATEGORIES:
                     sized, handle = turn_to_handle(inst.category, sized, geo.handle_points(frame, k), geo.up)
+                if inst.category in TEMPLATE_CHECKED:
+                    sized, fit, source = self._template_check(frame, inst.category, geo, k, sized, fit)
                 R, t, size, top_visible = sized.rotation, sized.translation, sized.size, sized.top_visible
                 fitness = sized.fit.fitness
         else:
@@ -236,7 +250,7 @@ class CSEEstimator:
         score = confidence_score(fitness, float(fit.inlier_ratio), mean_conf) * check.confidence_factor
         extras: dict = {"method": method, **geo.extras(k), "size_factor": check.factor,
                         "size_clamped": check.clamped, "top_visible": top_visible, "fitness": fitness,
-                        "cycle_confidence": mean_conf}
+                        "cycle_confidence": mean_conf, "pose_source": source}
         if self.model.handle_head is not None and inst.category in HANDLE_CATEGORIES:
             extras["handle_visible"] = bool(out["handle_logit"][j] > 0.0)
         extras.update(handle_extras(handle))  # the handle found in the depth, when searched, outranks the head
@@ -245,6 +259,18 @@ class CSEEstimator:
                                  inlier_ratio=fit.inlier_ratio, num_correspondences=fit.num_correspondences,
                                  extras=extras)
         return InstanceResult(inst, est)
+
+    def _template_check(self, frame: RGBDFrame, category: str, geo: FrameGeometry, k: int, sized, fit):
+        """(sized pose, fit, "network") as given, or the shipped prior's fit and "template" when its search from
+        12 yaws and from the network's pose ends more than ``OVERRULE_DEG`` away from the network (another
+        pose explains the depth better; ``TEMPLATE_CHECKED``)."""
+        if category not in self._templates:
+            self._templates[category] = TemplateFitter(category, *load_prior(category), self.options)
+        alt = self._templates[category].fit(frame, geo, k, starts=(fit,))
+        if isinstance(alt, str) or \
+                np.degrees(relative_rotation_angle_np(alt.sized.rotation, sized.rotation)) <= OVERRULE_DEG:
+            return sized, fit, "network"
+        return alt.sized, alt.fit, "template"
 
     def correspondences(self, crop, out: dict, j: int) -> tuple[np.ndarray, np.ndarray, float]:
         """Crop ``j``'s canonical point per crop pixel (S,S,3), the pixels the solver fits (confident, in the
