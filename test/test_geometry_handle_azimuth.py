@@ -7,7 +7,7 @@ from builders import seen_surface
 
 from selfpose_ros.geometry.axis_scales import AxisScaleFit
 from selfpose_ros.geometry.body_axis import fit_body_axis, horizontal_basis
-from selfpose_ros.geometry.handle_azimuth import find_protrusion
+from selfpose_ros.geometry.handle_azimuth import Protrusion, find_protrusion, measured_body_box
 from selfpose_ros.geometry.rotations import relative_rotation_angle_np, rotation_about_y_np
 from selfpose_ros.inference.handle_yaw import handle_extras, turn_to_handle
 from selfpose_ros.inference.instance_geometry import SizedPose
@@ -92,7 +92,7 @@ def test_a_standing_mug_at_a_wrong_yaw_is_turned_to_face_its_handle(mug, wrong):
     assert found is not None and found.found
     assert float(relative_rotation_angle_np(out.rotation, R)) < np.radians(5.0)
     assert np.linalg.norm(out.translation - T) < 0.005
-    assert np.allclose(out.size, size) and handle_extras(found) == {"handle_visible": True}
+    assert np.allclose(out.size, size, rtol=0.05) and handle_extras(found) == {"handle_visible": True}
 
 
 def test_turn_to_handle_leaves_other_categories_tilted_mugs_and_hidden_handles_alone(mug):
@@ -105,6 +105,7 @@ def test_turn_to_handle_leaves_other_categories_tilted_mugs_and_hidden_handles_a
     hidden, R2, _ = _view(mug, 90.0)
     out, found = turn_to_handle("mug", _sized(R2, T, size), hidden, R2[:, 1])
     assert out.rotation is R2 and not found.found and handle_extras(found) == {"handle_visible": False}
+    assert np.array_equal(out.translation, T)  # the handle's side is unknown: the centre stays
     assert handle_extras(None) == {}
 
 
@@ -117,3 +118,23 @@ def test_the_visibility_test_registers_the_points_to_the_body_first(mug):
     assert not handle_seen_in_points(shifted, R, T, size)
     seen, R1, _ = _view(mug, 0.0)
     assert handle_seen_in_points(seen + 0.012 * R1[:, 2], R1, T, size)
+
+
+@pytest.mark.parametrize("yaw", [30.0, 90.0])
+def test_the_mug_box_is_measured_from_its_body_axis(mug, yaw):
+    """A sizing 20 % too wide across the handle and 15 % too short along it: the diameter comes from the fitted
+    axis; a seen handle's reach gives the length (and the centre follows), a hidden one keeps length and centre."""
+    seen, R, size = _view(mug, yaw, 0.001)
+    wrong = size * np.array([0.85, 1.0, 1.2])
+    out, found = turn_to_handle("mug", _sized(R, T, wrong), seen, R[:, 1])
+    assert abs(out.size[2] / size[2] - 1.0) < 0.04 and out.size[1] == wrong[1]
+    if yaw == 30.0:
+        assert found.found and abs(out.size[0] / size[0] - 1.0) < 0.05
+        assert np.linalg.norm(out.translation - T) < 0.004
+    else:  # the handle behind the body
+        assert not found.found and out.size[0] == max(wrong[0], out.size[2])
+        assert np.array_equal(out.translation, T)
+    # no fitted axis (too few points): nothing is measured
+    no_axis = Protrusion(False, float("nan"), 0, 0, None)
+    t, s = measured_body_box(R, T, wrong, no_axis, R[:, 1])
+    assert np.array_equal(t, T) and np.array_equal(s, wrong)

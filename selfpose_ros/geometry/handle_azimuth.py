@@ -31,6 +31,7 @@ class Protrusion:
     candidates: int  # all points standing out of the wall
     axis: BodyAxis | None
     reason: str = ""
+    reach: float = float("nan")  # metres from the axis to the protrusion's far end (95th percentile); nan: not found
 
 
 def find_protrusion(points: np.ndarray, up: np.ndarray, centre: np.ndarray, radius: float, bottom: float,
@@ -78,7 +79,8 @@ def find_protrusion(points: np.ndarray, up: np.ndarray, centre: np.ndarray, radi
     if n < min_points or n < min_share * len(pts) or n < min_concentration * n_cand:
         return Protrusion(False, azimuth, n, n_cand, axis,
                           f"{n} of {n_cand} points outside the wall at the peak (of {len(pts)})")
-    return Protrusion(True, azimuth, n, n_cand, axis)
+    reach = float(np.percentile(np.linalg.norm(d[cand][near], axis=1), 95.0))
+    return Protrusion(True, azimuth, n, n_cand, axis, reach=reach)
 
 
 def box_body_axis(R: np.ndarray, t: np.ndarray, size: np.ndarray) -> np.ndarray:
@@ -114,3 +116,25 @@ def face_protrusion(R: np.ndarray, t: np.ndarray, size: np.ndarray, points: np.n
     size_new = np.array([max(sx, sz), sy, min(sx, sz)])
     axis = found.axis.centre[0] * e1 + found.axis.centre[1] * e2 + base * u
     return R_new, axis + x * 0.5 * (size_new[0] - size_new[2]), size_new, found
+
+
+def measured_body_box(R: np.ndarray, t: np.ndarray, size: np.ndarray, found: Protrusion, up: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """(t, size) of an upright box holding a body of revolution with a protrusion along +X, measured from the
+    body axis that ``found`` fitted: the diameter is twice the largest band radius. When the protrusion was
+    found, the length along x is that radius plus its reach and the centre follows the fitted axis (height
+    kept); otherwise the length is the box's own (at least the diameter) and the centre is kept, since the
+    side the protrusion is on is unknown. Without a fitted axis the inputs come back unchanged.
+    """
+    t, size = np.asarray(t, np.float64), np.asarray(size, np.float64)
+    if found.axis is None or not np.isfinite(found.axis.radii).all():
+        return t, size
+    radius = float(np.max(found.axis.radii))
+    sx, sy, sz = (float(v) for v in size)
+    if not (found.found and np.isfinite(found.reach) and found.reach > radius):
+        return t, np.array([max(sx, 2.0 * radius), sy, 2.0 * radius])
+    u = np.asarray(up, np.float64) / np.linalg.norm(up)
+    e1, e2 = horizontal_basis(u)
+    axis = found.axis.centre[0] * e1 + found.axis.centre[1] * e2 + float(t @ u) * u
+    x = np.asarray(R, np.float64)[:, 0]
+    return axis + x * 0.5 * (found.reach - radius), np.array([radius + found.reach, sy, 2.0 * radius])
