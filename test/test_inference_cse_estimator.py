@@ -35,16 +35,21 @@ def checkpoint(tmp_path_factory) -> Path:
     return tiny_checkpoint(tmp_path_factory.mktemp("cse") / "tiny.pt", CATS, image_size=S)[2]
 
 
-@pytest.fixture(scope="module")
-def scene():
+def _render(categories, seed: int):
+    """(frame, instances, truth by (category, instance)) of a two-object simulated scene."""
     cfg = SimConfig(width=200, height=150, num_frames=1, trajectory="orbit",
-                    scene=SceneConfig(categories=CATS, min_objects=2, max_objects=2))
-    frame = SimScene(cfg, seed=4).render(0)
+                    scene=SceneConfig(categories=categories, min_objects=2, max_objects=2))
+    frame = SimScene(cfg, seed=seed).render(0)
     rgbd = RGBDFrame(frame.rgb, frame.depth_m, frame.segmentation, frame.K)
-    instances, _ = extract_instances(frame.segmentation, CATEGORIES, CATS, 40)
+    instances, _ = extract_instances(frame.segmentation, CATEGORIES, categories, 40)
     truth = {(o.category, o.instance_id): o for o in frame.objects}
     assert instances
     return rgbd, instances, truth
+
+
+@pytest.fixture(scope="module")
+def scene():
+    return _render(CATS, 4)
 
 
 def test_make_estimator_loads_a_checkpoint_and_answers_every_instance(checkpoint, scene):
@@ -217,12 +222,7 @@ def test_the_shipped_prior_overrules_a_wrong_camera_yaw_and_leaves_a_right_one(t
     fit 120 degrees off; a right fit stays the network's; a bowl is never checked."""
     assert TEMPLATE_CHECKED == {"camera", "laptop"}
     cats = ("camera", "bowl")
-    cfg = SimConfig(width=200, height=150, num_frames=1, trajectory="orbit",
-                    scene=SceneConfig(categories=cats, min_objects=2, max_objects=2))
-    rendered = SimScene(cfg, seed=3).render(0)
-    frame = RGBDFrame(rendered.rgb, rendered.depth_m, rendered.segmentation, rendered.K)
-    instances, _ = extract_instances(rendered.segmentation, CATEGORIES, cats, 40)
-    truth = {(o.category, o.instance_id): o for o in rendered.objects}
+    frame, instances, truth = _render(cats, 3)
     ckpt = tiny_checkpoint(tmp_path / "cam.pt", cats, image_size=S)[2]
     est = CSEEstimator(str(ckpt), list(cats), SolverOptions(min_inliers=10))
     seen = set()
