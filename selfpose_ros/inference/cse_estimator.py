@@ -15,6 +15,10 @@ it, the object is taken to stand upright and the tilt is removed (the yaw and th
 in the depth-only baseline. Reported size = the per-axis scales (or s) * extents of the predicted mesh
 (square cross-section for solids of revolution, ``geometry.mesh_box``), put through the category size policy
 (``shapes.size_ranges``); the translation is the centre of that mesh's box (the canonical convention).
+For the camera and the laptop (``TEMPLATE_CHECKED``), whose yaw the depth decides among a few, the shipped prior
+is fitted too, from 12 yaws and from the network's pose, and overrules the network when it ends more than
+``OVERRULE_DEG`` away (``extras["pose_source"]``); a standing mug's box is measured from its body axis
+(``inference.handle_yaw``).
 The confidence (``confidence_score``) is, as the baseline's, how much of the object's depth the posed, sized
 mesh explains; without the depth refinement, the inlier ratio times the mean cycle confidence. The cycle
 confidence alone ranks right from wrong estimates worse (docs/training.md, "Confidence").
