@@ -3,8 +3,8 @@
 Similarity ICP from 12 yaws about up (scale held within the category's range), an upright refit of a tilted
 fit for the categories whose height is measured, then the per-axis size and pose (``size_and_pose``) and,
 for mugs, the turn to the handle found in the depth. ``PriorFitEstimator`` is this fit with each category's
-prior; the learned back-end runs it with its checkpoint's template to check the yaw of the categories with
-no symmetry (``inference.cse_estimator``).
+prior; the learned back-end runs it with the same shipped prior, started from its own pose too, to check the
+yaw of the camera and the laptop (``inference.cse_estimator.TEMPLATE_CHECKED``).
 """
 
 from __future__ import annotations
