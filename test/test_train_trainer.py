@@ -1,6 +1,7 @@
 """The trainer on a tiny simulator bag: checkpoints, TensorBoard, exact resume, seeds, supervised mode, DDP."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -98,10 +99,17 @@ def test_two_process_gloo_ddp_trains_a_few_steps(bag, tmp_path):
     path = tmp_path / "ddp.yaml"
     path.write_text(yaml.safe_dump(tiny_config(bag, tmp_path / "ddp", optim__steps=3, data__videos=1,
                                                data__chain_videos=1, run__device="cpu")))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    # gloo on loopback only (this machine also has eth0 and ifb interfaces), as DDS in every test
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "GLOO_SOCKET_IFNAME": "lo"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "selfpose_ros.cli.main", "train", "--config", str(path), "--quiet"]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0 and "Signal 6 (SIGABRT)" in proc.stderr:
+        # gloo's transport aborted a rank ("terminate called without an active exception") once in a clean-clone
+        # CI run (stop 19), in the barrier after the pseudo-labels; one more launch, and it must train
+        print("first launch: a rank aborted in gloo; launching again\n" + proc.stderr[-1500:])
+        shutil.rmtree(tmp_path / "ddp", ignore_errors=True)
+        proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ck = load_checkpoint(tmp_path / "ddp" / "model.pt")
     assert ck.step == 3 and ck.extra["world_size"] == 2
