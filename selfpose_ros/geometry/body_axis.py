@@ -35,6 +35,12 @@ class BodyAxis:
         band = np.clip(np.searchsorted(self.band_edges, heights, side="right") - 1, 0, len(self.radii) - 1)
         return self.radii[band]
 
+    def point(self, up: np.ndarray, height: float) -> np.ndarray:
+        """The axis point (3,) at ``height`` along ``up`` (the direction the fit's (e1, e2) basis was made from)."""
+        u = np.asarray(up, np.float64) / np.linalg.norm(up)
+        e1, e2 = horizontal_basis(u)
+        return self.centre[0] * e1 + self.centre[1] * e2 + float(height) * u
+
 
 def horizontal_basis(up: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Two unit vectors (e1, e2) that with ``up`` make a right-handed frame (e1, up, e2): e1 x up = e2."""

@@ -114,8 +114,7 @@ def face_protrusion(R: np.ndarray, t: np.ndarray, size: np.ndarray, points: np.n
     x = np.cos(found.azimuth) * e1 + np.sin(found.azimuth) * e2
     R_new = np.stack((x, u, np.cross(x, u)), axis=1)
     size_new = np.array([max(sx, sz), sy, min(sx, sz)])
-    axis = found.axis.centre[0] * e1 + found.axis.centre[1] * e2 + base * u
-    return R_new, axis + x * 0.5 * (size_new[0] - size_new[2]), size_new, found
+    return R_new, found.axis.point(u, base) + x * 0.5 * (size_new[0] - size_new[2]), size_new, found
 
 
 def measured_body_box(R: np.ndarray, t: np.ndarray, size: np.ndarray, found: Protrusion, up: np.ndarray
@@ -134,7 +133,6 @@ def measured_body_box(R: np.ndarray, t: np.ndarray, size: np.ndarray, found: Pro
     if not (found.found and np.isfinite(found.reach) and found.reach > radius):
         return t, np.array([max(sx, 2.0 * radius), sy, 2.0 * radius])
     u = np.asarray(up, np.float64) / np.linalg.norm(up)
-    e1, e2 = horizontal_basis(u)
-    axis = found.axis.centre[0] * e1 + found.axis.centre[1] * e2 + float(t @ u) * u
     x = np.asarray(R, np.float64)[:, 0]
-    return axis + x * 0.5 * (found.reach - radius), np.array([radius + found.reach, sy, 2.0 * radius])
+    return (found.axis.point(u, float(t @ u)) + x * 0.5 * (found.reach - radius),
+            np.array([radius + found.reach, sy, 2.0 * radius]))

@@ -154,8 +154,8 @@ def fit_prior_to_points(
         fit = refine(start, prior_small, obs_small, coarse)
         coarse_fits.append((_truncated_cost(fit, prior_small, obs_small, truncate)[0], fit))
     for start in starts:
-        fit = refine(dataclasses.replace(start, scale=float(np.clip(start.scale, *scale_bounds)) if scale_bounds
-                                         else start.scale), prior_small, obs_small, coarse)
+        scale = float(np.clip(start.scale, *scale_bounds)) if scale_bounds is not None else start.scale
+        fit = refine(dataclasses.replace(start, scale=scale), prior_small, obs_small, coarse)
         coarse_fits.append((_truncated_cost(fit, prior_small, obs_small, truncate)[0], fit))
     coarse_fits.sort(key=lambda item: item[0])
     best = None

@@ -73,8 +73,7 @@ UPRIGHT_POINTS = 500
 #: Categories whose yaw the depth decides among a few (no rotation symmetry, no handle): the shipped prior
 #: (``models/priors``, finer than the checkpoint's mesh) is fitted from 12 yaws and from the network's pose, and
 #: overrules the network when it ends more than ``OVERRULE_DEG`` away (``CSEEstimator._template_check``).
-TEMPLATE_CHECKED = frozenset(c for c, kind in SYMMETRY.items()
-                             if kind not in ("continuous_y",) and c not in HANDLE_CATEGORIES)
+TEMPLATE_CHECKED = frozenset(c for c, kind in SYMMETRY.items() if kind != "continuous_y" and c not in HANDLE_CATEGORIES)
 #: The template overrules the network when their rotations differ by more than this (degrees).
 OVERRULE_DEG = 15.0
 
@@ -124,7 +123,8 @@ class CSEEstimator:
         mode = "" if use_depth else ", RGB only"
         self.name = f"cse ({checkpoint}, {len(self.categories)} categories{mode})"
         self._scales = dict(self.ckpt.extra.get("typical_scale") or {})
-        self._templates: dict[str, TemplateFitter] = {}  # built on first use (TEMPLATE_CHECKED)
+        self._templates = {c: TemplateFitter(c, *load_prior(c), options)  # TEMPLATE_CHECKED's shipped priors
+                           for c in self.categories if c in TEMPLATE_CHECKED}
         #: seconds of the last estimate() per stage: crop, model (the network forward), solve
         self.last_timings: dict[str, float] = {}
 
@@ -268,8 +268,6 @@ class CSEEstimator:
         """(sized pose, fit, "network") as given, or the shipped prior's fit and "template" when its search from
         12 yaws and from the network's pose ends more than ``OVERRULE_DEG`` away from the network (another
         pose explains the depth better; ``TEMPLATE_CHECKED``)."""
-        if category not in self._templates:
-            self._templates[category] = TemplateFitter(category, *load_prior(category), self.options)
         alt = self._templates[category].fit(frame, geo, k, starts=(fit,))
         if isinstance(alt, str) or \
                 np.degrees(relative_rotation_angle_np(alt.sized.rotation, sized.rotation)) <= OVERRULE_DEG:
