@@ -141,6 +141,34 @@ def test_fit_upright_of_a_solid_of_revolution_needs_no_turns_and_merges_seeds_th
     np.testing.assert_allclose(R[:, 1], up, atol=1e-9)
 
 
+def test_fit_upright_ranks_by_the_share_seen_through_and_refines_only_the_best_coarse_results(monkeypatch):
+    """Two seeds, the camera body and the same turned by 180 degrees about up: the points alone prefer the true
+    one; a share of contradicted surface charged to it reverses the order, and the returned costs stay the
+    points' own. ``fine_best`` 1 refines one coarse result on all points."""
+    import selfpose_ros.geometry.upright_icp as upright_icp
+
+    prior = load_prior("camera")[0].astype(np.float64)
+    up = np.array([0.0, 0.0, 1.0])
+    R_true = axis_rotation(np.array([1.0, 0.0, 0.0]), np.pi / 2)
+    centre = np.array([0.1, 0.0, 0.8])
+    cloud = 0.15 * prior @ R_true.T + centre
+    seeds = [(0.15, R_true, centre), (0.15, axis_rotation(up, np.pi) @ R_true, centre)]
+
+    def flipped(sim) -> bool:
+        return float((sim[1] @ [1.0, 0.0, 0.0]) @ (R_true @ [1.0, 0.0, 0.0])) < 0.0
+
+    plain = fit_upright(prior, cloud, seeds, up, 0.03, 0.008, 0.018)
+    assert not flipped(plain[0][1]) and plain[0][0] < plain[1][0]
+    charged = fit_upright(prior, cloud, seeds, up, 0.03, 0.008, 0.018,
+                          model_outliers=lambda sim: 0.0 if flipped(sim) else 1.0)
+    assert flipped(charged[0][1]) and charged[0][0] > charged[1][0]  # ranked by cost + share, costs unchanged
+    calls = []
+    real = upright_icp.refine_upright_icp
+    monkeypatch.setattr(upright_icp, "refine_upright_icp", lambda *a, **k: calls.append(len(a[1])) or real(*a, **k))
+    best = fit_upright(prior, cloud, seeds, up, 0.03, 0.008, 0.018, fine_best=1)
+    assert calls.count(len(cloud)) == 1 and len(best) == 1 and not flipped(best[0][1])
+
+
 def test_support_planes_go_to_the_fusion_frame_and_a_track_stands_on_their_median():
     from selfpose_ros.geometry.support_plane import Plane
     from selfpose_ros.geometry.transforms import rigid

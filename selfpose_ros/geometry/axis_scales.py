@@ -44,6 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
+from selfpose_ros.geometry.free_space import facing_seen_through
 from selfpose_ros.geometry.support_plane import Plane
 from selfpose_ros.geometry.upright import snap_upright
 
@@ -91,31 +92,6 @@ def _kabsch(C: np.ndarray) -> np.ndarray:
     U, _, Vt = np.linalg.svd(C)
     D = np.diag([1.0, 1.0, np.sign(np.linalg.det(U @ Vt)) or 1.0])
     return U @ D @ Vt
-
-
-def _see_through(
-    Pa: np.ndarray,
-    Na: np.ndarray,
-    R: np.ndarray,
-    t: np.ndarray,
-    depth: np.ndarray,
-    K: np.ndarray,
-    free: np.ndarray,
-    margin: float,
-) -> np.ndarray:
-    """Indices of stretched model points (canonical axes, metres) facing the camera through which it sees."""
-    x = Pa @ R.T + t
-    n = Na @ R.T
-    idx = np.flatnonzero(((n * x).sum(1) < 0) & (x[:, 2] > 1e-3))
-    uvw = x[idx] @ np.asarray(K, np.float64).T
-    u = np.round(uvw[:, 0] / uvw[:, 2]).astype(np.int64)
-    v = np.round(uvw[:, 1] / uvw[:, 2]).astype(np.int64)
-    h, w = depth.shape
-    inside = (u >= 0) & (u < w) & (v >= 0) & (v < h)
-    idx, u, v = idx[inside], u[inside], v[inside]
-    z_meas = depth[v, u]
-    through = free[v, u] & np.isfinite(z_meas) & (z_meas > x[idx, 2] + margin)
-    return idx[through]
 
 
 def _hidden_gap(
@@ -214,7 +190,7 @@ def fit_axis_scales(
         pm, qm = P[j[ok]], q[ok]
         # each model-side term (see-through, support) adds at most EXTRA_SHARE of the pairs so far, evenly thinned
         if two_way:
-            vis = _see_through(P * a, N / a, R, t, depth, K, free, visibility_margin)
+            vis, _ = facing_seen_through(P * a @ R.T + t, N / a @ R.T, depth, K, free, visibility_margin)
             if len(vis):
                 vis = vis[::_thinning(len(vis), len(pm))]  # thinned before the nearest-point query, not after
                 _, i_obs = obs_tree.query(P[vis] * a @ R.T + t)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -79,6 +79,19 @@ def candidate_rotations(prior: np.ndarray, observed: np.ndarray, up_hint: np.nda
     return [E_obs @ P @ E_prior.T for P in proper_signed_permutations()]
 
 
+def initial_scale(prior: np.ndarray, observed: np.ndarray, scale_bounds: tuple[float, float] | None = None) -> float:
+    """Scale taking prior points (M, 3) to observed ones (K, 3): the ratio of their PCA-frame box diagonals, the
+    observed one robust (2nd to 98th percentile), clipped to ``scale_bounds``; 0 when the points have no spread."""
+    c_prior, E_prior = _pca_frame(prior)
+    c_obs, E_obs = _pca_frame(observed)
+    ext_prior = np.ptp((prior - c_prior) @ E_prior, axis=0)
+    lo_hi = np.percentile((observed - c_obs) @ E_obs, [2.0, 98.0], axis=0)
+    s0 = float(np.linalg.norm(lo_hi[1] - lo_hi[0]) / np.linalg.norm(ext_prior))
+    if not s0 > 0:
+        return 0.0
+    return float(np.clip(s0, *scale_bounds)) if scale_bounds is not None else s0
+
+
 def _truncated_cost(fit: PoseFit, prior: np.ndarray, obs: np.ndarray, truncate: float
                     ) -> tuple[float, np.ndarray]:
     """Return (mean truncated distance of observed points to the placed prior, all distances)."""
@@ -103,10 +116,15 @@ def fit_prior_to_points(
     keep_best: int = 3,
     scale_bounds: tuple[float, float] | None = None,
     starts: Sequence[PoseFit] = (),
+    model_outliers: Callable[[PoseFit], float] | None = None,
 ) -> PoseFit:
     """Fit canonical prior points (M, 3) to observed camera-frame points (K, 3); return the best PoseFit.
 
     ``starts``: further initial poses (e.g. another estimator's) that compete with the yaw candidates.
+    ``model_outliers``: the share (0-1) of a placed prior that the data contradicts (e.g. surface the camera
+    sees through, ``geometry.free_space``); candidates are ranked as if that share of points lay at the
+    truncation distance, so of two yaws that explain the points alike the one the camera does not see
+    through wins.
     """
     prior = np.asarray(prior_points, dtype=np.float64)
     obs_all = np.asarray(observed_points, dtype=np.float64)
@@ -122,15 +140,11 @@ def fit_prior_to_points(
         return failed_fit(f"too few points: {n} finite observed (need {min_points}), {len(prior)} prior",
                           n_input, n)
     c_prior, E_prior = _pca_frame(prior)
-    c_obs, E_obs = _pca_frame(obs)
+    c_obs = obs.mean(0)
     ext_prior = np.ptp((prior - c_prior) @ E_prior, axis=0)
-    lo_hi = np.percentile((obs - c_obs) @ E_obs, [2.0, 98.0], axis=0)
-    ext_obs = lo_hi[1] - lo_hi[0]
-    s0 = float(np.linalg.norm(ext_obs) / np.linalg.norm(ext_prior))
+    s0 = initial_scale(prior, obs, scale_bounds)
     if not s0 > 0:
         return failed_fit("observed points have no spread: scale cannot be initialised", n_input, n)
-    if scale_bounds is not None:
-        s0 = float(np.clip(s0, *scale_bounds))
 
     def refine(fit: PoseFit, prior_pts: np.ndarray, obs_pts: np.ndarray, distance: float) -> PoseFit:
         out = refine_pose_icp(fit, prior_pts, obs_pts, max_correspondence_distance=distance,
@@ -140,6 +154,11 @@ def fit_prior_to_points(
             out = refine_pose_icp(held, prior_pts, obs_pts, max_correspondence_distance=distance,
                                   refine_scale=False, max_iterations=icp_iterations, bounds=_UNBOUNDED).fit
         return out
+
+    def rank(fit: PoseFit, prior_pts: np.ndarray, obs_pts: np.ndarray) -> tuple[float, float, np.ndarray]:
+        """(ranking cost, mean truncated distance, distances) of a candidate."""
+        cost, dist = _truncated_cost(fit, prior_pts, obs_pts, truncate)
+        return (cost if model_outliers is None else cost + truncate * float(model_outliers(fit))), cost, dist
 
     coarse = coarse_distance if coarse_distance is not None else 0.25 * s0 * float(np.linalg.norm(ext_prior))
     truncate = 3.0 * inlier_threshold
@@ -152,20 +171,20 @@ def fit_prior_to_points(
         t0 = c_obs - s0 * R0 @ c_prior
         start = PoseFit(True, s0, R0, t0, np.ones(n_input, dtype=bool), 1.0, 1.0, n)
         fit = refine(start, prior_small, obs_small, coarse)
-        coarse_fits.append((_truncated_cost(fit, prior_small, obs_small, truncate)[0], fit))
+        coarse_fits.append((rank(fit, prior_small, obs_small)[0], fit))
     for start in starts:
         scale = float(np.clip(start.scale, *scale_bounds)) if scale_bounds is not None else start.scale
         fit = refine(dataclasses.replace(start, scale=scale), prior_small, obs_small, coarse)
-        coarse_fits.append((_truncated_cost(fit, prior_small, obs_small, truncate)[0], fit))
+        coarse_fits.append((rank(fit, prior_small, obs_small)[0], fit))
     coarse_fits.sort(key=lambda item: item[0])
     best = None
     obs_fine = obs[:: max(1, len(obs) // max_fine_points)]
     for _, fit in coarse_fits[:keep_best]:
         fit = refine(fit, prior, obs_fine, max(inlier_threshold, coarse / 4))
-        cost, dist = _truncated_cost(fit, prior, obs, truncate)
-        if best is None or cost < best[0]:
-            best = (cost, fit, dist)
-    cost, fit, dist = best
+        ranked, cost, dist = rank(fit, prior, obs)
+        if best is None or ranked < best[0]:
+            best = (ranked, fit, dist, cost)
+    _, fit, dist, cost = best
     mask = np.zeros(n_input, dtype=bool)
     mask[np.flatnonzero(usable)] = dist < inlier_threshold
     ratio = float(mask.sum()) / n

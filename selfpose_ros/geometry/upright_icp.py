@@ -9,6 +9,8 @@ placed prior, the best yaw about ``up`` has a closed form (the 2-D Procrustes an
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from scipy.spatial import cKDTree
 
@@ -91,7 +93,9 @@ def _same_placement(a: tuple[float, np.ndarray, np.ndarray], b: tuple[float, np.
 def fit_upright(prior: np.ndarray, points: np.ndarray, starts: list[tuple[float, np.ndarray, np.ndarray]],
                 up: np.ndarray, coarse_distance: float, fine_distance: float, truncate: float, *,
                 num_yaw: int = 0, keep_best: int = 2, iterations: int = 15, tree: cKDTree | None = None,
-                revolution: bool = False) -> list[tuple[float, tuple[float, np.ndarray, np.ndarray]]]:
+                revolution: bool = False, fine_best: int | None = None,
+                model_outliers: Callable[[tuple[float, np.ndarray, np.ndarray]], float] | None = None,
+                ) -> list[tuple[float, tuple[float, np.ndarray, np.ndarray]]]:
     """Upright ICP from several starts; return (truncated cost, (s, R, t)) of each refined one, best first.
 
     Every start is refined (coarse steps on a 150-point subsample, then fine steps on all ``points``). With
@@ -100,6 +104,9 @@ def fit_upright(prior: np.ndarray, points: np.ndarray, starts: list[tuple[float,
     ``revolution``: the prior is a solid of revolution about its +Y (bottle, bowl, can), so a turn about ``up``
     changes nothing: no turns are tried, and coarse results that place it within ``fine_distance`` / 4 of an
     earlier one, whatever their turn, are refined once.
+    ``fine_best``: only this many coarse results, the best on the subsample, take the fine steps (default all).
+    ``model_outliers``: the share (0-1) of a placed prior the data contradicts (``geometry.free_space``); results
+    are ranked as if that share of points lay at ``truncate`` (the returned costs are the points' alone).
     """
     up = np.asarray(up, dtype=np.float64) / np.linalg.norm(up)
     tree = tree if tree is not None else cKDTree(prior)
@@ -124,8 +131,15 @@ def fit_upright(prior: np.ndarray, points: np.ndarray, starts: list[tuple[float,
             if not any(_same_placement(sim, kept, radius, fine_distance / 4.0) for kept in distinct):
                 distinct.append(sim)
         chosen = distinct
+    def ranked(cost: float, sim: tuple[float, np.ndarray, np.ndarray]) -> float:
+        return cost if model_outliers is None else cost + truncate * float(model_outliers(sim))
+
+    if fine_best is not None and len(chosen) > fine_best:
+        chosen = sorted(chosen, key=lambda sim: ranked(_truncated_cost(tree, small, sim, truncate), sim))[:fine_best]
     fine = []
     for s, R, t in chosen:
         sim = refine_upright_icp(prior, points, s, R, t, up, fine_distance, iterations, tree=tree)
-        fine.append((_truncated_cost(tree, points, sim, truncate), sim))
-    return sorted(fine, key=lambda item: item[0])
+        cost = _truncated_cost(tree, points, sim, truncate)
+        fine.append((ranked(cost, sim), cost, sim))
+    fine.sort(key=lambda item: item[0])
+    return [(cost, sim) for _, cost, sim in fine]

@@ -9,7 +9,7 @@ yaw of the camera and the laptop (``inference.cse_estimator.TEMPLATE_CHECKED``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,10 +18,13 @@ from scipy.spatial import cKDTree
 from selfpose_ros.conventions import HANDLE_CATEGORIES, SYMMETRY
 from selfpose_ros.data.frame import RGBDFrame
 from selfpose_ros.geometry.axis_scales import surface_samples
+from selfpose_ros.geometry.free_space import seen_through_share
+from selfpose_ros.geometry.fused_fit import Similarity, coarse_fine_distances, placed_prior_distances
 from selfpose_ros.geometry.handle_azimuth import Protrusion
-from selfpose_ros.geometry.pose_fit import PoseFit
-from selfpose_ros.geometry.prior_fit import fit_prior_to_points
+from selfpose_ros.geometry.pose_fit import PoseFit, failed_fit
+from selfpose_ros.geometry.prior_fit import candidate_rotations, fit_prior_to_points, initial_scale
 from selfpose_ros.geometry.upright import tilt_deg
+from selfpose_ros.geometry.upright_icp import fit_upright
 from selfpose_ros.inference.estimator import SolverOptions
 from selfpose_ros.inference.handle_yaw import turn_to_handle
 from selfpose_ros.inference.instance_geometry import MEASURED_HEIGHT, FrameGeometry, SizedPose, size_and_pose
@@ -30,8 +33,16 @@ from selfpose_ros.shapes.size_ranges import similarity_scale_bounds
 
 #: At most this many observed points per instance go into the fit (uniform subsample).
 MAX_POINTS = 2000
-#: Surface samples of the template used for the per-axis size fit.
+#: Categories that stand on their base (no solid of revolution, no handle): with up and a support plane known,
+#: their template is searched held upright (a laptop seen from behind, only its lid's back in view, is otherwise
+#: fitted tilted and turned by 180 degrees, the lid's slope taken for the screen's).
+UPRIGHT_SEARCHED = ("camera", "laptop")
+#: Yaws about up the upright search starts from, and how many of its coarse results take the fine steps.
+UPRIGHT_YAWS, UPRIGHT_FINE_BEST = 12, 3
+#: Surface samples of the template used for the per-axis size fit and the see-through ranking.
 SIZE_SAMPLES = 2000
+#: A template point is seen through when the depth at its pixel lies this far behind it (metres).
+SEE_THROUGH_MARGIN_M = 0.02
 
 
 @dataclass(frozen=True)
@@ -64,19 +75,25 @@ class TemplateFitter:
                     f"({s.num_depth} in the mask: {s.dropped_edge} at edges, {s.dropped_support} on the support, "
                     f"{s.dropped_far} away from the object)")
         bounds = similarity_scale_bounds(cat, self.extents)
-        fit = fit_prior_to_points(self.vertices, points, up_hint=geo.up, inlier_threshold=opts.inlier_threshold,
-                                  min_points=opts.min_inliers, scale_bounds=bounds, starts=starts)
-        if not fit.success:
-            return fit.failure_reason
-        if cat in MEASURED_HEIGHT and geo.up is not None and geo.support is not None \
-                and tilt_deg(fit.rotation, geo.up) > opts.upright_snap_deg:
-            fit = prefer_upright(self.vertices, points, fit, geo.up, opts.inlier_threshold, bounds,
-                                 revolution=SYMMETRY.get(cat) == "continuous_y", tree=self.tree)
+        free = geo.free_space(frame, k)
+        samples, normals = self.samples
+
+        def seen_through(sim: tuple[float, np.ndarray, np.ndarray]) -> float:
+            return seen_through_share(samples, normals, *sim, frame.depth, frame.K, free, SEE_THROUGH_MARGIN_M)
+
+        if cat in UPRIGHT_SEARCHED and geo.up is not None and geo.support is not None:
+            fit = self._upright_search(points, geo.up, bounds, starts, seen_through)
+        else:
+            fit = fit_prior_to_points(self.vertices, points, up_hint=geo.up, inlier_threshold=opts.inlier_threshold,
+                                      min_points=opts.min_inliers, scale_bounds=bounds, starts=starts)
+            if fit.success and cat in MEASURED_HEIGHT and geo.up is not None and geo.support is not None \
+                    and tilt_deg(fit.rotation, geo.up) > opts.upright_snap_deg:
+                fit = prefer_upright(self.vertices, points, fit, geo.up, opts.inlier_threshold, bounds,
+                                     revolution=SYMMETRY.get(cat) == "continuous_y", tree=self.tree)
         if fit.num_inliers < opts.min_inliers:
             return f"{fit.num_inliers} inliers < min_inliers {opts.min_inliers}"
-        samples, normals = self.samples
         sized = size_and_pose(cat, samples, points, fit.rotation, fit.translation, fit.scale, model_normals=normals,
-                              frame=frame, free=geo.free_space(frame, k), plane=geo.support,
+                              frame=frame, free=free, plane=geo.support,
                               up=geo.up, upright_deg=opts.upright_snap_deg,
                               max_distance=max(opts.inlier_threshold, 0.01),
                               box_points=self.vertices, blocked=geo.blocked(frame, k), cut_off=geo.cut_off(k))
@@ -84,3 +101,28 @@ class TemplateFitter:
         if cat in HANDLE_CATEGORIES:
             sized, handle = turn_to_handle(cat, sized, geo.handle_points(frame, k), geo.up)
         return TemplateFit(sized, fit, handle)
+
+    def _upright_search(self, points: np.ndarray, up: np.ndarray, bounds: tuple[float, float],
+                        starts: Sequence[PoseFit], seen_through: Callable[[Similarity], float]) -> PoseFit:
+        """The template held upright (canonical +Y along ``up``), searched from UPRIGHT_YAWS yaws about the points'
+        centroid and from ``starts``, ranked by its mean truncated distance to the points (K, 3) and the share the
+        camera sees through; a failed fit when no result's scale lies within ``bounds``."""
+        thr = self.options.inlier_threshold
+        s0 = initial_scale(self.vertices, points, bounds)
+        if not s0 > 0:
+            return failed_fit("observed points have no spread: scale cannot be initialised", len(points), len(points))
+        centre = self.vertices.mean(0)
+        seeds = [(s0, R, points.mean(0) - s0 * R @ centre)
+                 for R in candidate_rotations(self.vertices, points, up, UPRIGHT_YAWS)]
+        seeds += [(float(np.clip(f.scale, *bounds)), f.rotation, f.translation) for f in starts]
+        coarse, fine = coarse_fine_distances(self.vertices, s0, thr)
+        found = [(cost, sim) for cost, sim in fit_upright(
+            self.vertices, points, seeds, up, coarse, fine, 3.0 * thr, tree=self.tree, fine_best=UPRIGHT_FINE_BEST,
+            model_outliers=seen_through) if bounds[0] <= sim[0] <= bounds[1]]
+        if not found:
+            return failed_fit(f"no upright fit with a scale within {bounds}", len(points), len(points))
+        cost, (s, R, t) = found[0]
+        mask = placed_prior_distances(self.vertices, (s, R, t), points, self.tree) < thr
+        ratio = float(mask.mean())
+        return PoseFit(True, float(s), R, t, mask, ratio, ratio, len(points),
+                       extras={"mean_truncated_distance_m": cost, "held_upright": True})
