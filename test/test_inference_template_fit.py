@@ -12,6 +12,7 @@ from selfpose_ros.geometry.upright import tilt_deg
 from selfpose_ros.inference.estimator import SolverOptions
 from selfpose_ros.inference.instance_geometry import frame_geometry
 from selfpose_ros.inference.prior_fit_estimator import PriorFitEstimator
+from selfpose_ros.shapes.priors import load_prior
 from selfpose_ros.sim.scene import SceneConfig
 from selfpose_ros.sim.simulator import SimConfig, SimScene
 
@@ -59,3 +60,26 @@ def test_a_laptop_seen_from_behind_is_fitted_upright_where_the_free_search_tilts
     monkeypatch.setattr(template_fit, "UPRIGHT_SEARCHED", ())
     free = _errors(behind, PriorFitEstimator(list(CATS), SolverOptions(min_inliers=10)))
     assert sum(e > 8.0 for e in free[1]) >= 3, free
+
+
+def test_shape_templates_compete_in_the_upright_search_and_the_closest_shape_wins():
+    """A camera fitted with its own mesh among the shapes: that shape wins and gives the pose and size; the
+    shipped fitter carries SHAPE_TEMPLATES instances of the camera's shape library."""
+    cats = ("camera",)
+    cfg = SimConfig(width=400, height=300, num_frames=1, trajectory="orbit",
+                    scene=SceneConfig(categories=cats, min_objects=1, max_objects=1))
+    scene = SimScene(cfg, seed=5)
+    f = scene.render(0)
+    frame = RGBDFrame(f.rgb, f.depth_m, f.segmentation, f.K)
+    instances, _ = extract_instances(f.segmentation, CATEGORIES, cats, 40)
+    gt = f.objects[0]
+    own = scene.scene.objects[0].shape.mesh
+    geo = frame_geometry(frame, instances)
+    shipped = template_fit.template_fitter("camera", SolverOptions(min_inliers=10))
+    assert len(shipped.shapes) == 1 + template_fit.SHAPE_TEMPLATES["camera"]
+    fitter = template_fit.TemplateFitter("camera", *load_prior("camera"), SolverOptions(min_inliers=10),
+                                         shapes=[(np.asarray(own.vertices), np.asarray(own.faces))])
+    fit = fitter.fit(frame, geo, 0)
+    assert fit.shape == 1
+    assert rotation_error_deg(fit.sized.rotation[None], gt.rotation[None], "none")[0] < 3.0
+    np.testing.assert_allclose(fit.sized.size, gt.size, rtol=0.1)

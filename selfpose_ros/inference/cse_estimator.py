@@ -57,13 +57,12 @@ from selfpose_ros.geometry.upright import tilt_deg
 from selfpose_ros.inference.estimator import InstanceResult, SolverOptions, resolve_device, snap_if_upright
 from selfpose_ros.inference.handle_yaw import handle_extras, turn_to_handle
 from selfpose_ros.inference.instance_geometry import FrameGeometry, frame_geometry, size_and_pose
-from selfpose_ros.inference.template_fit import TemplateFitter
+from selfpose_ros.inference.template_fit import template_fitter
 from selfpose_ros.inference.upright_preference import prefer_upright
 from selfpose_ros.model.camera import downsample_mask
 from selfpose_ros.model.checkpoint import load_checkpoint
 from selfpose_ros.model.cse_model import FEATURE_STRIDE
 from selfpose_ros.pose_types import ObjectPoseEstimate
-from selfpose_ros.shapes.priors import load_prior
 from selfpose_ros.shapes.size_ranges import check_size, similarity_scale_bounds
 
 #: Surface samples of the predicted mesh used for the per-axis size fit.
@@ -123,7 +122,7 @@ class CSEEstimator:
         mode = "" if use_depth else ", RGB only"
         self.name = f"cse ({checkpoint}, {len(self.categories)} categories{mode})"
         self._scales = dict(self.ckpt.extra.get("typical_scale") or {})
-        self._templates = {c: TemplateFitter(c, *load_prior(c), options)  # TEMPLATE_CHECKED's shipped priors
+        self._templates = {c: template_fitter(c, options)  # TEMPLATE_CHECKED's shipped priors
                            for c in self.categories if c in TEMPLATE_CHECKED}
         #: seconds of the last estimate() per stage: crop, model (the network forward), solve
         self.last_timings: dict[str, float] = {}

@@ -21,9 +21,8 @@ from selfpose_ros.geometry.pinhole import backproject_np
 from selfpose_ros.inference.estimator import InstanceResult, SolverOptions, snap_if_upright
 from selfpose_ros.inference.handle_yaw import handle_extras
 from selfpose_ros.inference.instance_geometry import FrameGeometry, frame_geometry
-from selfpose_ros.inference.template_fit import MAX_POINTS, TemplateFitter
+from selfpose_ros.inference.template_fit import MAX_POINTS, template_fitter
 from selfpose_ros.pose_types import ObjectPoseEstimate
-from selfpose_ros.shapes.priors import load_prior
 from selfpose_ros.shapes.size_ranges import check_size
 
 
@@ -43,7 +42,7 @@ class PriorFitEstimator:
 
     def __init__(self, categories: Sequence[str], options: SolverOptions) -> None:
         self.options = options
-        self.fitters = {c: TemplateFitter(c, *load_prior(c), options) for c in categories}
+        self.fitters = {c: template_fitter(c, options) for c in categories}
 
     def estimate(self, frame: RGBDFrame, instances: Sequence[Instance]) -> list[InstanceResult]:
         """Fit every instance of the frame (one support-plane search and surface selection per frame)."""

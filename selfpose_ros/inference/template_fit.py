@@ -9,7 +9,7 @@ yaw of the camera and the laptop (``inference.cse_estimator.TEMPLATE_CHECKED``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +29,9 @@ from selfpose_ros.inference.estimator import SolverOptions
 from selfpose_ros.inference.handle_yaw import turn_to_handle
 from selfpose_ros.inference.instance_geometry import MEASURED_HEIGHT, FrameGeometry, SizedPose, size_and_pose
 from selfpose_ros.inference.upright_preference import prefer_upright
+from selfpose_ros.shapes.priors import load_prior
 from selfpose_ros.shapes.size_ranges import similarity_scale_bounds
+from selfpose_ros.shapes.templates import shape_template_meshes
 
 #: At most this many observed points per instance go into the fit (uniform subsample).
 MAX_POINTS = 2000
@@ -39,6 +41,9 @@ MAX_POINTS = 2000
 UPRIGHT_SEARCHED = ("camera", "laptop")
 #: Yaws about up the upright search starts from, and how many of its coarse results take the fine steps.
 UPRIGHT_YAWS, UPRIGHT_FINE_BEST = 12, 3
+#: Instances of the category's shape library (``shapes.templates``) that compete with its prior in the upright
+#: search, per category (none for the others).
+SHAPE_TEMPLATES: dict[str, int] = {"camera": 4}
 #: Surface samples of the template used for the per-axis size fit and the see-through ranking.
 SIZE_SAMPLES = 2000
 #: A template point is seen through when the depth at its pixel lies this far behind it (metres).
@@ -47,22 +52,47 @@ SEE_THROUGH_MARGIN_M = 0.02
 
 @dataclass(frozen=True)
 class TemplateFit:
-    """A fitted template: its sized pose (box centre, per-axis size), the similarity fit and the handle search."""
+    """A fitted template: its sized pose (box centre, per-axis size), the similarity fit, the handle search and
+    which of the fitter's shapes won (0: the prior)."""
 
     sized: SizedPose
     fit: PoseFit
     handle: Protrusion | None
+    shape: int = 0
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """One template mesh ready for fitting: vertices (M, 3) canonical, surface samples and normals, its box's
+    extents, a KD-tree of its vertices and its similarity-scale bounds."""
+
+    vertices: np.ndarray
+    samples: np.ndarray
+    normals: np.ndarray
+    extents: np.ndarray
+    tree: cKDTree
+    bounds: tuple[float, float]
+
+    @classmethod
+    def of(cls, category: str, vertices: np.ndarray, faces: np.ndarray) -> _Shape:
+        """The shape of a mesh (vertices (M, 3), faces (F, 3)) of ``category``."""
+        v = np.asarray(vertices, dtype=np.float64)
+        samples, normals = surface_samples(v, faces, SIZE_SAMPLES, seed=0)
+        extents = v.max(axis=0) - v.min(axis=0)
+        return cls(v, samples, normals, extents, cKDTree(v), similarity_scale_bounds(category, extents))
 
 
 class TemplateFitter:
-    """Fits one category's template mesh (vertices (M,3) canonical, faces (F,3)) to instances' depth."""
+    """Fits one category's template mesh (vertices (M,3) canonical, faces (F,3)) to instances' depth; for
+    UPRIGHT_SEARCHED categories, further ``shapes`` ((vertices, faces) of other instances of the category, the
+    same canonical frame) compete in the upright search."""
 
-    def __init__(self, category: str, vertices: np.ndarray, faces: np.ndarray, options: SolverOptions) -> None:
+    def __init__(self, category: str, vertices: np.ndarray, faces: np.ndarray, options: SolverOptions,
+                 shapes: Sequence[tuple[np.ndarray, np.ndarray]] = ()) -> None:
         self.category, self.options = category, options
-        self.vertices = np.asarray(vertices, dtype=np.float64)
-        self.samples = surface_samples(vertices, faces, SIZE_SAMPLES, seed=0)  # points, normals
-        self.extents = self.vertices.max(axis=0) - self.vertices.min(axis=0)
-        self.tree = cKDTree(self.vertices)  # the upright refit's nearest template points
+        self.shapes = [_Shape.of(category, vertices, faces)] + [_Shape.of(category, v, f) for v, f in shapes]
+        prior = self.shapes[0]
+        self.vertices, self.samples, self.tree = prior.vertices, (prior.samples, prior.normals), prior.tree
 
     def fit(self, frame: RGBDFrame, geo: FrameGeometry, k: int, starts: Sequence[PoseFit] = ()) -> TemplateFit | str:
         """Fit the template to instance ``k`` of ``geo`` (``starts``: further initial poses beside the 12 yaws);
@@ -74,55 +104,71 @@ class TemplateFitter:
             return (f"{len(points)} valid depth points on the object < min_inliers {opts.min_inliers} "
                     f"({s.num_depth} in the mask: {s.dropped_edge} at edges, {s.dropped_support} on the support, "
                     f"{s.dropped_far} away from the object)")
-        bounds = similarity_scale_bounds(cat, self.extents)
         free = geo.free_space(frame, k)
-        samples, normals = self.samples
-
-        def seen_through(sim: tuple[float, np.ndarray, np.ndarray]) -> float:
-            return seen_through_share(samples, normals, *sim, frame.depth, frame.K, free, SEE_THROUGH_MARGIN_M)
-
+        shape = self.shapes[0]
         if cat in UPRIGHT_SEARCHED and geo.up is not None and geo.support is not None:
-            fit = self._upright_search(points, geo.up, bounds, starts, seen_through)
+            fit, shape = self._upright_search(points, geo.up, starts, frame, free)
         else:
-            fit = fit_prior_to_points(self.vertices, points, up_hint=geo.up, inlier_threshold=opts.inlier_threshold,
-                                      min_points=opts.min_inliers, scale_bounds=bounds, starts=starts)
+            fit = fit_prior_to_points(shape.vertices, points, up_hint=geo.up, inlier_threshold=opts.inlier_threshold,
+                                      min_points=opts.min_inliers, scale_bounds=shape.bounds, starts=starts)
             if fit.success and cat in MEASURED_HEIGHT and geo.up is not None and geo.support is not None \
                     and tilt_deg(fit.rotation, geo.up) > opts.upright_snap_deg:
-                fit = prefer_upright(self.vertices, points, fit, geo.up, opts.inlier_threshold, bounds,
-                                     revolution=SYMMETRY.get(cat) == "continuous_y", tree=self.tree)
+                fit = prefer_upright(shape.vertices, points, fit, geo.up, opts.inlier_threshold, shape.bounds,
+                                     revolution=SYMMETRY.get(cat) == "continuous_y", tree=shape.tree)
+        if not fit.success:
+            return fit.failure_reason
         if fit.num_inliers < opts.min_inliers:
             return f"{fit.num_inliers} inliers < min_inliers {opts.min_inliers}"
-        sized = size_and_pose(cat, samples, points, fit.rotation, fit.translation, fit.scale, model_normals=normals,
-                              frame=frame, free=free, plane=geo.support,
+        sized = size_and_pose(cat, shape.samples, points, fit.rotation, fit.translation, fit.scale,
+                              model_normals=shape.normals, frame=frame, free=free, plane=geo.support,
                               up=geo.up, upright_deg=opts.upright_snap_deg,
                               max_distance=max(opts.inlier_threshold, 0.01),
-                              box_points=self.vertices, blocked=geo.blocked(frame, k), cut_off=geo.cut_off(k))
+                              box_points=shape.vertices, blocked=geo.blocked(frame, k), cut_off=geo.cut_off(k))
         handle = None
         if cat in HANDLE_CATEGORIES:
             sized, handle = turn_to_handle(cat, sized, geo.handle_points(frame, k), geo.up)
-        return TemplateFit(sized, fit, handle)
+        return TemplateFit(sized, fit, handle, next(i for i, sh in enumerate(self.shapes) if sh is shape))
 
-    def _upright_search(self, points: np.ndarray, up: np.ndarray, bounds: tuple[float, float],
-                        starts: Sequence[PoseFit], seen_through: Callable[[Similarity], float]) -> PoseFit:
-        """The template held upright (canonical +Y along ``up``), searched from UPRIGHT_YAWS yaws about the points'
-        centroid and from ``starts``, ranked by its mean truncated distance to the points (K, 3) and the share the
-        camera sees through; a failed fit when no result's scale lies within ``bounds``."""
+    def _upright_search(self, points: np.ndarray, up: np.ndarray, starts: Sequence[PoseFit], frame: RGBDFrame,
+                        free: np.ndarray) -> tuple[PoseFit, _Shape]:
+        """Every shape held upright (canonical +Y along ``up``), searched from UPRIGHT_YAWS yaws about the points'
+        centroid and from ``starts``; the best (its mean truncated distance to the points (K, 3) plus the share of
+        its camera-facing surface seen through ``free`` pixels, SEE_THROUGH_MARGIN_M, at the truncation distance)
+        and its shape. A failed fit when no result's scale lies within its shape's bounds."""
         thr = self.options.inlier_threshold
-        s0 = initial_scale(self.vertices, points, bounds)
-        if not s0 > 0:
-            return failed_fit("observed points have no spread: scale cannot be initialised", len(points), len(points))
-        centre = self.vertices.mean(0)
-        seeds = [(s0, R, points.mean(0) - s0 * R @ centre)
-                 for R in candidate_rotations(self.vertices, points, up, UPRIGHT_YAWS)]
-        seeds += [(float(np.clip(f.scale, *bounds)), f.rotation, f.translation) for f in starts]
-        coarse, fine = coarse_fine_distances(self.vertices, s0, thr)
-        found = [(cost, sim) for cost, sim in fit_upright(
-            self.vertices, points, seeds, up, coarse, fine, 3.0 * thr, tree=self.tree, fine_best=UPRIGHT_FINE_BEST,
-            model_outliers=seen_through) if bounds[0] <= sim[0] <= bounds[1]]
-        if not found:
-            return failed_fit(f"no upright fit with a scale within {bounds}", len(points), len(points))
-        cost, (s, R, t) = found[0]
-        mask = placed_prior_distances(self.vertices, (s, R, t), points, self.tree) < thr
+        truncate = 3.0 * thr
+        best = None
+        for shape in self.shapes:
+            def seen_through(sim: Similarity, shape: _Shape = shape) -> float:
+                return seen_through_share(shape.samples, shape.normals, *sim, frame.depth, frame.K, free,
+                                          SEE_THROUGH_MARGIN_M)
+
+            s0 = initial_scale(shape.vertices, points, shape.bounds)
+            if not s0 > 0:
+                continue
+            centre = shape.vertices.mean(0)
+            seeds = [(s0, R, points.mean(0) - s0 * R @ centre)
+                     for R in candidate_rotations(shape.vertices, points, up, UPRIGHT_YAWS)]
+            seeds += [(float(np.clip(f.scale, *shape.bounds)), f.rotation, f.translation) for f in starts]
+            coarse, fine = coarse_fine_distances(shape.vertices, s0, thr)
+            for cost, sim in fit_upright(shape.vertices, points, seeds, up, coarse, fine, truncate, tree=shape.tree,
+                                         fine_best=UPRIGHT_FINE_BEST, model_outliers=seen_through):
+                if shape.bounds[0] <= sim[0] <= shape.bounds[1]:
+                    ranked = cost + truncate * seen_through(sim)
+                    if best is None or ranked < best[0]:
+                        best = (ranked, cost, sim, shape)
+                    break  # the best of this shape within its bounds
+        if best is None:
+            return failed_fit("no upright fit with a scale within the category's bounds", len(points),
+                              len(points)), self.shapes[0]
+        _, cost, (s, R, t), shape = best
+        mask = placed_prior_distances(shape.vertices, (s, R, t), points, shape.tree) < thr
         ratio = float(mask.mean())
         return PoseFit(True, float(s), R, t, mask, ratio, ratio, len(points),
-                       extras={"mean_truncated_distance_m": cost, "held_upright": True})
+                       extras={"mean_truncated_distance_m": cost, "held_upright": True}), shape
+
+
+def template_fitter(category: str, options: SolverOptions) -> TemplateFitter:
+    """The fitter of ``category``'s shipped prior (``models/priors``) and its SHAPE_TEMPLATES shape templates."""
+    return TemplateFitter(category, *load_prior(category), options,
+                          shape_template_meshes(category, SHAPE_TEMPLATES.get(category, 0)))

@@ -18,12 +18,20 @@ from selfpose_ros.shapes.registry import sample_instance
 TEMPLATE_RESOLUTION = 24
 
 
-def shape_templates(category: str, count: int, seed: int = 0,
-                    resolution: int = TEMPLATE_RESOLUTION) -> list[np.ndarray]:
-    """Vertices (N, 3) of ``count`` random instances of ``category``, canonical frame, same for the same seed."""
+def shape_template_meshes(category: str, count: int, seed: int = 0,
+                          resolution: int = TEMPLATE_RESOLUTION) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(vertices (N, 3), faces (F, 3)) of ``count`` random instances of ``category``, canonical frame, the same for
+    the same seed."""
     if category not in CATEGORIES:
         raise ValueError(f"unknown category {category!r}; known: {list(CATEGORIES)}")
     if count < 0:
         raise ValueError(f"template count must be >= 0, got {count}")
     rng = np.random.default_rng([seed, CATEGORIES.index(category)])
-    return [np.asarray(sample_instance(category, rng, resolution).mesh.vertices, np.float64) for _ in range(count)]
+    meshes = [sample_instance(category, rng, resolution).mesh for _ in range(count)]
+    return [(np.asarray(m.vertices, np.float64), np.asarray(m.faces, np.int64)) for m in meshes]
+
+
+def shape_templates(category: str, count: int, seed: int = 0,
+                    resolution: int = TEMPLATE_RESOLUTION) -> list[np.ndarray]:
+    """Vertices (N, 3) of ``count`` random instances of ``category``, canonical frame, same for the same seed."""
+    return [v for v, _ in shape_template_meshes(category, count, seed, resolution)]
