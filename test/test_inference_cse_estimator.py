@@ -16,7 +16,7 @@ from selfpose_ros.eval.errors import error_symmetry, rotation_error_deg
 from selfpose_ros.geometry.rotations import rotation_about_y_np
 from selfpose_ros.inference.backends import make_estimator
 from selfpose_ros.inference.cse_estimator import (
-    TEMPLATE_CHECKED,
+    TEMPLATE_FITTED,
     CSEEstimator,
     confidence_score,
     dense_correspondences,
@@ -217,10 +217,11 @@ def test_confidence_is_the_share_of_depth_the_posed_mesh_explains_not_the_cycle_
     assert confidence_score(None, 0.5, 0.4) == pytest.approx(0.2)  # no depth refinement: inliers x cycles
 
 
-def test_the_shipped_prior_overrules_a_wrong_camera_yaw_and_leaves_a_right_one(tmp_path):
-    """Categories whose yaw the depth decides (TEMPLATE_CHECKED): the prior's 12-yaw search overrules a network
-    fit 120 degrees off; a right fit stays the network's; a bowl is never checked."""
-    assert TEMPLATE_CHECKED == {"camera", "laptop"}
+def test_the_template_fit_decides_the_camera_from_a_wrong_network_yaw_and_from_a_right_one(tmp_path):
+    """Categories whose yaw the depth decides (TEMPLATE_FITTED): the template fit reports the camera's pose,
+    right whether the network's pose it started from was 120 degrees off or right, and says how far the network
+    was; a bowl stays the network's."""
+    assert TEMPLATE_FITTED == {"camera", "laptop"}
     cats = ("camera", "bowl")
     frame, instances, truth = _render(cats, 3)
     ckpt = tiny_checkpoint(tmp_path / "cam.pt", cats, image_size=S)[2]
@@ -237,8 +238,9 @@ def test_the_shipped_prior_overrules_a_wrong_camera_yaw_and_leaves_a_right_one(t
             err = rotation_error_deg(e.R, gt.rotation, error_symmetry(inst.category))
             if inst.category == "camera":
                 assert err < 10.0, (wrong, err)
-                assert e.extras["pose_source"] == ("template" if wrong else "network")
-            else:  # a bowl's yaw is free: never checked
-                assert e.extras["pose_source"] == "network"
+                assert e.extras["pose_source"] == "template"
+                assert (e.extras["network_deg"] > 90.0) if wrong else (e.extras["network_deg"] < 15.0), e.extras["network_deg"]
+            else:  # a bowl's yaw is free: never template-fitted
+                assert e.extras["pose_source"] == "network" and "network_deg" not in e.extras
         seen.add(inst.category)
     assert "camera" in seen
