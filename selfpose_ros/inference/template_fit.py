@@ -2,9 +2,12 @@
 
 Similarity ICP from 12 yaws about up (scale held within the category's range), an upright refit of a tilted
 fit for the categories whose height is measured, then the per-axis size and pose (``size_and_pose``) and,
-for mugs, the turn to the handle found in the depth. ``PriorFitEstimator`` is this fit with each category's
-prior; the learned back-end runs it with the same shipped prior, started from its own pose too, to check the
-yaw of the camera and the laptop (``inference.cse_estimator.TEMPLATE_CHECKED``).
+for mugs, the turn to the handle found in the depth. The categories that stand on their base
+(``UPRIGHT_SEARCHED``: camera, laptop) are instead searched held upright when up and the support plane are
+known, and ranked by their distance to the points plus the share of their surface the camera sees through
+(``geometry.free_space``); for the camera, SHAPE_TEMPLATES instances of its shape library compete with the
+prior there. ``PriorFitEstimator`` is this fit for every category; the learned back-end runs it, started from
+its own pose too, for the camera and the laptop (``inference.cse_estimator.TEMPLATE_FITTED``).
 """
 
 from __future__ import annotations
