@@ -239,7 +239,8 @@ def test_the_template_fit_decides_the_camera_from_a_wrong_network_yaw_and_from_a
             if inst.category == "camera":
                 assert err < 10.0, (wrong, err)
                 assert e.extras["pose_source"] == "template"
-                assert (e.extras["network_deg"] > 90.0) if wrong else (e.extras["network_deg"] < 15.0), e.extras["network_deg"]
+                deg = e.extras["network_deg"]
+                assert (deg > 90.0) if wrong else (deg < 15.0), deg
             else:  # a bowl's yaw is free: never template-fitted
                 assert e.extras["pose_source"] == "network" and "network_deg" not in e.extras
         seen.add(inst.category)
