@@ -5,7 +5,7 @@ import pytest
 
 from selfpose_ros.geometry.rotations import rotation_about_y_np
 from selfpose_ros.shapes.priors import load_prior
-from selfpose_ros.shapes.templates import shape_templates
+from selfpose_ros.shapes.templates import articulated_templates, shape_template_meshes, shape_templates
 from selfpose_ros.train.config import config_from_dict
 from selfpose_ros.train.crop_cache_build import shape_ranges
 from selfpose_ros.train.pseudo_labels import _best_fit
@@ -24,6 +24,22 @@ def test_templates_are_repeatable_canonical_instances_that_differ():
         shape_templates("chair", 1)
     with pytest.raises(ValueError, match=">= 0"):
         shape_templates("mug", -1)
+
+
+def test_articulated_templates_move_one_joint_of_the_mean_instance_and_meshes_carry_faces():
+    """The laptop's mean instance with its lid at 95 and 135 degrees: the priors' frame, a taller box for the more
+    upright lid, a deeper one for the more open; the shape templates' meshes carry their faces."""
+    (v95, f95), (v135, _) = articulated_templates("laptop", "lid_angle_deg", [95.0, 135.0])
+    for v in (v95, v135):
+        lo, hi = v.min(0), v.max(0)
+        assert np.abs((lo + hi) / 2).max() < 1e-6 and np.linalg.norm(hi - lo) == pytest.approx(1.0, abs=1e-6)
+    e95, e135 = np.ptp(v95, 0), np.ptp(v135, 0)
+    assert e95[1] / e95[2] > 1.2 * e135[1] / e135[2]  # height over depth: the upright lid stands taller
+    assert f95.ndim == 2 and f95.shape[1] == 3 and f95.max() < len(v95)
+    (v, f), = shape_template_meshes("camera", 1)
+    assert np.array_equal(v, shape_templates("camera", 1)[0]) and f.max() < len(v)
+    with pytest.raises(ValueError):
+        articulated_templates("laptop", "lid_angle_deg", [200.0])  # outside the parameter's range
 
 
 def _far_template(prior: np.ndarray) -> np.ndarray:

@@ -34,7 +34,7 @@ from selfpose_ros.inference.instance_geometry import MEASURED_HEIGHT, FrameGeome
 from selfpose_ros.inference.upright_preference import prefer_upright
 from selfpose_ros.shapes.priors import load_prior
 from selfpose_ros.shapes.size_ranges import similarity_scale_bounds
-from selfpose_ros.shapes.templates import shape_template_meshes
+from selfpose_ros.shapes.templates import articulated_templates, shape_template_meshes
 
 #: At most this many observed points per instance go into the fit (uniform subsample).
 MAX_POINTS = 2000
@@ -47,6 +47,9 @@ UPRIGHT_YAWS, UPRIGHT_FINE_BEST = 12, 3
 #: Instances of the category's shape library (``shapes.templates``) that compete with its prior in the upright
 #: search, per category (none for the others).
 SHAPE_TEMPLATES: dict[str, int] = {"camera": 4}
+#: The prior's own shape with one joint set to other values, competing likewise: the laptop's lid angle (the prior's
+#: is 115 degrees; instances open from 90 to 145).
+ARTICULATED_TEMPLATES: dict[str, tuple[str, list[float]]] = {"laptop": ("lid_angle_deg", [95.0, 135.0])}
 #: Surface samples of the template used for the per-axis size fit and the see-through ranking.
 SIZE_SAMPLES = 2000
 #: A template point is seen through when the depth at its pixel lies this far behind it (metres).
@@ -172,6 +175,9 @@ class TemplateFitter:
 
 
 def template_fitter(category: str, options: SolverOptions) -> TemplateFitter:
-    """The fitter of ``category``'s shipped prior (``models/priors``) and its SHAPE_TEMPLATES shape templates."""
-    return TemplateFitter(category, *load_prior(category), options,
-                          shape_template_meshes(category, SHAPE_TEMPLATES.get(category, 0)))
+    """The fitter of ``category``'s shipped prior (``models/priors``), its SHAPE_TEMPLATES shape templates and its
+    ARTICULATED_TEMPLATES."""
+    shapes = shape_template_meshes(category, SHAPE_TEMPLATES.get(category, 0))
+    if category in ARTICULATED_TEMPLATES:
+        shapes += articulated_templates(category, *ARTICULATED_TEMPLATES[category])
+    return TemplateFitter(category, *load_prior(category), options, shapes)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from selfpose_ros.conventions import CATEGORIES
-from selfpose_ros.shapes.registry import sample_instance
+from selfpose_ros.shapes.instance import make_instance
+from selfpose_ros.shapes.registry import category_shape, sample_instance
 
 #: Mesh resolution of a template (a few hundred vertices: the fit samples points, not faces).
 TEMPLATE_RESOLUTION = 24
@@ -35,3 +36,15 @@ def shape_templates(category: str, count: int, seed: int = 0,
                     resolution: int = TEMPLATE_RESOLUTION) -> list[np.ndarray]:
     """Vertices (N, 3) of ``count`` random instances of ``category``, canonical frame, same for the same seed."""
     return [v for v, _ in shape_template_meshes(category, count, seed, resolution)]
+
+
+def articulated_templates(category: str, parameter: str, values: list[float],
+                          resolution: int = TEMPLATE_RESOLUTION) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(vertices (N, 3), faces (F, 3)) of ``category``'s mean instance with ``parameter`` set to each of ``values``
+    (e.g. a laptop's lid angle), canonical frame."""
+    shape = category_shape(category)
+    out = []
+    for value in values:
+        mesh = make_instance(shape, {**shape.mean_params(), parameter: float(value)}, resolution).mesh
+        out.append((np.asarray(mesh.vertices, np.float64), np.asarray(mesh.faces, np.int64)))
+    return out
