@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -116,15 +116,10 @@ def fit_prior_to_points(
     keep_best: int = 3,
     scale_bounds: tuple[float, float] | None = None,
     starts: Sequence[PoseFit] = (),
-    model_outliers: Callable[[PoseFit], float] | None = None,
 ) -> PoseFit:
     """Fit canonical prior points (M, 3) to observed camera-frame points (K, 3); return the best PoseFit.
 
     ``starts``: further initial poses (e.g. another estimator's) that compete with the yaw candidates.
-    ``model_outliers``: the share (0-1) of a placed prior that the data contradicts (e.g. surface the camera
-    sees through, ``geometry.free_space``); candidates are ranked as if that share of points lay at the
-    truncation distance, so of two yaws that explain the points alike the one the camera does not see
-    through wins.
     """
     prior = np.asarray(prior_points, dtype=np.float64)
     obs_all = np.asarray(observed_points, dtype=np.float64)
@@ -155,11 +150,6 @@ def fit_prior_to_points(
                                   refine_scale=False, max_iterations=icp_iterations, bounds=_UNBOUNDED).fit
         return out
 
-    def rank(fit: PoseFit, prior_pts: np.ndarray, obs_pts: np.ndarray) -> tuple[float, float, np.ndarray]:
-        """(ranking cost, mean truncated distance, distances) of a candidate."""
-        cost, dist = _truncated_cost(fit, prior_pts, obs_pts, truncate)
-        return (cost if model_outliers is None else cost + truncate * float(model_outliers(fit))), cost, dist
-
     coarse = coarse_distance if coarse_distance is not None else 0.25 * s0 * float(np.linalg.norm(ext_prior))
     truncate = 3.0 * inlier_threshold
 
@@ -171,20 +161,20 @@ def fit_prior_to_points(
         t0 = c_obs - s0 * R0 @ c_prior
         start = PoseFit(True, s0, R0, t0, np.ones(n_input, dtype=bool), 1.0, 1.0, n)
         fit = refine(start, prior_small, obs_small, coarse)
-        coarse_fits.append((rank(fit, prior_small, obs_small)[0], fit))
+        coarse_fits.append((_truncated_cost(fit, prior_small, obs_small, truncate)[0], fit))
     for start in starts:
         scale = float(np.clip(start.scale, *scale_bounds)) if scale_bounds is not None else start.scale
         fit = refine(dataclasses.replace(start, scale=scale), prior_small, obs_small, coarse)
-        coarse_fits.append((rank(fit, prior_small, obs_small)[0], fit))
+        coarse_fits.append((_truncated_cost(fit, prior_small, obs_small, truncate)[0], fit))
     coarse_fits.sort(key=lambda item: item[0])
     best = None
     obs_fine = obs[:: max(1, len(obs) // max_fine_points)]
     for _, fit in coarse_fits[:keep_best]:
         fit = refine(fit, prior, obs_fine, max(inlier_threshold, coarse / 4))
-        ranked, cost, dist = rank(fit, prior, obs)
-        if best is None or ranked < best[0]:
-            best = (ranked, fit, dist, cost)
-    _, fit, dist, cost = best
+        cost, dist = _truncated_cost(fit, prior, obs, truncate)
+        if best is None or cost < best[0]:
+            best = (cost, fit, dist)
+    cost, fit, dist = best
     mask = np.zeros(n_input, dtype=bool)
     mask[np.flatnonzero(usable)] = dist < inlier_threshold
     ratio = float(mask.sum()) / n

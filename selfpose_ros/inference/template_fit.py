@@ -97,8 +97,6 @@ class TemplateFitter:
                  shapes: Sequence[tuple[np.ndarray, np.ndarray]] = ()) -> None:
         self.category, self.options = category, options
         self.shapes = [_Shape.of(category, vertices, faces)] + [_Shape.of(category, v, f) for v, f in shapes]
-        prior = self.shapes[0]
-        self.vertices, self.samples, self.tree = prior.vertices, (prior.samples, prior.normals), prior.tree
 
     def fit(self, frame: RGBDFrame, geo: FrameGeometry, k: int, starts: Sequence[PoseFit] = ()) -> TemplateFit | str:
         """Fit the template to instance ``k`` of ``geo`` (``starts``: further initial poses beside the 12 yaws);
