@@ -5,7 +5,14 @@ import numpy as np
 from selfpose_ros.geometry.axis_scales import AxisScaleFit
 from selfpose_ros.geometry.standing_extent import distances_from_axis, height_above_plane, radius_about_axis
 from selfpose_ros.geometry.support_plane import Plane
-from selfpose_ros.inference.instance_geometry import SizedPose, measured_extents, top_in_view
+from selfpose_ros.inference.instance_geometry import (
+    MAX_MEASURED_SHRINK,
+    RADIUS_EDGE_PX,
+    THIN_TOPPED,
+    SizedPose,
+    measured_extents,
+    top_in_view,
+)
 
 # A table 0.5 m below a level camera would be y = 0.5; this one is seen from above: camera-frame up (0, -1, 0)
 # tilted 30 degrees towards the camera, the plane 0.6 m from the camera origin.
@@ -71,6 +78,28 @@ def test_a_nested_fit_takes_the_measured_height_and_radius_when_the_top_is_seen(
     assert abs(measured_extents(tall, pts, PLANE, True, True, np.full(3, 0.01), np.ones(3)).size[1] - 0.06) < 0.003
     assert measured_extents(tall, pts, PLANE, True, False, np.full(3, 0.01), np.ones(3)).size[1] == 0.09
     assert measured_extents(small, pts, PLANE, True, False, np.full(3, 0.01), np.ones(3)).size[1] > 0.057
+
+
+def test_the_measured_radius_gains_the_pixels_the_silhouette_loses():
+    """RADIUS_EDGE_PX pixel widths (``pixel_m``) are added to the radius read from the wall; the height is not."""
+    pts = _cylinder_surface(0.10, 0.06, _base())
+    small = _sized(0.04, 0.07)
+    plain = measured_extents(small, pts, PLANE, True, True, np.full(3, 0.01), np.ones(3))
+    grown = measured_extents(small, pts, PLANE, True, True, np.full(3, 0.01), np.ones(3), pixel_m=0.003)
+    gain = 2 * RADIUS_EDGE_PX * 0.003
+    assert RADIUS_EDGE_PX > 0 and abs(grown.size[0] - plain.size[0] - gain) < 1e-9 and grown.size[2] == grown.size[0]
+    assert grown.size[1] == plain.size[1]
+
+
+def test_only_a_thin_topped_category_keeps_a_floor_under_a_measured_height_far_below_the_fit():
+    """A bottle's measured top can miss its neck, so its height shrinks by at most max_shrink; a bowl's rim is its
+    silhouette's upper edge, so its measured height stands (size_and_pose passes the category's limit)."""
+    pts = _cylinder_surface(0.10, 0.03, _base())  # a shallow bowl, 3 cm
+    tall = _sized(0.06, 0.10)  # a fit twice as tall
+    lo, hi = np.full(3, 0.01), np.ones(3)
+    assert abs(measured_extents(tall, pts, PLANE, True, True, lo, hi).size[1] - 0.06 / MAX_MEASURED_SHRINK) < 1e-9
+    assert abs(measured_extents(tall, pts, PLANE, True, True, lo, hi, max_shrink=np.inf).size[1] - 0.03) < 0.002
+    assert THIN_TOPPED == ("bottle",)
 
 
 def test_a_fit_that_floats_or_leans_is_left_alone_and_sizes_stay_in_range():

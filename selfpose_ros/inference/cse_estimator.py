@@ -17,7 +17,7 @@ in the depth-only baseline. Reported size = the per-axis scales (or s) * extents
 (``shapes.size_ranges``); the translation is the centre of that mesh's box (the canonical convention).
 For the camera and the laptop (``TEMPLATE_FITTED``), whose yaw the depth decides among a few, the reported pose
 and size are the shipped template fit's (``inference.template_fit``: upright, from 12 yaws and from the network's
-pose, the camera's prior with its shape and lens-length templates; ``extras["pose_source"]`` "template", ``extras["network_deg"]``
+pose, the camera's prior with four shape templates; ``extras["pose_source"]`` "template", ``extras["network_deg"]``
 how far the network's own pose was); the network's pose is only one start. A standing mug's box is measured
 from its body axis (``inference.handle_yaw``).
 The confidence (``confidence_score``) is, as the baseline's, how much of the object's depth the posed, sized

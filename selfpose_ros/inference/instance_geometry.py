@@ -49,9 +49,12 @@ MAX_PLANE_TILT_DEG = 10.0
 #: Categories whose height is measured: compact bodies whose top is one piece with the rest of their surface
 #: (a laptop's lid can part from its base at a depth edge, leaving only the base's few centimetres).
 MEASURED_HEIGHT = ("bottle", "bowl", "can", "mug")
-#: A measured height may shrink the fit's by at most this factor (a bottle's thin neck can be dropped as an
-#: edge); it may grow it freely (the points are there).
+#: A measured height may shrink the fit's by at most this factor for THIN_TOPPED categories (a bottle's thin neck
+#: can be dropped as an edge); the others' top (a rim, a lid) is the upper edge of their silhouette, and a height
+#: measured with the top in view is taken as it is (shallow bowls were kept up to 1.5x too tall). It may grow the
+#: fit's freely (the points are there).
 MAX_MEASURED_SHRINK = 1.5
+THIN_TOPPED = ("bottle",)
 #: A solid of revolution's radius read from its wall points misses this many pixels' width at its depth: the surface
 #: selection drops the pixels at the silhouette's depth jump, and the readings next to it lie farther than the wall
 #: (mixed with the background), which bends the fitted circle inwards (measured on held-out scenes: radii 0.96x at
@@ -270,7 +273,7 @@ def size_and_pose(
         return sized
     pixel_m = 0.0 if frame is None else float(np.median(observed[:, 2])) / float(frame.K[0, 0])
     return measured_extents(sized, observed, plane, sym == "continuous_y", top_visible, lo * extents, hi * extents,
-                            pixel_m)
+                            pixel_m, MAX_MEASURED_SHRINK if category in THIN_TOPPED else np.inf)
 
 
 def top_in_view(observed: np.ndarray, plane: Plane, K: np.ndarray, blocked: np.ndarray, ring_px: int = 3) -> bool:
@@ -292,11 +295,12 @@ def top_in_view(observed: np.ndarray, plane: Plane, K: np.ndarray, blocked: np.n
 
 
 def measured_extents(sized: SizedPose, observed: np.ndarray, plane: Plane, revolution: bool, top_visible: bool,
-                     low: np.ndarray, high: np.ndarray, pixel_m: float = 0.0) -> SizedPose:
+                     low: np.ndarray, high: np.ndarray, pixel_m: float = 0.0,
+                     max_shrink: float = MAX_MEASURED_SHRINK) -> SizedPose:
     """An upright ``sized`` pose standing on ``plane`` with its height (and, for a solid of revolution, its
     diameter, about the vertical axis fitted to them, ``geometry.body_axis.centre_on_axis``, which also centres
     the box on that axis) measured from the observed points (K, 3), its bottom put on the plane. With ``top_visible`` as
-    measured (a height no lower than the fit's / MAX_MEASURED_SHRINK), else never below the fit's. Sizes stay
+    measured (a height no lower than the fit's / ``max_shrink``), else never below the fit's. Sizes stay
     within ``low``/``high`` (3,) metres. ``pixel_m``: the width of one pixel at the object's depth (metres); the
     measured radius gains RADIUS_EDGE_PX of it (see there). A fit that does not stand on the plane (its bottom
     farther than STANDING_GAP_M / STANDING_GAP_SHARE from it) or leans away from its normal is returned as it is."""
@@ -310,7 +314,7 @@ def measured_extents(sized: SizedPose, observed: np.ndarray, plane: Plane, revol
     height = height_above_plane(observed, plane)
     if not np.isfinite(height) or height <= 0:
         return sized
-    measured = max(height, size[1] / MAX_MEASURED_SHRINK) if top_visible else max(height, size[1])
+    measured = max(height, size[1] / max_shrink) if top_visible else max(height, size[1])
     size[1] = float(np.clip(measured, low[1], high[1]))
     t = np.asarray(sized.translation, np.float64) + n * (size[1] / 2 - centre)
     if revolution:  # the diameter about the axis fitted to the points (a fit's centre may sit off it)

@@ -5,10 +5,10 @@ fit for the categories whose height is measured, then the per-axis size and pose
 for mugs, the turn to the handle found in the depth. The categories that stand on their base
 (``UPRIGHT_SEARCHED``: camera, laptop) are instead searched held upright when up and the support plane are
 known, and ranked by their distance to the points plus the share of their surface the camera sees through
-(``geometry.free_space``); there, SHAPE_TEMPLATES instances of the camera's shape library and the prior with
-one parameter moved (ARTICULATED_TEMPLATES: the laptop's lid angle, the camera's lens length) compete with the
-prior. ``PriorFitEstimator`` is this fit for every category; the learned back-end runs it, started from
-its own pose too, for the camera and the laptop (``inference.cse_estimator.TEMPLATE_FITTED``).
+(``geometry.free_space``); there, SHAPE_TEMPLATES instances of the camera's shape library and the laptop's
+prior with its lid at other angles (ARTICULATED_TEMPLATES) compete with the prior. ``PriorFitEstimator`` is
+this fit for every category; the learned back-end runs it, started from its own pose too, for the camera and
+the laptop (``inference.cse_estimator.TEMPLATE_FITTED``).
 """
 
 from __future__ import annotations
@@ -48,12 +48,9 @@ UPRIGHT_YAWS, UPRIGHT_FINE_BEST = 12, 3
 #: Instances of the category's shape library (``shapes.templates``) that compete with its prior in the upright
 #: search, per category (none for the others).
 SHAPE_TEMPLATES: dict[str, int] = {"camera": 4}
-#: The prior's own shape with one parameter set to other values, competing likewise: the laptop's lid angle (the
-#: prior's is 115 degrees; instances open from 90 to 145) and the camera's lens length (in body widths: the prior's is
-#: 0.475; instances range from a 0.08 pancake to a 1.2 zoom, and a long lens seen from the side was taken for the
-#: body's width, a 90 degree yaw error that also swaps the box's width and depth).
-ARTICULATED_TEMPLATES: dict[str, tuple[str, list[float]]] = {"laptop": ("lid_angle_deg", [95.0, 135.0]),
-                                                             "camera": ("lens_length", [0.1, 1.0])}
+#: The prior's own shape with one joint set to other values, competing likewise: the laptop's lid angle (the prior's
+#: is 115 degrees; instances open from 90 to 145).
+ARTICULATED_TEMPLATES: dict[str, tuple[str, list[float]]] = {"laptop": ("lid_angle_deg", [95.0, 135.0])}
 #: Surface samples of the template used for the per-axis size fit and the see-through ranking.
 SIZE_SAMPLES = 2000
 #: A template point is seen through when the depth at its pixel lies this far behind it (metres).
