@@ -18,6 +18,8 @@ import numpy as np
 RADIUS_BANDS = 5
 #: The fit's gate shrinks by this factor per round (see :func:`fit_body_axis`).
 GATE_SHRINK = 0.7
+#: The centroid of the half of a circle that faces the camera lies this share of the radius in front of the centre.
+SEEN_WALL_DEPTH = 2.0 / np.pi
 
 
 @dataclass(frozen=True)
@@ -96,17 +98,45 @@ def fit_body_axis(xy: np.ndarray, heights: np.ndarray, centre0: np.ndarray, radi
 def centre_on_axis(points: np.ndarray, centre: np.ndarray, up: np.ndarray, radius: float, height: float
                    ) -> np.ndarray:
     """``centre`` (3,) of an upright solid of revolution moved across ``up`` onto the axis fitted to its observed
-    points (N, 3), ``radius`` and ``height`` (metres) its size so far. A fit that fails, or that would move the
-    centre by more than half the radius, leaves it where it was (a partial view can hold too little of the wall)."""
+    points (N, 3), ``radius`` and ``height`` (metres) its size so far (the camera at the origin).
+
+    The axis is fitted from two starts: ``centre`` with ``radius``, and the points' own guess, which needs no fit
+    (:func:`points_axis_guess`). Of the fits that moved at most half their start radius, the one the wall points
+    follow best (median radial residual) is taken; when neither did, ``centre`` stays where it was (a partial view
+    can hold too little of the wall)."""
     u = np.asarray(up, np.float64) / np.linalg.norm(up)
     c = np.asarray(centre, np.float64)
     pts = np.asarray(points, np.float64).reshape(-1, 3)
     e1, e2 = horizontal_basis(u)
     base = float(c @ u)
+    xy, h = np.stack((pts @ e1, pts @ e2), 1), pts @ u
     c0 = np.array([c @ e1, c @ e2])
-    axis = fit_body_axis(np.stack((pts @ e1, pts @ e2), 1), pts @ u, c0, radius, base - 0.5 * height,
-                         base + 0.5 * height)
-    if axis is None or not np.all(np.isfinite(axis.centre)) or np.linalg.norm(axis.centre - c0) > 0.5 * radius:
+    starts = [(c0, float(radius))]
+    if len(pts):
+        starts.append(points_axis_guess(xy))
+    best, best_score = None, np.inf
+    for start, r0 in starts:
+        if not r0 > 0:
+            continue
+        axis = fit_body_axis(xy, h, start, r0, base - 0.5 * height, base + 0.5 * height)
+        if axis is None or not np.all(np.isfinite(axis.centre)) or np.linalg.norm(axis.centre - start) > 0.5 * r0:
+            continue
+        score = float(np.median(np.abs(np.linalg.norm(xy - axis.centre, axis=1) - axis.radius_at(h))))
+        if score < best_score:
+            best, best_score = axis, score
+    if best is None:
         return c
-    shift = axis.centre - c0
+    shift = best.centre - c0
     return c + shift[0] * e1 + shift[1] * e2
+
+
+def points_axis_guess(xy: np.ndarray) -> tuple[np.ndarray, float]:
+    """A first guess of an upright body's axis (horizontal centre (2,), radius) from its seen wall's horizontal
+    coordinates ``xy`` (N, 2) alone, the camera at the origin: the radius is half the points' spread across the
+    line of sight, and the axis lies SEEN_WALL_DEPTH of it beyond their centroid along the line of sight."""
+    mean = xy.mean(0)
+    sight = mean / max(float(np.linalg.norm(mean)), 1e-9)
+    across = np.array([-sight[1], sight[0]])
+    lateral = xy @ across
+    r = 0.5 * float(np.percentile(lateral, 99) - np.percentile(lateral, 1))
+    return mean + SEEN_WALL_DEPTH * r * sight, r
