@@ -60,9 +60,11 @@ def recorder(tmp_path, output_dir, min_free_mb):
                        name=f"recorder_{min_free_mb}")
 
 
-def call(node, proc, name):
+def call(node, proc, name, refused=False):
+    """Call the recorder's ``name`` service. ``status`` and a start expected to be ``refused`` change nothing, so
+    they are asked again when Fast DDS drops the response (``call_service``); a start that may succeed is not."""
     client = node.create_client(Trigger, f"{NS}/trajectory_recorder/{name}")
-    answer = call_service(node, client, Trigger.Request, proc, 30.0, attempts=3 if name == "status" else 1)
+    answer = call_service(node, client, Trigger.Request, proc, 30.0, attempts=3 if name == "status" or refused else 1)
     node.destroy_client(client)
     return answer
 
@@ -85,7 +87,7 @@ def test_start_refuses_a_full_disk_then_starts_when_there_is_room(small_disk, pr
     if small_disk is None:  # no mount here: a minimum above the free space plays the full disk
         free_mb = shutil.disk_usage(tmp_path).free / 1e6
         proc = recorder(tmp_path, tmp_path / "bags", free_mb + 1e9)
-        answer = call(probe, proc, "start")
+        answer = call(probe, proc, "start", refused=True)
         assert not answer.success and "less than min_free_space_mb" in answer.message, answer.message
         status = json.loads(call(probe, proc, "status").message)
         assert not status["recording"] and "less than min_free_space_mb" in status["error"]
@@ -98,10 +100,10 @@ def test_start_refuses_a_full_disk_then_starts_when_there_is_room(small_disk, pr
     out = small_disk / "bags"
     proc = recorder(tmp_path, out, 1.0)
     fill(small_disk, 500_000)  # room for the probe, not for min_free_space_mb
-    answer = call(probe, proc, "start")
+    answer = call(probe, proc, "start", refused=True)
     assert not answer.success and "less than min_free_space_mb (1.0 MB)" in answer.message, answer.message
     fill(small_disk, 0)  # the disk is full: the probe write fails with ENOSPC
-    answer = call(probe, proc, "start")
+    answer = call(probe, proc, "start", refused=True)
     assert not answer.success and "is not writable: the disk is full" in answer.message, answer.message
     status = json.loads(call(probe, proc, "status").message)
     assert not status["recording"] and "the disk is full" in status["error"] and status["keyframes_written"] == 0
