@@ -7,14 +7,17 @@ with their back-projected camera points; RANSAC-Umeyama fits canonical -> camera
 refined by bounded ICP of the predicted (deformed) mesh against the instance's depth points, then stretched
 per axis against them (radius and height for solids of revolution). Only the object's own depth takes part
 (``inference.instance_geometry``: a bleeding mask's background, flying pixels and table points are dropped
-before the crop is cut). Without enough depth, the confident cells' canonical points go through PnP-RANSAC
-at their crop pixels, at the category's typical metric scale (``dense_pnp``); when that fails, the keypoint
-head's pixels and the mesh's keypoint vertices do (``keypoint_pnp``). When up is known (``RGBDFrame.up`` from TF,
-else the support plane's normal) and the fit's canonical +Y is within ``SolverOptions.upright_snap_deg`` of
-it, the object is taken to stand upright and the tilt is removed (the yaw and the box centre are kept), as
-in the depth-only baseline. Reported size = the per-axis scales (or s) * extents of the predicted mesh
-(square cross-section for solids of revolution, ``geometry.mesh_box``), put through the category size policy
-(``shapes.size_ranges``); the translation is the centre of that mesh's box (the canonical convention).
+before the crop is cut). An instance with no depth of its own whose category stands on its base
+(``inference.mask_on_plane``: bottle, bowl, can, mug) is stood on the support plane from its mask, with the
+network's mesh as the template. Otherwise, without enough depth, the confident cells' canonical points go
+through PnP-RANSAC at their crop pixels, at the category's typical metric scale (``dense_pnp``); when that
+fails, the keypoint head's pixels and the mesh's keypoint vertices do (``keypoint_pnp``). When up is known
+(``RGBDFrame.up`` from TF, else the support plane's normal) and the fit's canonical +Y is within
+``SolverOptions.upright_snap_deg`` of it, the object is taken to stand upright and the tilt is removed (the yaw
+and the box centre are kept), as in the depth-only baseline. Reported size = the per-axis scales (or s) *
+extents of the predicted mesh (square cross-section for solids of revolution, ``geometry.mesh_box``), put
+through the category size policy (``shapes.size_ranges``); the translation is the centre of that mesh's box
+(the canonical convention).
 For the camera and the laptop (``TEMPLATE_FITTED``), whose yaw the depth decides among a few, the reported pose
 and size are the shipped template fit's (``inference.template_fit``: upright, from 12 yaws and from the network's
 pose, the camera's prior with four shape templates; ``extras["pose_source"]`` "template", ``extras["network_deg"]``
@@ -59,6 +62,7 @@ from selfpose_ros.geometry.upright import tilt_deg
 from selfpose_ros.inference.estimator import InstanceResult, SolverOptions, resolve_device, snap_if_upright
 from selfpose_ros.inference.handle_yaw import handle_extras, turn_to_handle
 from selfpose_ros.inference.instance_geometry import FrameGeometry, SizedPose, frame_geometry, size_and_pose
+from selfpose_ros.inference.mask_on_plane import lacks_depth, mask_on_plane
 from selfpose_ros.inference.template_fit import template_fitter
 from selfpose_ros.inference.upright_preference import prefer_upright
 from selfpose_ros.model.camera import downsample_mask
@@ -236,6 +240,11 @@ class CSEEstimator:
                 R, t, size, top_visible = sized.rotation, sized.translation, sized.size, sized.top_visible
                 fitness = sized.fit.fitness
         else:
+            if self.use_depth and lacks_depth(frame, geo, k, self.options.min_inliers):
+                stood = mask_on_plane(inst, verts, frame, geo, k, f"{int(ok.sum())} depth correspondences < "
+                                                                   f"min_inliers {self.options.min_inliers}")
+                if stood is not None and stood.estimate is not None:
+                    return stood  # else PnP, from a typical size, as without a plane
             solved = self._pnp_solve(out, j, crop, inst.category, centre, extents)
             if isinstance(solved, str):
                 return InstanceResult(inst, None, solved)

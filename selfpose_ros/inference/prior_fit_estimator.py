@@ -5,7 +5,8 @@ instance's own surface (a bleeding mask's background, flying pixels and table po
 instance: the prior is fitted by similarity ICP (scale held within the category's range), then stretched
 per axis (radius and height for solids of revolution) against dense samples of the prior's surface,
 snapped upright when up is known, and its size put through the category size policy
-(``shapes.size_ranges``: kept, clamped with lowered confidence, or failed with ``size_out_of_range``).
+(``shapes.size_ranges``: kept, clamped with lowered confidence, or failed with ``size_out_of_range``). An
+instance with no depth of its own is stood on the support plane from its mask (``inference.mask_on_plane``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from selfpose_ros.geometry.pinhole import backproject_np
 from selfpose_ros.inference.estimator import InstanceResult, SolverOptions, snap_if_upright
 from selfpose_ros.inference.handle_yaw import handle_extras
 from selfpose_ros.inference.instance_geometry import FrameGeometry, frame_geometry
+from selfpose_ros.inference.mask_on_plane import lacks_depth, mask_on_plane
 from selfpose_ros.inference.template_fit import MAX_POINTS, template_fitter
 from selfpose_ros.pose_types import ObjectPoseEstimate
 from selfpose_ros.shapes.size_ranges import check_size
@@ -53,7 +55,9 @@ class PriorFitEstimator:
         cat = inst.category
         done = self.fitters[cat].fit(frame, geo, k)
         if isinstance(done, str):
-            return InstanceResult(inst, None, done)
+            stood = mask_on_plane(inst, self.fitters[cat].shapes[0].vertices, frame, geo, k, done) \
+                if lacks_depth(frame, geo, k, self.options.min_inliers) else None
+            return stood or InstanceResult(inst, None, done)
         sized, fit = done.sized, done.fit
         check = check_size(cat, sized.size)
         if check.size is None:
