@@ -7,8 +7,9 @@ from builders import seen_surface
 
 from selfpose_ros.geometry.axis_scales import AxisScaleFit
 from selfpose_ros.geometry.body_axis import fit_body_axis, horizontal_basis
-from selfpose_ros.geometry.handle_azimuth import Protrusion, find_protrusion, measured_body_box
+from selfpose_ros.geometry.handle_azimuth import Protrusion, find_protrusion, hidden_protrusion_box, measured_body_box
 from selfpose_ros.geometry.rotations import relative_rotation_angle_np, rotation_about_y_np
+from selfpose_ros.inference import handle_yaw
 from selfpose_ros.inference.handle_yaw import handle_extras, turn_to_handle
 from selfpose_ros.inference.instance_geometry import SizedPose
 from selfpose_ros.shapes.handle import handle_seen_in_points
@@ -104,9 +105,25 @@ def test_turn_to_handle_leaves_other_categories_tilted_mugs_and_hidden_handles_a
     assert turn_to_handle("mug", _sized(tilted, T, size), seen, R[:, 1])[1] is None
     hidden, R2, _ = _view(mug, 90.0)
     out, found = turn_to_handle("mug", _sized(R2, T, size), hidden, R2[:, 1])
-    assert out.rotation is R2 and not found.found and handle_extras(found) == {"handle_visible": False}
-    assert np.array_equal(out.translation, T)  # the handle's side is unknown: the centre stays
+    assert not found.found and handle_extras(found) == {"handle_visible": False}
     assert handle_extras(None) == {}
+
+
+@pytest.mark.parametrize("share", [0.0, 0.5, 1.0])
+def test_a_handle_not_found_is_placed_behind_the_body(mug, share, monkeypatch):
+    """Not found, a handle most likely hides behind the body: +X turns away from the camera and the centre moves
+    ``share`` of the way from the axis to where that handle would put it (all the way: exact for this mug)."""
+    hidden, R, size = _view(mug, 90.0)  # the handle straight behind
+    monkeypatch.setattr(handle_yaw, "HIDDEN_HANDLE_AWAY", share)
+    out, found = turn_to_handle("mug", _sized(R, T, size), hidden, R[:, 1])
+    assert not found.found and found.axis is not None
+    assert float(relative_rotation_angle_np(out.rotation, R)) < np.radians(3.0)
+    half = 0.5 * (size[0] - size[2])  # the box centre's offset from the body axis
+    assert abs(np.linalg.norm(out.translation - T) - (1.0 - share) * half) < 0.004
+    assert np.allclose(out.size, size, rtol=0.05)
+    no_axis = Protrusion(False, float("nan"), 0, 0, None)
+    kept = hidden_protrusion_box(R, T, size, no_axis, R[:, 1], share)  # no axis: nothing to place it by
+    assert all(np.array_equal(a, b) for a, b in zip(kept, (R, T, size)))
 
 
 def test_the_visibility_test_registers_the_points_to_the_body_first(mug):
@@ -133,7 +150,7 @@ def test_the_mug_box_is_measured_from_its_body_axis(mug, yaw):
         assert np.linalg.norm(out.translation - T) < 0.004
     else:  # the handle behind the body
         assert not found.found and out.size[0] == max(wrong[0], out.size[2])
-        assert np.array_equal(out.translation, T)
+        assert np.linalg.norm(out.translation - T) < 0.5 * (size[0] - size[2]) + 0.004  # placed behind (see below)
     # no fitted axis (too few points): nothing is measured
     no_axis = Protrusion(False, float("nan"), 0, 0, None)
     t, s = measured_body_box(R, T, wrong, no_axis, R[:, 1])

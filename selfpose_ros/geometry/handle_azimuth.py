@@ -136,3 +136,25 @@ def measured_body_box(R: np.ndarray, t: np.ndarray, size: np.ndarray, found: Pro
     x = np.asarray(R, np.float64)[:, 0]
     return (found.axis.point(u, float(t @ u)) + x * 0.5 * (found.reach - radius),
             np.array([radius + found.reach, sy, 2.0 * radius]))
+
+
+def hidden_protrusion_box(R: np.ndarray, t: np.ndarray, size: np.ndarray, found: Protrusion, up: np.ndarray,
+                          away_share: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(R, t, size) of an upright box whose protrusion was not found (``found.found`` False, its body axis fitted;
+    ``size`` as :func:`measured_body_box` gives it), the camera at the origin: +X turned away from the camera
+    and the centre ``away_share`` of the way from the body axis to where a protrusion straight behind the body
+    would put it (half the box's length beyond the diameter). A protrusion in view is mostly found, so one that
+    is not lies behind more often than not. Without a fitted axis, or when one was found, the inputs come back.
+    """
+    R, t, size = (np.asarray(a, np.float64) for a in (R, t, size))
+    if found.found or found.axis is None or not np.isfinite(found.axis.radii).all():
+        return R, t, size
+    u = np.asarray(up, np.float64) / np.linalg.norm(up)
+    axis = found.axis.point(u, float(t @ u))
+    away = axis - u * (axis @ u)
+    if np.linalg.norm(away) < 1e-9:
+        return R, t, size
+    away /= np.linalg.norm(away)
+    length, diameter = max(float(size[0]), float(size[2])), min(float(size[0]), float(size[2]))
+    R_new = np.stack((away, u, np.cross(away, u)), axis=1)
+    return R_new, axis + away * away_share * 0.5 * (length - diameter), np.array([length, size[1], diameter])

@@ -6,10 +6,13 @@ mug stands upright, its body axis and the handle's azimuth about it are found di
 (``geometry.handle_azimuth``) in its points with their silhouette (``FrameGeometry.handle_points``). When the
 handle is found, the pose is turned about the body axis so that canonical +X points at it, and the box
 centre moves to where that puts it; the size is kept (its x and z swapped when the box was wider across the
-handle than along it). When it is not found, the pose is left as it was: the handle is hidden, or too little
-of it was seen to tell. Either way the body's diameter is then measured from the fitted axis
-(``measured_body_box``: twice its largest band radius), and a found handle's reach gives the box's length along
-it; the sizing's own diameter was too wide or narrow on 15 % of the learned back-end's mugs.
+handle than along it). When it is not found, the handle is hidden, or too little of it was seen to tell.
+Either way the body's diameter is then measured from the fitted axis (``measured_body_box``: twice its largest
+band radius), and a found handle's reach gives the box's length along it; the sizing's own diameter was too
+wide or narrow on 15 % of the learned back-end's mugs. A handle not found is then placed behind the body, where
+a handle that does not show most often is (``hidden_protrusion_box``): +X turned away from the camera, the box
+centre HIDDEN_HANDLE_AWAY of the way to where a handle straight behind would put it. The depth-only baseline does
+this; the learned back-end keeps its network's yaw (``place_unseen=False``), which placing lost to.
 """
 
 from __future__ import annotations
@@ -17,18 +20,23 @@ from __future__ import annotations
 import numpy as np
 
 from selfpose_ros.conventions import HANDLE_CATEGORIES
-from selfpose_ros.geometry.handle_azimuth import Protrusion, face_protrusion, measured_body_box
+from selfpose_ros.geometry.handle_azimuth import Protrusion, face_protrusion, hidden_protrusion_box, measured_body_box
 from selfpose_ros.geometry.upright import tilt_deg
 from selfpose_ros.inference.instance_geometry import SizedPose
 
 #: Only a mug whose up axis is within this of the up direction (degrees) is searched: it stands.
 MAX_TILT_DEG = 10.0
+#: A handle not found: the box centre moves this share of the way from the body axis to where a handle straight
+#: behind the body would put it (``hidden_protrusion_box``); 0 keeps it on the axis.
+HIDDEN_HANDLE_AWAY = 0.5
 
 
-def turn_to_handle(category: str, sized: SizedPose, points: np.ndarray, up: np.ndarray | None
-                   ) -> tuple[SizedPose, Protrusion | None]:
+def turn_to_handle(category: str, sized: SizedPose, points: np.ndarray, up: np.ndarray | None,
+                   place_unseen: bool = True) -> tuple[SizedPose, Protrusion | None]:
     """``sized`` turned about its body axis to face its handle with its box measured from that axis
-    (``measured_body_box``), and what the search found (None: not searched).
+    (``measured_body_box``), and what the search found (None: not searched). With ``place_unseen``, a handle
+    not found is placed behind the body (``hidden_protrusion_box``, HIDDEN_HANDLE_AWAY); without, the pose keeps
+    its yaw (a back-end whose yaw carries evidence of its own: the learned one).
 
     ``points`` (N, 3): the instance's camera-frame points with their silhouette; ``up`` (3,) the up direction.
     """
@@ -39,6 +47,8 @@ def turn_to_handle(category: str, sized: SizedPose, points: np.ndarray, up: np.n
         return sized, None
     R_new, t_new, size, found = face_protrusion(R, sized.translation, sized.size, points, up)
     t_new, size = measured_body_box(R_new, t_new, size, found, up)
+    if place_unseen:
+        R_new, t_new, size = hidden_protrusion_box(R_new, t_new, size, found, up, HIDDEN_HANDLE_AWAY)
     return SizedPose(R_new, t_new, size, sized.fit, sized.top_visible), found
 
 
