@@ -59,7 +59,7 @@ def plane_hits(pixels: np.ndarray, K: np.ndarray, normal: np.ndarray, offset: fl
     return rays * lam[:, None]
 
 
-class _Silhouette:
+class SilhouetteIoU:
     """IoU of a projected hull with the mask, on a canvas around the mask (pixels in ``ignore`` not counted)."""
 
     def __init__(self, mask: np.ndarray, ignore: np.ndarray | None) -> None:
@@ -75,6 +75,7 @@ class _Silhouette:
         self.canvas = np.zeros_like(self.mask)
 
     def iou(self, uv: np.ndarray) -> float:
+        """IoU of the convex hull of the pixels ``uv`` (N, 2) with the mask (0 for non-finite or absurd ones)."""
         if not np.isfinite(uv).all():
             return 0.0
         pts = np.round((uv - [self.x0, self.y0]) * (1 << _SHIFT)).astype(np.int32)
@@ -133,7 +134,7 @@ def fit_standing_silhouette(mask: np.ndarray, K: np.ndarray, normal: np.ndarray,
     height = float(np.percentile((rays * w0[:, None]) @ n + offset, 98))
     if not (width > 0 and height > 0):
         return f"no size to start from (width {width:.3f} m, height {height:.3f} m)"
-    sil = _Silhouette(mask, ignore)
+    sil = SilhouetteIoU(mask, ignore)
 
     def place(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         g, v = np.exp(p[2]), np.exp(p[3])
