@@ -233,8 +233,9 @@ class MultiViewFusion:
         """The free track of the estimate's category within ``gate``: its centre near the estimate's, or near
         the view's object points (their median lies up to the object's half diagonal from its centre), so a
         wild single-view pose of a tracked object does not start a second track. Of several, the nearest; on a
-        tie (both within reach of the points), the one whose centre is nearest the points' median, then the
-        same segmentation instance (a segmenter's ids need not last: a split mask renumbers them)."""
+        tie (both within reach of the points), the one whose centre is nearest the estimate's centre or the points'
+        median (a mug's box centre lies off its points' median, towards its handle), then the same segmentation
+        instance (a segmenter's ids need not last: a split mask renumbers them)."""
         same = [t for t in free if t.category == est.category]
         median = np.median(pts_w, axis=0) if len(pts_w) else None
 
@@ -247,9 +248,12 @@ class MultiViewFusion:
 
         dist = {id(t): distance(t) for t in same}
         near = [t for t in same if dist[id(t)] <= self.config.gate]
-        centre = t_world if median is None else median
-        return min(near, key=lambda t: (dist[id(t)], float(np.linalg.norm(t.t - centre)), t.instance != est.instance),
-                   default=None)
+        centres = [t_world] if median is None else [t_world, median]
+
+        def nearest(track: FusedTrack) -> float:
+            return min(float(np.linalg.norm(track.t - c)) for c in centres)
+
+        return min(near, key=lambda t: (dist[id(t)], nearest(t), t.instance != est.instance), default=None)
 
     def _seen_through_fraction(self, track: FusedTrack, T_cw: np.ndarray, near: np.ndarray, K: np.ndarray
                                ) -> float:
