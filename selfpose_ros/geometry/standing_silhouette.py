@@ -50,10 +50,18 @@ def hull_vertices(vertices: np.ndarray) -> np.ndarray:
         return v
 
 
+def pixel_rays(pixels: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Camera-frame rays (N, 3), z = 1, through ``pixels`` (N, 2)."""
+    return np.c_[np.asarray(pixels, np.float64), np.ones(len(pixels))] @ np.linalg.inv(K).T
+
+
 def plane_hits(pixels: np.ndarray, K: np.ndarray, normal: np.ndarray, offset: float) -> np.ndarray:
     """Where the rays of ``pixels`` (N, 2) meet the plane ``normal . x + offset = 0`` (N, 3); NaN rows for rays
     that run parallel to it or meet it behind the camera."""
-    rays = np.c_[np.asarray(pixels, np.float64), np.ones(len(pixels))] @ np.linalg.inv(K).T
+    return _ray_hits(pixel_rays(pixels, K), normal, offset)
+
+
+def _ray_hits(rays: np.ndarray, normal: np.ndarray, offset: float) -> np.ndarray:
     den = rays @ normal
     lam = np.where(den < -1e-9, -offset / np.where(den < -1e-9, den, -1.0), np.nan)
     return rays * lam[:, None]
@@ -109,7 +117,8 @@ def fit_standing_silhouette(mask: np.ndarray, K: np.ndarray, normal: np.ndarray,
     ys, xs = np.nonzero(mask)
     if len(xs) < 3:
         return f"mask has {len(xs)} pixels"
-    hits = plane_hits(np.c_[xs, ys], K, n, float(offset))
+    rays = pixel_rays(np.c_[xs, ys], K)
+    hits = _ray_hits(rays, n, float(offset))
     ok = np.isfinite(hits).all(1)
     if ok.sum() < 3:
         return "the mask's rays do not meet the support plane in front of the camera"
@@ -129,7 +138,6 @@ def fit_standing_silhouette(mask: np.ndarray, K: np.ndarray, normal: np.ndarray,
     width = (np.percentile(xs, 98) - np.percentile(xs, 2) + 1.0) * float(front[2]) / K[0, 0]
     foot = front + away * 0.5 * width
     # height: where the mask's rays pass over the foot's vertical line
-    rays = np.c_[xs, ys, np.ones(len(xs))] @ np.linalg.inv(K).T
     w0 = foot @ away / np.maximum(rays @ away, 1e-9)  # ray length to the vertical plane through the foot
     height = float(np.percentile((rays * w0[:, None]) @ n + offset, 98))
     if not (width > 0 and height > 0):
@@ -142,13 +150,16 @@ def fit_standing_silhouette(mask: np.ndarray, K: np.ndarray, normal: np.ndarray,
         t = foot + p[0] * away + p[1] * side + n * (0.5 * size[1])
         return t, size
 
-    def cost(p: np.ndarray) -> float:
+    def iou(p: np.ndarray) -> float:
         t, size = place(p)
         pts = (hull * (size / ext)) @ R.T + t
         if (pts[:, 2] <= 1e-3).any():
-            return 1.0
+            return 0.0
         uv = pts @ K.T
-        return 1.0 - sil.iou(uv[:, :2] / uv[:, 2:3]) + PROPORTION_PULL * (p[2] - p[3]) ** 2
+        return sil.iou(uv[:, :2] / uv[:, 2:3])
+
+    def cost(p: np.ndarray) -> float:
+        return 1.0 - iou(p) + PROPORTION_PULL * (p[2] - p[3]) ** 2
 
     p0 = np.array([0.0, 0.0, np.log(width / ext[2]), np.log(height / ext[1])])
     simplex = np.vstack([p0, p0 + [0.3 * width, 0, 0, 0], p0 + [0, 0.3 * width, 0, 0], p0 + [0, 0, 0.25, 0],
@@ -156,4 +167,4 @@ def fit_standing_silhouette(mask: np.ndarray, K: np.ndarray, normal: np.ndarray,
     res = minimize(cost, p0, method="Nelder-Mead",
                    options={"initial_simplex": simplex, "maxfev": max_evaluations, "xatol": 1e-4, "fatol": 1e-4})
     t, size = place(res.x)
-    return StandingFit(R, t, size, float(1.0 - cost(res.x) + PROPORTION_PULL * (res.x[2] - res.x[3]) ** 2))
+    return StandingFit(R, t, size, float(iou(res.x)))
