@@ -96,13 +96,19 @@ def make_method(model: str, categories: list[str], device: str, rgb_only: bool):
 
 
 def score_method(model: str, bags: list[Path], categories: list[str], max_frames: int | None, device: str,
-                 min_visibility: float, rgb_only: bool = False):
-    """Predict every bag with one back-end and evaluate all of them together; return (report, seconds, counts)."""
+                 min_visibility: float, rgb_only: bool = False, ego_bias: bool = False):
+    """Predict every bag with one back-end and evaluate all of them together; return (report, seconds, counts).
+
+    ``ego_bias``: the pipeline's ego-motion debiasing on, camera poses from each bag's TF (frame ``map``).
+    """
+    from selfpose_ros.inference.ego_bias import EgoBiasConfig
+
     est = make_method(model, categories, device, rgb_only)
     preds, gts, t0 = [], [], time.perf_counter()
     n_inst = n_est = n_frames = 0
     for k, bag in enumerate(bags):
-        recs, stats = predict_bag(est, bag, categories, min_mask_pixels=50, use_up=True, max_frames=max_frames)
+        recs, stats = predict_bag(est, bag, categories, min_mask_pixels=50, use_up=True, max_frames=max_frames,
+                                  ego_bias=EgoBiasConfig(frame="map") if ego_bias else None)
         preds += [shift_record(r, k) for r in recs]
         gts += [shift_record(r, k) for r in ground_truth(bag, categories, max_frames)]
         n_inst, n_est, n_frames = n_inst + stats.instances, n_est + stats.estimated, n_frames + stats.frames
@@ -145,6 +151,8 @@ def main() -> int:
     ap.add_argument("--min-visibility", type=float, default=0.1, help="ignore GT objects less visible than this")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--per-category", action="store_true", help="print each method's full table")
+    ap.add_argument("--ego-bias", action="store_true",
+                    help="score every method a second time with ego-motion debiasing (a '+ ego_bias' row)")
     ap.add_argument("--throughput-config", type=Path, default=REPO / "config" / "train_selfsup.yaml")
     ap.add_argument("--throughput-steps", type=int, default=12)
     ap.add_argument("--throughput-only", action="store_true")
@@ -175,6 +183,9 @@ def main() -> int:
         methods.append((name + (" (RGB only)" if rgb else ""), path, rgb))
     if not methods:
         raise SystemExit("nothing to score: --no-baseline and --no-shipped without --model/--rgb-only")
+    methods = [(*m, False) for m in methods]
+    if args.ego_bias:
+        methods = [row for m in methods for row in (m, (m[0] + " + ego_bias", m[1], m[2], True))]
     results = {str(lvl): score_level(lvl, bags, methods, categories, args) for lvl, bags in bag_sets.items()}
     if args.json is not None:
         import json
@@ -187,9 +198,9 @@ def main() -> int:
 def score_level(level: str | None, bags: list[Path], methods: list, categories: list[str], args) -> dict:
     """Score every method on one set of held-out bags, print the tables, return their numbers."""
     rows, out = [], {}
-    for name, model, rgb_only in methods:
+    for name, model, rgb_only, ego_bias in methods:
         report, seconds, (frames, inst, est) = score_method(model, bags, categories, args.max_frames, args.device,
-                                                            args.min_visibility, rgb_only)
+                                                            args.min_visibility, rgb_only, ego_bias)
         rows.append((name, report))
         print(f"[{level}] {name}: {frames} frames, {est}/{inst} instances estimated, {frames / seconds:.2f} frames/s",
               flush=True)

@@ -1,5 +1,5 @@
 """ros2 launch selfpose_ros pose.launch.py [camera:=camera] [model:=<checkpoint>|prior_fit] [device:=auto]
-[gravity_frame:=base_link] [fusion_frame:=map] [rviz:=false]"""
+[gravity_frame:=base_link] [fusion_frame:=map] [ego_bias_frame:=map] [rviz:=false]"""
 
 from pathlib import Path
 
@@ -26,6 +26,9 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("fusion_frame", default_value="",
                               description="multi-view fusion in this frame, static relative to the objects (map, "
                                           "odom); empty: off"),
+        DeclareLaunchArgument("ego_bias_frame", default_value="",
+                              description="ego-motion debiasing in this frame, static relative to the objects "
+                                          "(map, odom): along-ray offsets fitted to the camera's motion; empty: off"),
         DeclareLaunchArgument("device", default_value="auto", description="cpu | cuda:0 | auto"),
         DeclareLaunchArgument("params_file", default_value=str(share / "config" / "pose.yaml")),
         DeclareLaunchArgument("rviz", default_value="false", description="start RViz (needs the rviz2 package)"),
@@ -37,7 +40,8 @@ def generate_launch_description() -> LaunchDescription:
         parameters=[LaunchConfiguration("params_file"),
                     {"model": LaunchConfiguration("model"), "device": LaunchConfiguration("device"),
                      "gravity_frame": LaunchConfiguration("gravity_frame"),
-                     "fusion_frame": LaunchConfiguration("fusion_frame")}],
+                     "fusion_frame": LaunchConfiguration("fusion_frame"),
+                     "ego_bias_frame": LaunchConfiguration("ego_bias_frame")}],
         output="screen",
     )
 

@@ -37,7 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fuse", action="store_true",
                         help="multi-view fusion: world-frame tracks refitted on their fused cloud, camera poses "
                              "from the bag's TF (docs/pose_estimator.md, 'Multi-view fusion')")
-    parser.add_argument("--fusion-frame", default="map", help="with --fuse: the frame static relative to the objects")
+    parser.add_argument("--ego-bias", action="store_true",
+                        help="take each object's along-ray offset out, fitted to the views the bag's camera "
+                             "trajectory gave of it (docs/pose_estimator.md, 'Ego-motion debiasing')")
+    parser.add_argument("--fusion-frame", default="map",
+                        help="with --fuse or --ego-bias: the frame static relative to the objects")
     parser.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     add_repair_argument(parser)
@@ -86,11 +90,13 @@ def _strip_instance(text: str) -> str:
 
 def predict_bag(estimator, bag: Path, categories: Sequence[str] | None, *, min_mask_pixels: int = 50,
                 use_up: bool = True, world_frame: str = "map", max_frames: int | None = None,
-                progress: bool = False, fusion=None, per_frame: list | None = None) -> tuple[list, PredictStats]:
+                progress: bool = False, fusion=None, per_frame: list | None = None,
+                ego_bias=None) -> tuple[list, PredictStats]:
     """Run ``estimator`` through the frame pipeline on every frame of ``bag``; return (ObjectRecords, stats).
 
     ``fusion``: a FusionConfig with its frame set fuses views through the bag's TF. ``per_frame``: when a
-    list, the back-end's own estimates (before fusion) are appended to it as ObjectRecords too.
+    list, the back-end's own estimates (before fusion) are appended to it as ObjectRecords too. ``ego_bias``: an
+    EgoBiasConfig with its frame set takes each object's along-ray offset out, camera poses from the bag's TF.
     """
     from selfpose_ros.data.bag_reader import BagTopics, read_rgbd_frames
     from selfpose_ros.data.instances import Skip
@@ -99,7 +105,7 @@ def predict_bag(estimator, bag: Path, categories: Sequence[str] | None, *, min_m
     from selfpose_ros.inference.pipeline import FramePipeline, PipelineConfig
 
     tf_lookup = None
-    if fusion is not None and fusion.enabled:
+    if (fusion is not None and fusion.enabled) or (ego_bias is not None and ego_bias.enabled):
         from selfpose_ros.data.bag_tf import read_bag_tf
 
         tf_lookup = read_bag_tf(bag, BagTopics(world_frame=world_frame)).lookup
@@ -119,6 +125,8 @@ def predict_bag(estimator, bag: Path, categories: Sequence[str] | None, *, min_m
             config = PipelineConfig(cats, active, min_mask_pixels)
             if fusion is not None:
                 config.fusion = fusion
+            if ego_bias is not None:
+                config.ego_bias = ego_bias
             pipeline = FramePipeline(estimator, config, tf_lookup=tf_lookup)
         result = pipeline.process(frame)
         stats.frames += 1
@@ -133,6 +141,8 @@ def predict_bag(estimator, bag: Path, categories: Sequence[str] | None, *, min_m
         stamp = ns_to_sec_nanosec(frame.stamp_ns)
         if result.fusion_error:
             stats.add_skips([Skip("no_fusion_pose", result.fusion_error)])
+        if result.ego_bias_error:
+            stats.add_skips([Skip("no_ego_bias_pose", result.ego_bias_error)])
         records += [ObjectRecord.of_estimate(stamp, e) for e in result.estimates]
         if per_frame is not None:
             per_frame += [ObjectRecord.of_estimate(stamp, e) for e in result.per_frame]
@@ -194,9 +204,15 @@ def run(args: argparse.Namespace) -> int:
             from selfpose_ros.inference.fusion_track import FusionConfig
 
             fusion = FusionConfig(frame=args.fusion_frame)
+        ego_bias = None
+        if args.ego_bias:
+            from selfpose_ros.inference.ego_bias import EgoBiasConfig
+
+            ego_bias = EgoBiasConfig(frame=args.fusion_frame)
         records, stats = predict_bag(estimator, bags[0], cats, min_mask_pixels=args.min_mask_pixels,
                                      use_up=not args.no_up, world_frame=args.world_frame,
-                                     max_frames=args.max_frames, progress=sys.stderr.isatty(), fusion=fusion)
+                                     max_frames=args.max_frames, progress=sys.stderr.isatty(), fusion=fusion,
+                                     ego_bias=ego_bias)
     except (ValueError, FileNotFoundError) as exc:
         print(f"selfpose predict: error: {exc}", file=sys.stderr)
         return 2

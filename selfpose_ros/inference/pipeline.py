@@ -14,6 +14,10 @@ pose_estimator (live, over DDS) and ``selfpose predict`` (offline, from a bag) b
    (``inference/fusion.py``), through the camera pose the ``tf_lookup`` callback returns at the image stamp
    (the node's TF listener, or the bag's TF offline). A frame whose camera pose is unknown publishes its
    per-frame estimates, unfused, and says why in ``FrameResult.fusion_error``.
+
+With an ego-bias frame set, the kept estimates first pass ``ego_bias``: each object's along-ray offset, fitted
+to the views the camera trajectory gave of it, is taken out (``inference/ego_bias.py``; camera poses through the
+same ``tf_lookup``; a frame without one passes unchanged, with ``FrameResult.ego_bias_error`` saying why).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import numpy as np
 from selfpose_ros.data.frame import RGBDFrame
 from selfpose_ros.data.instances import Skip, extract_instances
 from selfpose_ros.data.label_map import LabelMap
+from selfpose_ros.inference.ego_bias import EgoBiasConfig, EgoMotionBias
 from selfpose_ros.inference.estimator import Estimator
 from selfpose_ros.inference.fusion_track import FusionConfig
 from selfpose_ros.inference.stage_timer import StageTimer
@@ -45,6 +50,7 @@ class PipelineConfig:
     #: the segmenter's encoding (None: the package's panoptic ``category_index * 1000 + instance``)
     label_map: LabelMap | None = None
     fusion: FusionConfig = field(default_factory=FusionConfig)  #: off unless its frame is set (replaces tracking)
+    ego_bias: EgoBiasConfig = field(default_factory=EgoBiasConfig)  #: off unless its frame is set
 
 
 #: ``tf_lookup(target_frame, source_frame, stamp_ns)`` -> T_target_source (4, 4); raises LookupError or ValueError.
@@ -64,6 +70,7 @@ class FrameResult:
     unknown_labels: list[int] = field(default_factory=list)  #: segmentation values the label map does not know
     per_frame: list[ObjectPoseEstimate] = field(default_factory=list)  #: the back-end's, before tracking/fusion
     fusion_error: str | None = None  #: why this frame was not fused (its camera pose could not be looked up)
+    ego_bias_error: str | None = None  #: why this frame's estimates were not debiased (no camera pose)
 
     @property
     def up_source(self) -> str | None:
@@ -87,6 +94,9 @@ class FramePipeline:
             self.fusion = MultiViewFusion(config.fusion)
         if self.fusion is not None and tf_lookup is None:
             raise ValueError(f"fusion in frame {config.fusion.frame!r} needs a tf_lookup for the camera poses")
+        self.ego_bias = EgoMotionBias(config.ego_bias) if config.ego_bias.enabled else None
+        if self.ego_bias is not None and tf_lookup is None:
+            raise ValueError(f"ego-motion debiasing in frame {config.ego_bias.frame!r} needs a tf_lookup")
         self.tf_lookup = tf_lookup
 
     def process(self, frame: RGBDFrame) -> FrameResult:
@@ -109,12 +119,28 @@ class FramePipeline:
             else:
                 kept.append(r.estimate)
                 masks.append(r.instance.mask)
+        bias_error = None
+        if self.ego_bias is not None and kept:
+            kept, bias_error = self._debias(frame, kept)
         if self.fusion is not None:
-            return self._fuse(frame, kept, masks, skipped, len(instances), unknown)
-        with self.timer.time("track"):
-            tracked = self.tracker.update(kept, frame.stamp_ns)
-        return FrameResult(frame, [e for e, _ in tracked], masks, [i for _, i in tracked], skipped, len(instances),
-                           unknown, kept)
+            result = self._fuse(frame, kept, masks, skipped, len(instances), unknown)
+        else:
+            with self.timer.time("track"):
+                tracked = self.tracker.update(kept, frame.stamp_ns)
+            result = FrameResult(frame, [e for e, _ in tracked], masks, [i for _, i in tracked], skipped,
+                                 len(instances), unknown, kept)
+        result.ego_bias_error = bias_error
+        return result
+
+    def _debias(self, frame: RGBDFrame, kept: list[ObjectPoseEstimate]) -> tuple[list[ObjectPoseEstimate], str | None]:
+        """The ego-bias stage: camera pose at the image stamp, then every estimate's along-ray offset removed."""
+        target = self.config.ego_bias.frame
+        try:
+            T_world_cam = self.tf_lookup(target, frame.frame_id, frame.stamp_ns)
+        except (LookupError, ValueError) as exc:
+            return kept, f"no camera pose {target} <- {frame.frame_id} from TF ({type(exc).__name__}); not debiased"
+        with self.timer.time("ego_bias"):
+            return self.ego_bias.update(kept, T_world_cam, frame.stamp_ns), None
 
     def _fuse(self, frame: RGBDFrame, kept: list[ObjectPoseEstimate], masks: list[np.ndarray], skipped: list[Skip],
               instances: int, unknown: list[int]) -> FrameResult:

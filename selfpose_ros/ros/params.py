@@ -15,6 +15,7 @@ import numpy as np
 
 from selfpose_ros.conventions import CATEGORIES
 from selfpose_ros.data.label_map import LabelMap
+from selfpose_ros.inference.ego_bias import EgoBiasConfig
 from selfpose_ros.inference.fusion_track import FusionConfig
 from selfpose_ros.recording.keyframes import GateConfig
 from selfpose_ros.sim.realism import REALISM_LEVELS
@@ -124,6 +125,11 @@ class PoseEstimatorParams:
     fusion_refit_period: int = _param(5, "frames between seeded refits of a track (new coverage refits at once)")
     fusion_motion_threshold: float = _param(0.02, "depth contradicting a fused cloud by more means the object "
                                                   "moved: its track restarts, metres")
+    ego_bias_frame: str = _param("", "ego-motion debiasing: a TF frame static relative to the objects (map, odom); "
+                                     "each object's offset along the camera rays (depth scale and offset errors, "
+                                     "mask bleed) is fitted to the views the camera's motion gave of it and taken "
+                                     "out; empty: off")
+    ego_bias_prior: float = _param(0.02, "ego-motion debiasing: prior std of an object's along-ray offset, metres")
     publish_fused_cloud: bool = _param(False, "publish every track's fused cloud on 'fused_cloud' (PointCloud2 "
                                               "in fusion_frame)")
     publish_per_frame_objects: bool = _param(False, "with fusion: also publish the back-end's per-frame estimates "
@@ -195,6 +201,10 @@ class PoseEstimatorParams:
             errors.append(f"fusion_refit_period must be >= 1 frame, got {self.fusion_refit_period}")
         if not 0.0 < self.fusion_motion_threshold <= 0.5:
             errors.append(f"fusion_motion_threshold must be in (0, 0.5] metres, got {self.fusion_motion_threshold}")
+        if self.ego_bias_frame != self.ego_bias_frame.strip() or " " in self.ego_bias_frame:
+            errors.append(f"ego_bias_frame must be a TF frame name without spaces, got {self.ego_bias_frame!r}")
+        if not 0.0 < self.ego_bias_prior <= 0.2:
+            errors.append(f"ego_bias_prior must be in (0, 0.2] metres, got {self.ego_bias_prior}")
         return errors
 
     def fusion_config(self) -> FusionConfig:
@@ -203,6 +213,11 @@ class PoseEstimatorParams:
                             max_points=self.fusion_max_points, refit_period=self.fusion_refit_period,
                             motion_threshold=self.fusion_motion_threshold, gate=self.track_gate,
                             upright_snap_deg=self.upright_snap_deg)
+
+    def ego_bias_config(self) -> EgoBiasConfig:
+        """The ego-motion debiasing settings (disabled when ego_bias_frame is empty)."""
+        return EgoBiasConfig(frame=self.ego_bias_frame.lstrip("/"), prior_std=self.ego_bias_prior,
+                             gate=self.track_gate)
 
     def label_decoder(self) -> LabelMap:
         """The segmentation decoder of ``label_mode`` / ``label_map`` over ``categories``."""

@@ -56,11 +56,11 @@ class PoseEstimator(Node):
         self.pub_debug = self.create_publisher(Image, "debug_image", 2) if p.publish_debug_image else None
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.tf = TfBroadcaster(self) if p.publish_tf else None
-        fusion = p.fusion_config()
+        fusion, ego_bias = p.fusion_config(), p.ego_bias_config()
         # TF on its own callback group; every callback here is short (the worker thread waits for TF), so one
         # executor thread receives TF and images alike (main(): why not rclpy's MultiThreadedExecutor)
         self.tf_in = TfListener(self, on_error=lambda text: self.warnings.warn("tf_rejected", text)) \
-            if p.gravity_frame or fusion.enabled else None
+            if p.gravity_frame or fusion.enabled or ego_bias.enabled else None
         self.frames_without_gravity = 0
         self.pub_per_frame = (self.create_publisher(ObjectPoseArray, "objects_per_frame", 10)
                               if fusion.enabled and p.publish_per_frame_objects else None)
@@ -71,9 +71,9 @@ class PoseEstimator(Node):
         tracking = TrackerConfig(enabled=p.tracking, alpha=p.smoothing_alpha, gate=p.track_gate,
                                  max_jump_m=p.max_jump_m, max_jump_deg=p.max_jump_deg)
         config = PipelineConfig(p.categories, p.active_categories, p.min_mask_pixels, p.min_confidence, tracking,
-                                p.label_decoder(), fusion)
+                                p.label_decoder(), fusion, ego_bias)
         self.pipeline = FramePipeline(self.estimator, config, self.timer,
-                                      tf_lookup=self._camera_pose if fusion.enabled else None)
+                                      tf_lookup=self._camera_pose if fusion.enabled or ego_bias.enabled else None)
         self.worker = LatestWorker(self._process, on_error=self._on_worker_error)
         self.inputs = CameraInputs(self, self.worker.submit, slop=p.sync_slop, queue_size=p.sync_queue,
                                    warnings=self.warnings, timer=self.timer, qos=p.image_qos)
@@ -91,7 +91,8 @@ class PoseEstimator(Node):
         self.get_logger().info(
             f"model '{p.model}' ({self.estimator.name}) on {options.device}{warm}; categories {p.active_categories}; "
             f"sync via {self.inputs.sync.backend}; TF via {self.tf.backend if self.tf else 'off'}; "
-            f"multi-view fusion {'in ' + fusion.frame if fusion.enabled else 'off'}"
+            f"multi-view fusion {'in ' + fusion.frame if fusion.enabled else 'off'}; "
+            f"ego-motion debiasing {'in ' + ego_bias.frame if ego_bias.enabled else 'off'}"
         )
 
     def _on_ground_truth(self, msg: ObjectPoseArray) -> None:
@@ -115,7 +116,7 @@ class PoseEstimator(Node):
         return dataclasses.replace(frame, up=T[:3, :3].T @ np.array([0.0, 0.0, 1.0]))
 
     def _camera_pose(self, target: str, source: str, stamp_ns: int) -> np.ndarray:
-        """T_target_source at the image stamp for the fusion stage (worker thread: it may wait for TF)."""
+        """T_target_source at the image stamp for fusion and debiasing (worker thread: it may wait for TF)."""
         return self.tf_in.lookup(target, source, stamp_ns, timeout=self.params.tf_timeout)
 
     def _process(self, frame: RGBDFrame) -> None:
@@ -130,6 +131,8 @@ class PoseEstimator(Node):
             self.warnings.warn(reason.kind, f"instance skipped: {reason}")
         if result.fusion_error:
             self.warnings.warn("no_fusion_pose", result.fusion_error)
+        if result.ego_bias_error:
+            self.warnings.warn("no_ego_bias_pose", result.ego_bias_error)
         with self.timer.time("publish"):
             self._publish(frame, result.estimates, result.masks, result.track_ids)
             self._publish_fusion(frame, result.per_frame)
