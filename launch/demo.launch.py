@@ -25,6 +25,8 @@ def generate_launch_description() -> LaunchDescription:
                                           "$(ros2 pkg prefix selfpose_ros)/share/selfpose_ros/models/cse_6cat_rgbd.pt"),
         DeclareLaunchArgument("gravity_frame", default_value="map",
                               description="TF frame whose +Z is up (map, odom, base_link); empty: unknown"),
+        DeclareLaunchArgument("ego_bias_frame", default_value="map",
+                              description="ego-motion debiasing in this static frame; empty: off"),
         DeclareLaunchArgument("device", default_value="auto", description="cpu | cuda:0 | auto"),
         DeclareLaunchArgument("rviz", default_value="false", description="start RViz (needs the rviz2 package)"),
     ]
@@ -41,7 +43,8 @@ def generate_launch_description() -> LaunchDescription:
         namespace="camera",
         parameters=[str(share / "config" / "pose.yaml"),
                     {"model": LaunchConfiguration("model"), "device": LaunchConfiguration("device"),
-                     "gravity_frame": LaunchConfiguration("gravity_frame")}],
+                     "gravity_frame": LaunchConfiguration("gravity_frame"),
+                     "ego_bias_frame": LaunchConfiguration("ego_bias_frame")}],
         output="screen",
     )
 

@@ -18,3 +18,13 @@ def test_several_bad_values_are_reported_together():
     with pytest.raises(ValueError) as err:
         PoseEstimatorParams(warm_up_objects=100, model="").validate()
     assert "warm_up_objects" in str(err.value) and "model must be" in str(err.value)
+
+
+def test_ego_bias_is_off_by_default_and_its_values_are_checked():
+    assert not PoseEstimatorParams().ego_bias_config().enabled
+    config = PoseEstimatorParams(ego_bias_frame="/odom", ego_bias_prior=0.01, track_gate=0.2).ego_bias_config()
+    assert (config.frame, config.prior_std, config.gate) == ("odom", 0.01, 0.2)
+    with pytest.raises(ValueError) as err:
+        PoseEstimatorParams(ego_bias_frame="my map", ego_bias_prior=0.0).validate()
+    assert "ego_bias_frame must be a TF frame name" in str(err.value)
+    assert "ego_bias_prior must be in (0, 0.2]" in str(err.value)

@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     fusion = [] if args.no_fusion else ["-p", "fusion_frame:=map", "-p", "publish_per_frame_objects:=true"]
     est = _start("pose_estimator", ["--params-file", str(REPO / "config" / "pose.yaml"),
                                     "-p", f"model:={args.model}", "-p", "device:=auto",
-                                    "-p", "gravity_frame:=map", *fusion], env,
+                                    "-p", "gravity_frame:=map", "-p", "ego_bias_frame:=map", *fusion], env,
                  out / "pose_estimator.log")
     print(f"[demo] ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']} (loopback only); sim_camera and pose_estimator started "
           f"(logs in {out}/); collecting {args.frames} frames")
