@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -67,7 +69,22 @@ def test_a_first_view_is_left_alone_and_old_objects_are_forgotten() -> None:
     assert stage.objects == []
 
 
-@pytest.mark.parametrize("bad", [{"prior_std": 0.0}, {"gate": -1.0}, {"max_views": 2}, {"max_age_s": 0.0}])
+def test_an_offset_all_objects_share_is_the_cameras() -> None:
+    """A depth offset every object shows is learnt as the camera's: each object's own part stays near zero."""
+    stage = EgoMotionBias(EgoBiasConfig(frame="map"))
+    rng = np.random.default_rng(3)
+    for k, (R, p) in enumerate(orbit(90.0, 30)):
+        ests, truth = estimates_from(R, p, rng)
+        ests = [dataclasses.replace(e, t=t + 0.02 * t / np.linalg.norm(t) + rng.normal(0.0, 0.003, 3))
+                for e, t in zip(ests, truth)]
+        out = stage.update(ests, T_of(R, p), k * 100_000_000)
+    assert stage.shared == pytest.approx(0.02, abs=0.003)
+    for e, t in zip(out, truth):
+        assert e.extras["ray_bias_m"] == pytest.approx(0.02, abs=0.004)
+        assert np.linalg.norm(e.t - t) < 0.01
+
+
+@pytest.mark.parametrize("bad", [{"prior_std": 0.0}, {"object_prior_std": -0.01}, {"gate": -1.0}, {"max_views": 2}, {"max_age_s": 0.0}])
 def test_bad_settings_are_refused(bad: dict) -> None:
     with pytest.raises(ValueError, match="ego-motion debiasing"):
         EgoBiasConfig(frame="map", **bad)

@@ -22,9 +22,11 @@ def test_several_bad_values_are_reported_together():
 
 def test_ego_bias_is_off_by_default_and_its_values_are_checked():
     assert not PoseEstimatorParams().ego_bias_config().enabled
-    config = PoseEstimatorParams(ego_bias_frame="/odom", ego_bias_prior=0.01, track_gate=0.2).ego_bias_config()
-    assert (config.frame, config.prior_std, config.gate) == ("odom", 0.01, 0.2)
+    config = PoseEstimatorParams(ego_bias_frame="/odom", ego_bias_prior=0.01, ego_bias_object_prior=0.005,
+                                 track_gate=0.2).ego_bias_config()
+    assert (config.frame, config.prior_std, config.object_prior_std, config.gate) == ("odom", 0.01, 0.005, 0.2)
     with pytest.raises(ValueError) as err:
-        PoseEstimatorParams(ego_bias_frame="my map", ego_bias_prior=0.0).validate()
+        PoseEstimatorParams(ego_bias_frame="my map", ego_bias_prior=0.0, ego_bias_object_prior=0.3).validate()
     assert "ego_bias_frame must be a TF frame name" in str(err.value)
     assert "ego_bias_prior must be in (0, 0.2]" in str(err.value)
+    assert "ego_bias_object_prior must be in (0, 0.2]" in str(err.value)

@@ -4,10 +4,11 @@ A real depth camera reads with a scale error and an offset, a real segmenter's m
 behind an object, and both move a single-view estimate along the camera ray. No single view can tell. But the
 robot knows how its camera moved (TF, in a frame static relative to the objects: ``map``, ``odom``), and as it
 moves the rays to a static object turn: an along-ray error makes the object's world position wander with
-them. :func:`geometry.ray_bias.fit_ray_bias` fits that offset to an object's views; this stage keeps the views of
-each object (world-frame association by category and distance), refits its offset at every view, and moves
-the estimate back along its ray by it. The offset has a zero-mean prior, so an object seen from few or similar
-directions is hardly moved. The estimate says ``extras["ray_bias_m"]`` and ``extras["ray_bias_std_m"]``.
+them. :func:`geometry.ray_bias.fit_ray_bias` fits such an offset to views; this stage keeps the views of each
+object (world-frame association by category and distance) and at every frame refits two offsets: the camera's,
+shared by all objects (the sensor's scale and offset), with a zero-mean prior of ``prior_std``; then each seen
+object's own about it (its mask's bleed, its category's habits), with a prior of ``object_prior_std``. The
+estimate moves back along its ray by their sum. An object seen from few or similar directions is hardly moved. The estimate says ``extras["ray_bias_m"]`` and ``extras["ray_bias_std_m"]``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ class EgoBiasConfig:
     """Ego-motion debiasing settings (the node's ``ego_bias_*`` parameters; docs/pose_estimator.md)."""
 
     frame: str = ""  #: TF frame static relative to the objects; empty: off
-    prior_std: float = 0.02  #: metres: the prior std of an object's along-ray offset
+    prior_std: float = 0.02  #: metres: the prior std of the camera-wide along-ray offset (all objects)
+    object_prior_std: float = 0.01  #: metres: the prior std of an object's own offset about the camera-wide one
     gate: float = 0.10  #: metres: association distance between an estimate and an object's views, world frame
     max_views: int = 60  #: the newest views an object keeps
     max_age_s: float = 30.0  #: an object unseen this long is forgotten
@@ -37,7 +39,7 @@ class EgoBiasConfig:
         return bool(self.frame)
 
     def __post_init__(self) -> None:
-        errors = [f"{n} must be > 0, got {getattr(self, n)}" for n in ("prior_std", "gate", "max_age_s")
+        errors = [f"{n} must be > 0, got {getattr(self, n)}" for n in ("prior_std", "object_prior_std", "gate", "max_age_s")
                   if not getattr(self, n) > 0]
         if self.max_views < 3:
             errors.append(f"max_views must be >= 3, got {self.max_views}")
@@ -68,6 +70,7 @@ class EgoMotionBias:
     def __init__(self, config: EgoBiasConfig) -> None:
         self.config = config
         self.objects: list[_Object] = []
+        self.shared = 0.0  #: the latest camera-wide offset, metres
 
     def update(self, estimates: list[ObjectPoseEstimate], T_world_cam: np.ndarray,
                stamp_ns: int) -> list[ObjectPoseEstimate]:
@@ -75,8 +78,10 @@ class EgoMotionBias:
         c = self.config
         self.objects = [o for o in self.objects if stamp_ns - o.last_ns <= c.max_age_s * 1e9]
         R, p = np.asarray(T_world_cam[:3, :3], float), np.asarray(T_world_cam[:3, 3], float)
+        if not estimates:
+            return []
         free = list(self.objects)
-        out = []
+        seen = []
         for est in estimates:
             obj = self._associate(est, R @ est.t + p, free)
             if obj is None:
@@ -89,12 +94,24 @@ class EgoMotionBias:
             obj.t.append(np.array(est.t, dtype=float))
             del obj.R[:-c.max_views], obj.p[:-c.max_views], obj.t[:-c.max_views]
             obj.last_ns = stamp_ns
-            fit = fit_ray_bias(np.array(obj.R), np.array(obj.p), np.array(obj.t), np.zeros(len(obj.t)), c.prior_std)
-            obj.delta, obj.std = (fit.delta, fit.std) if fit is not None else (0.0, c.prior_std)
-            t = pull_along_rays(est.t[None], obj.delta)[0]
-            extras = {**est.extras, "ray_bias_m": obj.delta, "ray_bias_std_m": obj.std}
-            out.append(dataclasses.replace(est, t=t, extras=extras))
-        return out
+            seen.append(obj)
+        self._refit(seen)
+        return [dataclasses.replace(est, t=pull_along_rays(est.t[None], obj.delta)[0],
+                                    extras={**est.extras, "ray_bias_m": obj.delta, "ray_bias_std_m": obj.std})
+                for est, obj in zip(estimates, seen)]
+
+    def _refit(self, seen: list[_Object]) -> None:
+        """The camera-wide offset over every object's views, then each seen object's own around it."""
+        c = self.config
+        ids = np.concatenate([np.full(len(o.t), k) for k, o in enumerate(self.objects)])
+        stack = [np.array([x for o in self.objects for x in getattr(o, name)]) for name in ("R", "p", "t")]
+        shared = fit_ray_bias(*stack, ids, c.prior_std)
+        self.shared = 0.0 if shared is None else shared.delta
+        for obj in seen:
+            t = pull_along_rays(np.array(obj.t), self.shared)
+            own = fit_ray_bias(np.array(obj.R), np.array(obj.p), t, np.zeros(len(t)), c.object_prior_std)
+            obj.delta = self.shared + (own.delta if own is not None else 0.0)
+            obj.std = own.std if own is not None else c.object_prior_std
 
     def _associate(self, est: ObjectPoseEstimate, world: np.ndarray, free: list[_Object]) -> _Object | None:
         """The nearest unclaimed object of the same category within the gate, or None."""

@@ -129,7 +129,10 @@ class PoseEstimatorParams:
                                      "each object's offset along the camera rays (depth scale and offset errors, "
                                      "mask bleed) is fitted to the views the camera's motion gave of it and taken "
                                      "out; empty: off")
-    ego_bias_prior: float = _param(0.02, "ego-motion debiasing: prior std of an object's along-ray offset, metres")
+    ego_bias_prior: float = _param(0.02, "ego-motion debiasing: prior std of the camera-wide along-ray offset "
+                                         "(depth scale and offset), metres")
+    ego_bias_object_prior: float = _param(0.01, "ego-motion debiasing: prior std of each object's own offset about "
+                                                "the camera-wide one (mask bleed), metres")
     publish_fused_cloud: bool = _param(False, "publish every track's fused cloud on 'fused_cloud' (PointCloud2 "
                                               "in fusion_frame)")
     publish_per_frame_objects: bool = _param(False, "with fusion: also publish the back-end's per-frame estimates "
@@ -203,8 +206,9 @@ class PoseEstimatorParams:
             errors.append(f"fusion_motion_threshold must be in (0, 0.5] metres, got {self.fusion_motion_threshold}")
         if self.ego_bias_frame != self.ego_bias_frame.strip() or " " in self.ego_bias_frame:
             errors.append(f"ego_bias_frame must be a TF frame name without spaces, got {self.ego_bias_frame!r}")
-        if not 0.0 < self.ego_bias_prior <= 0.2:
-            errors.append(f"ego_bias_prior must be in (0, 0.2] metres, got {self.ego_bias_prior}")
+        for name in ("ego_bias_prior", "ego_bias_object_prior"):
+            if not 0.0 < getattr(self, name) <= 0.2:
+                errors.append(f"{name} must be in (0, 0.2] metres, got {getattr(self, name)}")
         return errors
 
     def fusion_config(self) -> FusionConfig:
@@ -217,7 +221,7 @@ class PoseEstimatorParams:
     def ego_bias_config(self) -> EgoBiasConfig:
         """The ego-motion debiasing settings (disabled when ego_bias_frame is empty)."""
         return EgoBiasConfig(frame=self.ego_bias_frame.lstrip("/"), prior_std=self.ego_bias_prior,
-                             gate=self.track_gate)
+                             object_prior_std=self.ego_bias_object_prior, gate=self.track_gate)
 
     def label_decoder(self) -> LabelMap:
         """The segmentation decoder of ``label_mode`` / ``label_map`` over ``categories``."""
