@@ -185,7 +185,8 @@ def main() -> int:
         raise SystemExit("nothing to score: --no-baseline and --no-shipped without --model/--rgb-only")
     methods = [(*m, False) for m in methods]
     if args.ego_bias:
-        methods = [row for m in methods for row in (m, (m[0] + " + ego_bias", m[1], m[2], True))]
+        methods = [row for m in methods
+                   for row in (m, (m[0].replace(" (depth-only baseline)", "") + " + ego_bias", m[1], m[2], True))]
     results = {str(lvl): score_level(lvl, bags, methods, categories, args) for lvl, bags in bag_sets.items()}
     if args.json is not None:
         import json
