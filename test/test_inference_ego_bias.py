@@ -14,9 +14,9 @@ from selfpose_ros.inference.pipeline import FramePipeline, PipelineConfig
 from selfpose_ros.pose_types import ObjectPoseEstimate
 from test_geometry_ray_bias import orbit
 
-CENTRES = {("mug", 1): np.array([0.0, 0.0, 0.05]), ("bowl", 1): np.array([0.12, -0.05, 0.03]),
-           ("mug", 2): np.array([-0.1, 0.12, 0.05])}
-OFFSET = {("mug", 1): 0.025, ("bowl", 1): -0.015, ("mug", 2): 0.0}  # each object's own along-ray error
+CENTRES = {("can", 1): np.array([0.0, 0.0, 0.05]), ("bowl", 1): np.array([0.12, -0.05, 0.03]),
+           ("can", 2): np.array([-0.1, 0.12, 0.05])}
+OFFSET = {("can", 1): 0.025, ("bowl", 1): -0.015, ("can", 2): 0.0}  # each object's own along-ray error
 
 
 def estimates_from(R: np.ndarray, p: np.ndarray, rng: np.random.Generator) -> tuple[list, list]:
@@ -53,10 +53,10 @@ def test_an_orbit_takes_each_objects_offset_out() -> None:
     assert np.median(before) > 0.014
     assert np.median(after) < 0.006
     fitted = {e.frame_name: e.extras for e in out}
-    assert fitted["mug_1"]["ray_bias_m"] == pytest.approx(0.025, abs=0.004)
+    assert fitted["can_1"]["ray_bias_m"] == pytest.approx(0.025, abs=0.004)
     assert fitted["bowl_1"]["ray_bias_m"] == pytest.approx(-0.015, abs=0.004)
-    assert fitted["mug_2"]["ray_bias_m"] == pytest.approx(0.0, abs=0.004)
-    assert fitted["mug_1"]["ray_bias_std_m"] < 0.004
+    assert fitted["can_2"]["ray_bias_m"] == pytest.approx(0.0, abs=0.004)
+    assert fitted["can_1"]["ray_bias_std_m"] < 0.004
 
 
 def test_a_first_view_is_left_alone_and_old_objects_are_forgotten() -> None:
@@ -84,6 +84,18 @@ def test_an_offset_all_objects_share_is_the_cameras() -> None:
         assert np.linalg.norm(e.t - t) < 0.01
 
 
+def test_a_mug_takes_the_cameras_offset_only() -> None:
+    """A mug's centre moves with whether its handle shows, no offset along the ray: it is not fitted one."""
+    stage = EgoMotionBias(EgoBiasConfig(frame="map"))
+    rng = np.random.default_rng(4)
+    for k, (R, p) in enumerate(orbit(90.0, 30)):
+        ests, truth = estimates_from(R, p, rng)
+        ests.append(ObjectPoseEstimate("mug", 7, np.eye(3), truth[0] + np.array([0.2, 0.0, 0.3]), 0.1, np.full(3, 0.1)))
+        out = stage.update(ests, T_of(R, p), k * 100_000_000)
+    assert out[-1].extras["ray_bias_m"] == stage.shared
+    assert out[0].extras["ray_bias_m"] != stage.shared
+
+
 @pytest.mark.parametrize("bad", [{"prior_std": 0.0}, {"object_prior_std": -0.01}, {"gate": -1.0}, {"max_views": 2}, {"max_age_s": 0.0}])
 def test_bad_settings_are_refused(bad: dict) -> None:
     with pytest.raises(ValueError, match="ego-motion debiasing"):
@@ -93,7 +105,7 @@ def test_bad_settings_are_refused(bad: dict) -> None:
 class _Fixed:
     """A back-end that returns prepared estimates (the pipeline's stages are what is tested)."""
 
-    categories = ["bowl", "mug"]
+    categories = ["bowl", "can"]
 
     def __init__(self) -> None:
         self.next: list[ObjectPoseEstimate] = []
@@ -105,9 +117,9 @@ class _Fixed:
 
 def _frame(stamp_ns: int) -> RGBDFrame:
     labels = np.zeros((48, 64), np.int32)
-    labels[5:20, 5:20] = 2001  # mug 1 (categories bowl, mug: index 2)
+    labels[5:20, 5:20] = 2001  # can 1 (categories bowl, can: index 2)
     labels[25:40, 30:50] = 1001  # bowl 1
-    labels[30:45, 5:20] = 2002  # mug 2
+    labels[30:45, 5:20] = 2002  # can 2
     return RGBDFrame(np.zeros((48, 64, 3), np.uint8), np.ones((48, 64), np.float32), labels,
                      np.array([[50.0, 0, 32], [0, 50.0, 24], [0, 0, 1]]), "cam", stamp_ns)
 
@@ -124,7 +136,7 @@ def test_the_pipeline_debiases_through_tf_and_says_when_it_cannot() -> None:
             raise LookupError("extrapolation into the future")
         return T_of(*poses[k])
 
-    config = PipelineConfig(["bowl", "mug"], min_mask_pixels=10, ego_bias=EgoBiasConfig(frame="odom", prior_std=0.05))
+    config = PipelineConfig(["bowl", "can"], min_mask_pixels=10, ego_bias=EgoBiasConfig(frame="odom", prior_std=0.05))
     pipe = FramePipeline(est, config, tf_lookup=tf_lookup)
     rng = np.random.default_rng(2)
     for k, (R, p) in enumerate(poses):
@@ -132,7 +144,7 @@ def test_the_pipeline_debiases_through_tf_and_says_when_it_cannot() -> None:
         result = pipe.process(_frame(k * 1000))
         assert result.ego_bias_error is None
     by_name = {e.frame_name: e for e in result.estimates}
-    assert np.linalg.norm(by_name["mug_1"].t - truth[0]) < 0.012  # one view's 3 mm noise remains
+    assert np.linalg.norm(by_name["can_1"].t - truth[0]) < 0.012  # one view's 3 mm noise remains
     assert np.linalg.norm(est.next[0].t - truth[0]) > 0.02
     assert lookups[0] == ("odom", "cam")
     assert "ego_bias" in pipe.timer.summary()
@@ -143,4 +155,4 @@ def test_the_pipeline_debiases_through_tf_and_says_when_it_cannot() -> None:
 
 def test_the_pipeline_refuses_debiasing_without_tf() -> None:
     with pytest.raises(ValueError, match="needs a tf_lookup"):
-        FramePipeline(_Fixed(), PipelineConfig(["bowl", "mug"], ego_bias=EgoBiasConfig(frame="map")))
+        FramePipeline(_Fixed(), PipelineConfig(["bowl", "can"], ego_bias=EgoBiasConfig(frame="map")))

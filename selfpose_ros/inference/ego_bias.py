@@ -8,7 +8,8 @@ them. :func:`geometry.ray_bias.fit_ray_bias` fits such an offset to views; this 
 object (world-frame association by category and distance) and at every frame refits two offsets: the camera's,
 shared by all objects (the sensor's scale and offset), with a zero-mean prior of ``prior_std``; then each seen
 object's own about it (its mask's bleed, its category's habits), with a prior of ``object_prior_std``. The
-estimate moves back along its ray by their sum. An object seen from few or similar directions is hardly moved. The estimate says ``extras["ray_bias_m"]`` and ``extras["ray_bias_std_m"]``.
+estimate moves back along its ray by their sum (a mug or a camera by the camera's alone: ``SHARED_ONLY``). An
+object seen from few or similar directions is hardly moved. The estimate says ``extras["ray_bias_m"]`` and ``extras["ray_bias_std_m"]``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ import numpy as np
 
 from selfpose_ros.geometry.ray_bias import fit_ray_bias, pull_along_rays
 from selfpose_ros.pose_types import ObjectPoseEstimate
+
+#: Categories that take the camera-wide offset only. Their box centre moves with whether a part shows (a mug's
+#: handle hidden behind the body, a camera's lens): an error that turns with the view but is no offset along
+#: the ray. Fitting one to it moved the learned back-end's mugs 12.8 -> 16.2 mm (median) on held-out scenes.
+SHARED_ONLY = frozenset({"camera", "mug"})
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,9 @@ class EgoMotionBias:
         shared = fit_ray_bias(*stack, ids, c.prior_std)
         self.shared = 0.0 if shared is None else shared.delta
         for obj in seen:
+            if obj.category in SHARED_ONLY:
+                obj.delta, obj.std = self.shared, c.prior_std if shared is None else shared.std
+                continue
             t = pull_along_rays(np.array(obj.t), self.shared)
             own = fit_ray_bias(np.array(obj.R), np.array(obj.p), t, np.zeros(len(t)), c.object_prior_std)
             obj.delta = self.shared + (own.delta if own is not None else 0.0)
