@@ -12,8 +12,8 @@ from selfpose_ros.eval.io_jsonl import read_predictions
 
 @pytest.mark.slow
 def test_predict_ego_bias_moves_estimates_after_the_first_view(tmp_path, capsys):
-    bag = simulated_bag(tmp_path / "bag", ("bowl", "can"), frames=6, seed=3, width=240, height=180,
-                        extra=["--rate", "3", "--realism", "heavy"])
+    bag = simulated_bag(tmp_path / "bag", ("bowl", "can"), frames=8, seed=3, width=240, height=180,
+                        extra=["--rate", "1", "--realism", "heavy"])  # 1 Hz: the rays turn past 30 degrees
     plain, debiased = tmp_path / "plain.jsonl", tmp_path / "debiased.jsonl"
     common = ["predict", "--model", "prior_fit", "--bag", str(bag), "--min-inliers", "15"]
     assert selfpose_main([*common, "--out", str(plain)]) == 0

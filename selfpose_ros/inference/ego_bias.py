@@ -7,7 +7,9 @@ moves the rays to a static object turn: an along-ray error makes the object's wo
 them. :func:`geometry.ray_bias.fit_ray_bias` fits such an offset to views; this stage keeps the views of each
 object (world-frame association by category and distance) and at every frame refits two offsets: the camera's,
 shared by all objects (the sensor's scale and offset), with a zero-mean prior of ``prior_std``; then each seen
-object's own about it (its mask's bleed, its category's habits), with a prior of ``object_prior_std``. The
+object's own about it (its mask's bleed, its category's habits), with a prior of ``object_prior_std``. Only
+objects whose rays have turned by ``min_span_deg`` count: over a narrower arc an error sideways in the image
+(a depth-to-colour registration offset) reads as an offset along the ray. The
 estimate moves back along its ray by their sum (a mug or a camera by the camera's alone: ``SHARED_ONLY``). An
 object seen from few or similar directions is hardly moved. The estimate says ``extras["ray_bias_m"]`` and ``extras["ray_bias_std_m"]``.
 """
@@ -35,6 +37,7 @@ class EgoBiasConfig:
     frame: str = ""  #: TF frame static relative to the objects; empty: off
     prior_std: float = 0.02  #: metres: the prior std of the camera-wide along-ray offset (all objects)
     object_prior_std: float = 0.01  #: metres: the prior std of an object's own offset about the camera-wide one
+    min_span_deg: float = 30.0  #: degrees the rays to an object must have turned before its views count
     gate: float = 0.10  #: metres: association distance between an estimate and an object's views, world frame
     max_views: int = 60  #: the newest views an object keeps
     max_age_s: float = 30.0  #: an object unseen this long is forgotten
@@ -45,7 +48,7 @@ class EgoBiasConfig:
         return bool(self.frame)
 
     def __post_init__(self) -> None:
-        errors = [f"{n} must be > 0, got {getattr(self, n)}" for n in ("prior_std", "object_prior_std", "gate", "max_age_s")
+        errors = [f"{n} must be > 0, got {getattr(self, n)}" for n in ("prior_std", "object_prior_std", "min_span_deg", "gate", "max_age_s")
                   if not getattr(self, n) > 0]
         if self.max_views < 3:
             errors.append(f"max_views must be >= 3, got {self.max_views}")
@@ -64,6 +67,12 @@ class _Object:
     delta: float = 0.0
     std: float = 0.0
     last_ns: int = 0
+
+    def span_deg(self) -> float:
+        """The largest angle between two of the object's view rays (camera to estimate, world frame), degrees."""
+        t = np.array(self.t)
+        u = np.einsum("nij,nj->ni", np.array(self.R), t / np.linalg.norm(t, axis=1, keepdims=True))
+        return float(np.degrees(np.arccos(np.clip((u @ u.T).min(), -1.0, 1.0))))
 
     def world_centre(self) -> np.ndarray:
         """The debiased world centre of the latest view."""
@@ -109,12 +118,15 @@ class EgoMotionBias:
     def _refit(self, seen: list[_Object]) -> None:
         """The camera-wide offset over every object's views, then each seen object's own around it."""
         c = self.config
-        ids = np.concatenate([np.full(len(o.t), k) for k, o in enumerate(self.objects)])
-        stack = [np.array([x for o in self.objects for x in getattr(o, name)]) for name in ("R", "p", "t")]
-        shared = fit_ray_bias(*stack, ids, c.prior_std)
+        wide = [o for o in self.objects if o.span_deg() >= c.min_span_deg]
+        shared = None
+        if wide:
+            ids = np.concatenate([np.full(len(o.t), k) for k, o in enumerate(wide)])
+            stack = [np.array([x for o in wide for x in getattr(o, name)]) for name in ("R", "p", "t")]
+            shared = fit_ray_bias(*stack, ids, c.prior_std)
         self.shared = 0.0 if shared is None else shared.delta
         for obj in seen:
-            if obj.category in SHARED_ONLY:
+            if obj.category in SHARED_ONLY or obj not in wide:
                 obj.delta, obj.std = self.shared, c.prior_std if shared is None else shared.std
                 continue
             t = pull_along_rays(np.array(obj.t), self.shared)
