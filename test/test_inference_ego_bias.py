@@ -84,6 +84,18 @@ def test_an_offset_all_objects_share_is_the_cameras() -> None:
         assert np.linalg.norm(e.t - t) < 0.01
 
 
+def test_a_narrow_arc_moves_nothing() -> None:
+    """Rays that turned less than min_span_deg do not count: a sideways error would read as an offset."""
+    stage = EgoMotionBias(EgoBiasConfig(frame="map", min_span_deg=30.0))
+    rng = np.random.default_rng(5)
+    for k, (R, p) in enumerate(orbit(20.0, 30)):
+        ests, _ = estimates_from(R, p, rng)
+        out = stage.update(ests, T_of(R, p), k * 100_000_000)
+        np.testing.assert_allclose([e.t for e in out], [e.t for e in ests])
+    assert all(o.span_deg() < 30.0 for o in stage.objects)
+    assert stage.shared == 0.0
+
+
 def test_a_mug_takes_the_cameras_offset_only() -> None:
     """A mug's centre moves with whether its handle shows, no offset along the ray: it is not fitted one."""
     stage = EgoMotionBias(EgoBiasConfig(frame="map"))
@@ -96,7 +108,7 @@ def test_a_mug_takes_the_cameras_offset_only() -> None:
     assert out[0].extras["ray_bias_m"] != stage.shared
 
 
-@pytest.mark.parametrize("bad", [{"prior_std": 0.0}, {"object_prior_std": -0.01}, {"gate": -1.0}, {"max_views": 2}, {"max_age_s": 0.0}])
+@pytest.mark.parametrize("bad", [{"prior_std": 0.0}, {"object_prior_std": -0.01}, {"min_span_deg": 0.0}, {"gate": -1.0}, {"max_views": 2}, {"max_age_s": 0.0}])
 def test_bad_settings_are_refused(bad: dict) -> None:
     with pytest.raises(ValueError, match="ego-motion debiasing"):
         EgoBiasConfig(frame="map", **bad)
