@@ -36,6 +36,7 @@ def test_predict_ego_bias_moves_estimates_after_the_first_view(tmp_path, capsys)
         np.testing.assert_allclose(r.size, before[key].size)
     assert max(moved) > 1e-4
     capsys.readouterr()
-    assert selfpose_main([*common, "--out", str(plain), "--ego-bias", "--fusion-frame", "odom", "--max-frames", "2"]) == 0
+    odom = ["--ego-bias", "--fusion-frame", "odom", "--max-frames", "2"]
+    assert selfpose_main([*common, "--out", str(plain), *odom]) == 0
     assert "no_ego_bias_pose" in capsys.readouterr().out  # no such frame in the bag: said, estimates kept
     assert len(read_predictions(plain)) >= 2

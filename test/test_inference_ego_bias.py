@@ -6,13 +6,13 @@ import dataclasses
 
 import numpy as np
 import pytest
+from test_geometry_ray_bias import orbit
 
 from selfpose_ros.data.frame import RGBDFrame
 from selfpose_ros.inference.ego_bias import EgoBiasConfig, EgoMotionBias
 from selfpose_ros.inference.estimator import InstanceResult
 from selfpose_ros.inference.pipeline import FramePipeline, PipelineConfig
 from selfpose_ros.pose_types import ObjectPoseEstimate
-from test_geometry_ray_bias import orbit
 
 CENTRES = {("can", 1): np.array([0.0, 0.0, 0.05]), ("bowl", 1): np.array([0.12, -0.05, 0.03]),
            ("can", 2): np.array([-0.1, 0.12, 0.05])}
@@ -108,7 +108,8 @@ def test_a_mug_takes_the_cameras_offset_only() -> None:
     assert out[0].extras["ray_bias_m"] != stage.shared
 
 
-@pytest.mark.parametrize("bad", [{"prior_std": 0.0}, {"object_prior_std": -0.01}, {"min_span_deg": 0.0}, {"gate": -1.0}, {"max_views": 2}, {"max_age_s": 0.0}])
+@pytest.mark.parametrize("bad", [{"prior_std": 0.0}, {"object_prior_std": -0.01}, {"min_span_deg": 0.0},
+                                 {"gate": -1.0}, {"max_views": 2}, {"max_age_s": 0.0}])
 def test_bad_settings_are_refused(bad: dict) -> None:
     with pytest.raises(ValueError, match="ego-motion debiasing"):
         EgoBiasConfig(frame="map", **bad)

@@ -43,7 +43,7 @@ def test_the_node_debiases_through_tf_and_keeps_publishing_without_it(tmp_path) 
         node.create_subscription(ObjectPoseArray, "/ego_none/objects", got["bad"].append, 50)
 
         def enough() -> bool:
-            return sum(len(m.objects) > 0 for m in got["good"]) >= 8 and sum(len(m.objects) > 0 for m in got["bad"]) >= 8
+            return all(sum(len(m.objects) > 0 for m in got[k]) >= 8 for k in ("good", "bad"))
 
         ok = spin_until(node, enough, 120.0, good)
     codes = good.stop(timeout=60), bad.stop(timeout=60), sim.stop(timeout=60)

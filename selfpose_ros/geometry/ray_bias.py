@@ -9,7 +9,8 @@ true centre ``m`` is one point:
     R t + p = m + delta * R t / |t|
 
 which is linear in ``delta`` once every object's ``m`` is eliminated (its weighted mean); the rays run from each
-camera position to the object's mean position. Objects whose views do not turn add nothing. A Huber-weighted least squares with a zero-mean Gaussian prior solves it.
+camera position to the object's mean position. Objects whose views do not turn add nothing. A Huber-weighted
+least squares with a zero-mean Gaussian prior solves it.
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ object's own about it (its mask's bleed, its category's habits), with a prior of
 objects whose rays have turned by ``min_span_deg`` count: over a narrower arc an error sideways in the image
 (a depth-to-colour registration offset) reads as an offset along the ray. The
 estimate moves back along its ray by their sum (a mug or a camera by the camera's alone: ``SHARED_ONLY``). An
-object seen from few or similar directions is hardly moved. The estimate says ``extras["ray_bias_m"]`` and ``extras["ray_bias_std_m"]``.
+object seen from few or similar directions is hardly moved. The estimate says ``extras["ray_bias_m"]`` and
+``extras["ray_bias_std_m"]``.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ class EgoBiasConfig:
         return bool(self.frame)
 
     def __post_init__(self) -> None:
-        errors = [f"{n} must be > 0, got {getattr(self, n)}" for n in ("prior_std", "object_prior_std", "min_span_deg", "gate", "max_age_s")
+        positive = ("prior_std", "object_prior_std", "min_span_deg", "gate", "max_age_s")
+        errors = [f"{n} must be > 0, got {getattr(self, n)}" for n in positive
                   if not getattr(self, n) > 0]
         if self.max_views < 3:
             errors.append(f"max_views must be >= 3, got {self.max_views}")
