@@ -98,6 +98,7 @@ class FramePipeline:
         if self.ego_bias is not None and tf_lookup is None:
             raise ValueError(f"ego-motion debiasing in frame {config.ego_bias.frame!r} needs a tf_lookup")
         self.tf_lookup = tf_lookup
+        self._pose_memo: tuple = (None, None, "")  # (target, frame id, stamp), pose or None, why not
 
     def process(self, frame: RGBDFrame) -> FrameResult:
         """Run every stage on ``frame`` and return what a publisher or a prediction file needs."""
@@ -132,26 +133,33 @@ class FramePipeline:
         result.ego_bias_error = bias_error
         return result
 
+    def _camera_pose(self, frame: RGBDFrame, target: str) -> tuple[np.ndarray | None, str]:
+        """(T_target_camera at the image stamp, or None and why). Looked up once per frame and target: fusion and
+        debiasing in one frame share it, and a missing pose is waited for once."""
+        key = (target, frame.frame_id, frame.stamp_ns)
+        if self._pose_memo[0] != key:
+            try:
+                self._pose_memo = (key, self.tf_lookup(target, frame.frame_id, frame.stamp_ns), "")
+            except (LookupError, ValueError) as exc:  # the text holds no stamp, so that warnings about it throttle
+                self._pose_memo = (key, None, f"no camera pose {target} <- {frame.frame_id} from TF "
+                                              f"({type(exc).__name__})")
+        return self._pose_memo[1], self._pose_memo[2]
+
     def _debias(self, frame: RGBDFrame, kept: list[ObjectPoseEstimate]) -> tuple[list[ObjectPoseEstimate], str | None]:
         """The ego-bias stage: camera pose at the image stamp, then every estimate's along-ray offset removed."""
-        target = self.config.ego_bias.frame
-        try:
-            T_world_cam = self.tf_lookup(target, frame.frame_id, frame.stamp_ns)
-        except (LookupError, ValueError) as exc:
-            return kept, f"no camera pose {target} <- {frame.frame_id} from TF ({type(exc).__name__}); not debiased"
+        T_world_cam, why = self._camera_pose(frame, self.config.ego_bias.frame)
+        if T_world_cam is None:
+            return kept, f"{why}; not debiased"
         with self.timer.time("ego_bias"):
             return self.ego_bias.update(kept, T_world_cam, frame.stamp_ns), None
 
     def _fuse(self, frame: RGBDFrame, kept: list[ObjectPoseEstimate], masks: list[np.ndarray], skipped: list[Skip],
               instances: int, unknown: list[int]) -> FrameResult:
         """The fusion stage: camera pose at the image stamp, then the world-frame tracks."""
-        target = self.config.fusion.frame
-        try:
-            T_world_cam = self.tf_lookup(target, frame.frame_id, frame.stamp_ns)
-        except (LookupError, ValueError) as exc:  # the text holds no stamp, so that warnings about it throttle
-            error = f"no camera pose {target} <- {frame.frame_id} from TF ({type(exc).__name__}); not fused"
+        T_world_cam, why = self._camera_pose(frame, self.config.fusion.frame)
+        if T_world_cam is None:
             return FrameResult(frame, kept, masks, [e.frame_name for e in kept], skipped, instances, unknown, kept,
-                               error)
+                               f"{why}; not fused")
         with self.timer.time("fuse"):
             fused = self.fusion.update(frame, T_world_cam, kept, masks) if kept else []
         return FrameResult(frame, [e for e, _ in fused], masks, [i for _, i in fused], skipped, instances, unknown,

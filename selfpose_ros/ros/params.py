@@ -194,8 +194,10 @@ class PoseEstimatorParams:
 
     def _fusion_errors(self) -> list[str]:
         errors = []
-        if self.fusion_frame != self.fusion_frame.strip() or " " in self.fusion_frame:
-            errors.append(f"fusion_frame must be a TF frame name without spaces, got {self.fusion_frame!r}")
+        for name in ("fusion_frame", "ego_bias_frame"):
+            value = getattr(self, name)
+            if value != value.strip() or " " in value:
+                errors.append(f"{name} must be a TF frame name without spaces, got {value!r}")
         if not 0.0 < self.fusion_voxel_size <= 0.05:
             errors.append(f"fusion_voxel_size must be in (0, 0.05] metres, got {self.fusion_voxel_size}")
         if not 100 <= self.fusion_max_points <= 100_000:
@@ -204,8 +206,6 @@ class PoseEstimatorParams:
             errors.append(f"fusion_refit_period must be >= 1 frame, got {self.fusion_refit_period}")
         if not 0.0 < self.fusion_motion_threshold <= 0.5:
             errors.append(f"fusion_motion_threshold must be in (0, 0.5] metres, got {self.fusion_motion_threshold}")
-        if self.ego_bias_frame != self.ego_bias_frame.strip() or " " in self.ego_bias_frame:
-            errors.append(f"ego_bias_frame must be a TF frame name without spaces, got {self.ego_bias_frame!r}")
         for name in ("ego_bias_prior", "ego_bias_object_prior"):
             if not 0.0 < getattr(self, name) <= 0.2:
                 errors.append(f"{name} must be in (0, 0.2] metres, got {getattr(self, name)}")
