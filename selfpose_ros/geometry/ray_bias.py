@@ -64,8 +64,8 @@ def fit_ray_bias(R: np.ndarray, p: np.ndarray, t: np.ndarray, track: np.ndarray,
     d = world_rays(p, w - _centred(w, ids, np.ones(len(w))))
     weights = np.ones(len(t))
     delta, var, sigma = 0.0, prior_std**2, MIN_SIGMA
+    wc, dc = _centred(w, ids, weights), _centred(d, ids, weights)
     for _ in range(iterations):
-        wc, dc = _centred(w, ids, weights), _centred(d, ids, weights)
         resid = np.linalg.norm(wc - delta * dc, axis=1)
         sigma = max(1.4826 * float(np.median(resid)) / np.sqrt(2.0), MIN_SIGMA)  # per-axis scale from 3D norms
         weights = np.minimum(1.0, HUBER_K * sigma / np.maximum(resid, 1e-12))
