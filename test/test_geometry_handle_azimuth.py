@@ -7,7 +7,13 @@ from builders import seen_surface
 
 from selfpose_ros.geometry.axis_scales import AxisScaleFit
 from selfpose_ros.geometry.body_axis import fit_body_axis, horizontal_basis
-from selfpose_ros.geometry.handle_azimuth import Protrusion, find_protrusion, hidden_protrusion_box, measured_body_box
+from selfpose_ros.geometry.handle_azimuth import (
+    Protrusion,
+    face_direction,
+    find_protrusion,
+    hidden_protrusion_box,
+    measured_body_box,
+)
 from selfpose_ros.geometry.rotations import relative_rotation_angle_np, rotation_about_y_np
 from selfpose_ros.inference import handle_yaw
 from selfpose_ros.inference.handle_yaw import handle_extras, turn_to_handle
@@ -155,3 +161,57 @@ def test_the_mug_box_is_measured_from_its_body_axis(mug, yaw):
     no_axis = Protrusion(False, float("nan"), 0, 0, None)
     t, s = measured_body_box(R, T, wrong, no_axis, R[:, 1])
     assert np.array_equal(t, T) and np.array_equal(s, wrong)
+
+
+def _fused_views(mug, offsets_m):
+    """A cloud fused over views around the mug (its box frame, canonical +Y up): each view's seen surface moved
+    along its own camera ray by its depth error, as views whose depth disagree by millimetres fuse."""
+    clouds = []
+    for k, offset in enumerate(offsets_m):
+        R = _pose(60.0 * k)  # the camera orbits: the mug turns by 60 degrees a view
+        seen = seen_surface(mug[0] @ R.T + T, cell=0.0015, distance=0.5)
+        seen = seen * (1.0 + offset / np.linalg.norm(seen, axis=1, keepdims=True))
+        clouds.append((seen - T) @ R)  # back into the mug's frame
+    return np.concatenate(clouds)
+
+
+def test_a_fused_clouds_thick_wall_hides_the_handle_unless_the_scatter_sets_the_reach(mug):
+    cloud = _fused_views(mug, np.random.default_rng(3).normal(scale=0.005, size=6))
+    size = mug[1]
+    up, axis = np.array([0.0, 1.0, 0.0]), np.array([0.5 * size[2] - 0.5 * size[0], 0.0, 0.0])
+    args = (cloud, up, axis + [0.0, 0.0, 0.01], 0.5 * size[2], -size[1] / 2, size[1] / 2)
+    thin_wall = find_protrusion(*args)
+    thick_wall = find_protrusion(*args, wall_sigmas=3.0)
+    assert not thin_wall.found and thin_wall.candidates > 2 * thin_wall.points, thin_wall  # wall points vote too
+    assert thick_wall.found, thick_wall.reason
+    e1, e2 = horizontal_basis(up)
+    assert abs(np.degrees(np.angle(np.exp(1j * (thick_wall.azimuth - np.arctan2(e2[0], e1[0])))))) < 5.0
+
+
+@pytest.mark.parametrize("start", [0.0, 120.0, -150.0])
+def test_a_handle_not_found_faces_where_it_was_found_before(mug, start):
+    """A static mug's handle seen in earlier views (``known``) and hidden now: the box turns about its body axis to
+    face it, whatever the fit's yaw, and its centre stays on the axis; a handle in view wins over ``known``."""
+    hidden, R, size = _view(mug, 60.0 + 50.0)  # the handle behind the body
+    up = R[:, 1]
+    axis = T + R[:, 0] * (0.5 * size[2] - 0.5 * size[0])
+    R_wrong = R @ rotation_about_y_np(np.radians(start))  # the box about the same body axis, at the fit's yaw
+    wrong = _sized(R_wrong, axis + R_wrong[:, 0] * 0.5 * (size[0] - size[2]), size)
+    out, found = turn_to_handle("mug", wrong, hidden, up, place_unseen=False, known=R[:, 0] + 0.2 * up)
+    assert not found.found
+    assert float(relative_rotation_angle_np(out.rotation, R)) < np.radians(3.0)
+    assert np.linalg.norm(out.translation - T) < 0.006 and np.allclose(out.size, size, rtol=0.08)
+    seen, R_seen, _ = _view(mug, 30.0, 0.001)  # in view: found, and ``known`` (pointing elsewhere) is not used
+    out, found = turn_to_handle("mug", _sized(R_seen, T, size), seen, R_seen[:, 1], known=-R_seen[:, 0])
+    assert found.found and float(relative_rotation_angle_np(out.rotation, R_seen)) < np.radians(5.0)
+
+
+def test_face_direction_turns_about_the_body_axis_and_ignores_a_vertical_direction(mug):
+    _, R, size = _view(mug, 0.0)
+    up = R[:, 1]
+    axis = T + R[:, 0] * (0.5 * size[2] - 0.5 * size[0])
+    R2, t2, s2 = face_direction(R, T, size, -R[:, 0], up)  # half a turn
+    assert np.allclose(R2[:, 0], -R[:, 0]) and np.allclose(R2[:, 1], up)
+    assert np.allclose(t2, axis - R[:, 0] * 0.5 * (size[0] - size[2])) and np.allclose(s2, size)
+    kept = face_direction(R, T, size, up, up)
+    assert all(np.array_equal(a, b) for a, b in zip(kept, (R, T, size)))

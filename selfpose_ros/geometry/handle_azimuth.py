@@ -37,14 +37,16 @@ class Protrusion:
 def find_protrusion(points: np.ndarray, up: np.ndarray, centre: np.ndarray, radius: float, bottom: float,
                     top: float, *, min_reach: float = 0.004, min_reach_share: float = 0.12,
                     max_reach: float = 1.3, low: float = 0.1, high: float = 0.95, min_points: int = 8,
-                    min_share: float = 0.008, min_concentration: float = 0.6, axis: BodyAxis | None = None
-                    ) -> Protrusion:
+                    min_share: float = 0.008, min_concentration: float = 0.6, axis: BodyAxis | None = None,
+                    wall_sigmas: float = 0.0) -> Protrusion:
     """Find a side protrusion of an upright solid of revolution in its observed points (N, 3).
 
     ``up`` (3,) is the axis direction; ``centre`` (3,) a first guess of a point on the axis, ``radius`` of the
     wall radius; heights are along ``up`` (``points @ up``), the body spans [``bottom``, ``top``]. A point is a
     candidate when it stands out of the wall by more than max(``min_reach``, ``min_reach_share`` x radius) and
-    less than ``max_reach`` radii, between ``low`` and ``high`` of the height. The protrusion is found when the
+    less than ``max_reach`` radii, between ``low`` and ``high`` of the height, and, with ``wall_sigmas`` > 0, by
+    more than that many times the wall's own scatter (the robust std of all band points' distances to the wall: a
+    cloud fused over views whose depth disagrees by millimetres has a thick wall). The protrusion is found when the
     candidates within PEAK_HALF_WIDTH_DEG of the histogram's peak number at least ``min_points`` and
     ``min_share`` of all points, and are at least ``min_concentration`` of all candidates. ``axis``: a body
     axis fitted elsewhere, in the (e1, e2) basis of :func:`horizontal_basis` (default: :func:`fit_body_axis`).
@@ -63,8 +65,12 @@ def find_protrusion(points: np.ndarray, up: np.ndarray, centre: np.ndarray, radi
     out = np.linalg.norm(d, axis=1) - axis.radius_at(h)
     r = float(np.median(axis.radii))
     height = top - bottom
-    cand = (out > max(min_reach, min_reach_share * r)) & (out < max_reach * r) & \
-        (h > bottom + low * height) & (h < bottom + high * height)
+    band = (h > bottom + low * height) & (h < bottom + high * height)
+    reach = max(min_reach, min_reach_share * r)
+    if wall_sigmas > 0 and band.any():
+        wall = out[band]
+        reach = max(reach, wall_sigmas * 1.4826 * float(np.median(np.abs(wall - np.median(wall)))))
+    cand = (out > reach) & (out < max_reach * r) & band
     n_cand = int(cand.sum())
     if n_cand < min_points:
         return Protrusion(False, float("nan"), 0, n_cand, axis, f"{n_cand} points outside the wall < {min_points}")
@@ -92,29 +98,48 @@ def box_body_axis(R: np.ndarray, t: np.ndarray, size: np.ndarray) -> np.ndarray:
     return t + R[:, 0] * (0.5 * sz - 0.5 * sx) if sx > sz else t
 
 
-def face_protrusion(R: np.ndarray, t: np.ndarray, size: np.ndarray, points: np.ndarray, up: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Protrusion]:
+def face_protrusion(R: np.ndarray, t: np.ndarray, size: np.ndarray, points: np.ndarray, up: np.ndarray,
+                    wall_sigmas: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, Protrusion]:
     """(R, t, size, found): an upright box pose turned about its body axis so that its +X faces the protrusion.
 
     The box (R canonical -> frame, t its centre, ``size`` its metric extents) is a body of revolution whose
     diameter is the smaller of the x and z extents, with the protrusion along +X (:func:`box_body_axis`).
     ``points`` (N, 3) and ``up`` (3,) in the same frame. When a protrusion is found, +X points at it, the centre
     moves with the fitted axis, and the size is (larger, y, smaller) of x and z; otherwise the inputs come back
-    unchanged.
+    unchanged. ``wall_sigmas``: as :func:`find_protrusion`.
     """
     R, t = np.asarray(R, np.float64), np.asarray(t, np.float64)
     u = np.asarray(up, np.float64) / np.linalg.norm(up)
     sx, sy, sz = (float(v) for v in size)
     base = float(t @ u)
     found = find_protrusion(points, u, box_body_axis(R, t, size), 0.5 * min(sx, sz), base - 0.5 * sy,
-                            base + 0.5 * sy)
+                            base + 0.5 * sy, wall_sigmas=wall_sigmas)
     if not found.found:
         return R, t, np.asarray(size, np.float64), found
     e1, e2 = horizontal_basis(u)
     x = np.cos(found.azimuth) * e1 + np.sin(found.azimuth) * e2
-    R_new = np.stack((x, u, np.cross(x, u)), axis=1)
+    return (*face_direction(R, t, size, x, u, found.axis), found)
+
+
+def face_direction(R: np.ndarray, t: np.ndarray, size: np.ndarray, direction: np.ndarray, up: np.ndarray,
+                   axis: BodyAxis | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(R, t, size): an upright box holding a body of revolution with a protrusion along +X (as
+    :func:`face_protrusion`) turned about its body axis so that +X points along ``direction`` (3,) made
+    horizontal; the size is (larger, y, smaller) of x and z. The axis is ``axis`` (a fitted one, in the (e1, e2)
+    basis of :func:`horizontal_basis`) or the box's own (:func:`box_body_axis`). A vertical ``direction`` gives the
+    inputs back."""
+    R, t = np.asarray(R, np.float64), np.asarray(t, np.float64)
+    u = np.asarray(up, np.float64) / np.linalg.norm(up)
+    x = np.asarray(direction, np.float64) - u * (np.asarray(direction, np.float64) @ u)
+    if np.linalg.norm(x) < 1e-9:
+        return R, t, np.asarray(size, np.float64)
+    x /= np.linalg.norm(x)
+    sx, sy, sz = (float(v) for v in size)
+    base = float(t @ u)
+    centre = axis.point(u, base) if axis is not None else box_body_axis(R, t, size)
+    centre = centre + u * (base - float(centre @ u))
     size_new = np.array([max(sx, sz), sy, min(sx, sz)])
-    return R_new, found.axis.point(u, base) + x * 0.5 * (size_new[0] - size_new[2]), size_new, found
+    return np.stack((x, u, np.cross(x, u)), axis=1), centre + x * 0.5 * (size_new[0] - size_new[2]), size_new
 
 
 def measured_body_box(R: np.ndarray, t: np.ndarray, size: np.ndarray, found: Protrusion, up: np.ndarray

@@ -145,6 +145,7 @@ class FusedTrack:
     top_views: int = 0  #: views whose back-end saw the object's top (its measured height is then the height)
     #: (cloud points, scale, R, t) of the fit the size was last computed from, and the box pose (R, centre) it gave
     sized: tuple | None = None
+    handle: np.ndarray | None = None  #: (3,) a mug's handle direction where the fused cloud last showed it
 
     def __post_init__(self) -> None:
         self.directions, self.coverage = DirectionSet(SPAN_STEP_DEG), DirectionSet(self.coverage_step_deg)
@@ -202,5 +203,6 @@ class FusedTrack:
         self.__post_init__()
         self.views, self.fused, self.fit_confidence, self.fit_residual = 0, False, 0.0, 0.0
         self.frames_since_fit, self.supports, self.misfit_views, self.top_views, self.sized = 0, [], 0, 0, None
+        self.handle = None
         self.scale, self.R, self.t, self.last_seen_ns = float(scale), R, t, stamp_ns
         self.resets += 1
