@@ -14,6 +14,8 @@ Held-out data: seeds 9100.. (training uses 1000-1023, validation 7000-7002, trai
 categories, realism ``default``, 3 Hz; missing bags are written with ``selfpose sim`` first.
 
     python benchmarks/fusion_eval.py [--root DIR] [--scenes 8] [--model prior_fit --model models/cse_6cat_rgbd.pt]
+
+``--ego-bias`` turns ego-motion debiasing on as well (both rows then hold debiased per-frame estimates).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from selfpose_ros.eval.io_bag import load_gt_from_bag  # noqa: E402
 from selfpose_ros.eval.io_jsonl import ObjectRecord  # noqa: E402
 from selfpose_ros.eval.nocs_metrics import evaluate  # noqa: E402
 from selfpose_ros.inference.backends import make_estimator  # noqa: E402
+from selfpose_ros.inference.ego_bias import EgoBiasConfig  # noqa: E402
 from selfpose_ros.inference.estimator import SolverOptions  # noqa: E402
 from selfpose_ros.inference.fusion_track import FusionConfig  # noqa: E402
 
@@ -89,8 +92,10 @@ def score(preds: list[ObjectRecord], gts: list[ObjectRecord], keys: set) -> dict
     return out
 
 
-def run_model(model: str, bags: list[Path], min_span: float, device: str) -> tuple[dict, dict, dict]:
-    """Predict every bag with fusion on; return (fused scores, per-frame scores, cost)."""
+def run_model(model: str, bags: list[Path], min_span: float, device: str, ego_bias: bool = False
+              ) -> tuple[dict, dict, dict]:
+    """Predict every bag with fusion on (and ego-motion debiasing with ``ego_bias``); return (fused scores,
+    per-frame scores, cost)."""
     est = make_estimator(model, list(CATEGORIES), SolverOptions(min_inliers=15, device=device))
     cats = [c for c in CATEGORIES if c not in getattr(est, "missing_categories", [])]
     fused, per_frame, gts = [], [], []
@@ -99,7 +104,8 @@ def run_model(model: str, bags: list[Path], min_span: float, device: str) -> tup
     for k, bag in enumerate(bags):
         unfused: list[ObjectRecord] = []
         recs, stats = predict_bag(est, bag, cats, min_mask_pixels=50, use_up=True,
-                                  fusion=FusionConfig(frame="map"), per_frame=unfused)
+                                  fusion=FusionConfig(frame="map"), per_frame=unfused,
+                                  ego_bias=EgoBiasConfig(frame="map") if ego_bias else None)
         fused += [shift_record(r, k) for r in recs]
         per_frame += [shift_record(r, k) for r in unfused]
         gts += [shift_record(r, k) for r in load_gt_from_bag(bag) if r.category in cats]
@@ -138,13 +144,15 @@ def main() -> int:
     ap.add_argument("--model", action="append", default=None, help="back-end (repeatable)")
     ap.add_argument("--min-span", type=float, default=30.0, help="score frames whose track has this view span")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--ego-bias", action="store_true",
+                    help="ego-motion debiasing on too (docs/pose_estimator.md): the per-frame rows are then debiased")
     args = ap.parse_args()
     models = args.model or ["prior_fit", str(REPO / "models" / "cse_6cat_rgbd.pt")]
     bags = ensure_bags(args.root, args.scenes, args.frames, args.seed, args.sim_arg)
     rows = []
     for model in models:
         print(f"{model}:", flush=True)
-        with_fusion, without, cost = run_model(model, bags, args.min_span, args.device)
+        with_fusion, without, cost = run_model(model, bags, args.min_span, args.device, args.ego_bias)
         label = Path(model).stem if model != "prior_fit" else model
         rows += [(f"{label} + fusion", with_fusion), (f"{label} per-frame (same frames)", without)]
         n = max(cost.get("objects", 0), 1)
