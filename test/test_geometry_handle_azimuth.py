@@ -20,6 +20,7 @@ from selfpose_ros.inference.handle_yaw import handle_extras, turn_to_handle
 from selfpose_ros.inference.instance_geometry import SizedPose
 from selfpose_ros.shapes.handle import handle_seen_in_points
 from selfpose_ros.shapes.registry import mean_instance
+from selfpose_ros.train.pseudo_labels import face_fused_handle
 
 SCALE = 0.12  # metres per canonical unit
 #: The camera looks along +z with y down, 0.5 m away, 40 degrees down onto the table; canonical +Y is up.
@@ -215,3 +216,21 @@ def test_face_direction_turns_about_the_body_axis_and_ignores_a_vertical_directi
     assert np.allclose(t2, axis - R[:, 0] * 0.5 * (size[0] - size[2])) and np.allclose(s2, size)
     kept = face_direction(R, T, size, up, up)
     assert all(np.array_equal(a, b) for a, b in zip(kept, (R, T, size)))
+
+
+def test_a_trajectory_pseudo_label_faces_its_fused_clouds_handle(mug):
+    """The trainer's trajectory labels search the fused cloud as the fused tracks do: a standing box at a wrong yaw
+    turns to the handle and its centre moves onto the fitted body axis; a leaning box, or a cloud without a
+    handle, keeps the fit."""
+    cloud = _fused_views(mug, np.random.default_rng(3).normal(scale=0.005, size=6))
+    size, up = mug[1], np.array([0.0, 1.0, 0.0])
+    wrong = rotation_about_y_np(np.radians(35.0))  # a prior's ICP yaw drifts 20-27 deg on such clouds
+    R, t, ext = face_fused_handle(wrong, np.zeros(3), size, cloud, up)
+    assert float(relative_rotation_angle_np(R, np.eye(3))) < np.radians(5.0)
+    assert np.linalg.norm(t) < 0.005 and np.allclose(ext, size, rtol=0.08)
+    leaning = wrong @ np.array([[1.0, 0, 0], [0, np.cos(0.4), -np.sin(0.4)], [0, np.sin(0.4), np.cos(0.4)]])
+    kept = face_fused_handle(leaning, np.zeros(3), size, cloud, up)
+    assert all(np.array_equal(a, b) for a, b in zip(kept, (leaning, np.zeros(3), size)))
+    body = cloud[cloud[:, 0] < 0.5 * size[2] - 0.5 * size[0] + 0.5 * size[2] + 0.002]  # the handle cut off
+    kept = face_fused_handle(wrong, np.zeros(3), size, body, up)
+    assert all(np.array_equal(a, b) for a, b in zip(kept, (wrong, np.zeros(3), size)))

@@ -47,6 +47,7 @@ from selfpose_ros.geometry.fused_fit import (
     fit_prior_to_fused_cloud,
     placed_prior_distances,
 )
+from selfpose_ros.geometry.handle_azimuth import FUSED_WALL_SIGMAS
 from selfpose_ros.geometry.mesh_box import mesh_box
 from selfpose_ros.geometry.support_plane import Plane
 from selfpose_ros.geometry.transforms import invert_rigid
@@ -78,9 +79,6 @@ SETTLED_M, SETTLED_DEG, SETTLED_SCALE, SETTLED_GROWTH = 0.005, 2.0, 0.03, 1.2
 SIZE_POINTS = 500
 #: Iterations of the fused per-axis size (the back-ends use 20; the fused one starts from a fit of many views).
 SIZE_ITERATIONS = 12
-#: A fused mug's handle stands out of its wall by this many times the wall's scatter (fused clouds' walls are thick:
-#: on the seed-19 orbit mug's cloud, a robust std of 3.4-3.9 mm, against a handle 2 cm out).
-HANDLE_WALL_SIGMAS = 3.0
 #: Surface samples of each prior for the per-axis size (as the depth-only back-end).
 SIZE_SAMPLES = 2000
 
@@ -367,7 +365,7 @@ class MultiViewFusion:
         # above the wall's scatter (views whose depths disagree by millimetres); not seen now (the cloud coarsens as
         # it grows): where it was last seen, else the fit's yaw stands
         sized, found = turn_to_handle(cat, sized, track.cloud.points, up, place_unseen=False,
-                                      wall_sigmas=HANDLE_WALL_SIGMAS, known=track.handle)
+                                      wall_sigmas=FUSED_WALL_SIGMAS, known=track.handle)
         if found is not None and found.found:
             track.handle = sized.rotation[:, 0].copy()
         check = check_size(cat, sized.size)

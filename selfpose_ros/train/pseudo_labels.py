@@ -34,8 +34,11 @@ import numpy as np
 
 from selfpose_ros.conventions import SYMMETRY
 from selfpose_ros.geometry.fused_fit import FusedFitOptions, fit_prior_to_fused_cloud
+from selfpose_ros.geometry.handle_azimuth import FUSED_WALL_SIGMAS, face_protrusion, measured_body_box
 from selfpose_ros.geometry.instance_surface import object_surface
 from selfpose_ros.geometry.pinhole import backproject_np
+from selfpose_ros.geometry.upright import tilt_deg
+from selfpose_ros.inference.handle_yaw import MAX_TILT_DEG
 from selfpose_ros.shapes.handle import HANDLE_CATEGORIES, handle_visible
 from selfpose_ros.shapes.size_ranges import check_size, similarity_scale_bounds
 from selfpose_ros.train.fused_cloud import consistent_points, core_points, drop_support
@@ -148,6 +151,20 @@ def _boxed(fit, points: np.ndarray, prior: np.ndarray, category: str):
     return fit.rotation, t, float(np.linalg.norm(box.extents)), box.extents, True
 
 
+def face_fused_handle(R: np.ndarray, t: np.ndarray, extents: np.ndarray, points: np.ndarray, up: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(R, t, extents) of a standing mug's box (world frame, t its centre) turned to face the handle its fused
+    cloud ``points`` shows, searched as pose_estimator's fused tracks do (above the thick wall's scatter), and
+    measured from its body axis; unchanged when it leans or no handle is found (the fit's yaw then stands)."""
+    if tilt_deg(R, up) > MAX_TILT_DEG:
+        return R, t, extents
+    R2, t2, size, found = face_protrusion(R, t, extents, points, up, FUSED_WALL_SIGMAS)
+    if not found.found:
+        return R, t, extents
+    t2, size = measured_body_box(R2, t2, size, found, up)
+    return R2, t2, size
+
+
 class _HandleTest:
     """Per-crop handle visibility (``shapes.handle``; always True for categories without a handle)."""
 
@@ -215,6 +232,9 @@ def compute_pseudo_labels(
                 log.warning("group %d (%s): no fused fit: %s", g, dataset.group_keys[g], fit.failure_reason)
                 continue
             R_w, t_w, scale, ext, ext_ok = _boxed(fit, pts, shape, cat)
+            if ext_ok and handle.active and use_up:
+                R_w, t_w, ext = face_fused_handle(R_w, t_w, ext, pts, up_world)
+                scale = float(np.linalg.norm(ext))
             cam = [_to_camera(R_w, t_w, T) for T in Ts]
             seen = [handle(c, R, t, ext if ext_ok else None) for c, (R, t) in zip(crops, cam)]
             if handle.active and not any(seen):  # the trajectory never saw the handle: yaw and box are unknown
