@@ -191,3 +191,29 @@ def test_support_planes_go_to_the_fusion_frame_and_a_track_stands_on_their_media
         np.testing.assert_allclose(world_plane(plane_c, T_wc), table_w, atol=1e-12)
     assert len(track.supports) == MAX_SUPPORTS
     np.testing.assert_allclose(track.support(), table_w, atol=1e-12)
+
+
+def test_a_tracks_handle_is_where_the_views_that_found_it_agree():
+    """The fused handle direction is the single views' found handles' circular mean, outliers and up set aside:
+    none before MIN_HANDLE_VOTES agree, and none after the track restarts."""
+    from selfpose_ros.inference.fusion_track import HANDLE_VOTE_DEG, MAX_VOTES, MIN_HANDLE_VOTES, FusedTrack
+
+    up = np.array([0.0, 0.0, 1.0])
+    track = FusedTrack(0, "mug", 1, VoxelCloud(0.004, 100), 0.1, np.eye(3), np.zeros(3), 0)
+    truth = np.radians(170.0)  # across the +-180 deg seam
+    rng = np.random.default_rng(4)
+    for _ in range(MIN_HANDLE_VOTES - 1):
+        track.add_handle_vote([np.cos(truth), np.sin(truth), 0.3])
+    assert track.voted_handle(up) is None and track.voted_handle(None) is None
+    for a in truth + np.radians(rng.normal(0.0, 2.0, 20)):
+        track.add_handle_vote([np.cos(a), np.sin(a), rng.normal(0.0, 0.2)])  # a vote need not be horizontal
+    for a in (truth + np.pi, truth + np.radians(3 * HANDLE_VOTE_DEG)):  # a flipped view, a wild one
+        track.add_handle_vote([np.cos(a), np.sin(a), 0.0])
+    x = track.voted_handle(up)
+    assert abs(x @ up) < 1e-12 and np.linalg.norm(x) == pytest.approx(1.0)
+    assert np.degrees(np.arccos(np.clip(x @ [np.cos(truth), np.sin(truth), 0.0], -1, 1))) < 1.5
+    for _ in range(2 * MAX_VOTES):
+        track.add_handle_vote([1.0, 0.0, 0.0])
+    assert len(track.handle_votes) == MAX_VOTES and track.voted_handle(up) == pytest.approx([1.0, 0.0, 0.0])
+    track.restart(VoxelCloud(0.004, 100), 0.1, np.eye(3), np.zeros(3), 1)
+    assert track.voted_handle(up) is None and track.handle is None

@@ -47,7 +47,7 @@ from selfpose_ros.geometry.fused_fit import (
     fit_prior_to_fused_cloud,
     placed_prior_distances,
 )
-from selfpose_ros.geometry.handle_azimuth import FUSED_WALL_SIGMAS
+from selfpose_ros.geometry.handle_azimuth import FUSED_WALL_SIGMAS, face_direction
 from selfpose_ros.geometry.mesh_box import mesh_box
 from selfpose_ros.geometry.support_plane import Plane
 from selfpose_ros.geometry.transforms import invert_rigid
@@ -176,6 +176,8 @@ class MultiViewFusion:
             track.top_views += bool(est.extras.get("top_visible"))
             if SYMMETRY.get(est.category) != "continuous_y":  # a turn about +Y means nothing for those
                 track.add_vote(R_w)
+            if est.extras.get("handle_visible"):
+                track.add_handle_vote(R_w[:, 0])
             track.last_seen_ns = stamp
             if len(pts_w):
                 track.cloud.add(pts_w)
@@ -361,12 +363,16 @@ class MultiViewFusion:
                               upright_deg=self.config.upright_snap_deg, max_distance=0.01, box_points=prior,
                               top_visible=track.top_views > 0, iterations=SIZE_ITERATIONS)
         sized = replace(sized, rotation=Rc.T @ sized.rotation, translation=Rc.T @ (sized.translation - tc))
-        # a mug's handle where the views saw it, searched in the whole cloud (a thinned one holds few handle points)
-        # above the wall's scatter (views whose depths disagree by millimetres); not seen now (the cloud coarsens as
-        # it grows): where it was last seen, else the fit's yaw stands
+        # a mug's handle: where the single views that found it agree (the fused cloud's own handle can lie a few
+        # degrees off where the views saw one side of it); else searched in the whole fused cloud (a thinned one
+        # holds few handle points) above the wall's scatter; else where it was last seen; else the fit's yaw stands
+        voted = track.voted_handle(up)
         sized, found = turn_to_handle(cat, sized, track.cloud.points, up, place_unseen=False,
-                                      wall_sigmas=FUSED_WALL_SIGMAS, known=track.handle)
-        if found is not None and found.found:
+                                      wall_sigmas=FUSED_WALL_SIGMAS, known=voted if voted is not None else track.handle)
+        if found is not None and voted is not None and found.found:
+            R_h, t_h, size_h = face_direction(sized.rotation, sized.translation, sized.size, voted, up, found.axis)
+            sized = replace(sized, rotation=R_h, translation=t_h, size=size_h)
+        if found is not None and (found.found or voted is not None):
             track.handle = sized.rotation[:, 0].copy()
         check = check_size(cat, sized.size)
         if check.size is None:

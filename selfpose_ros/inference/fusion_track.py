@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from selfpose_ros.geometry.body_axis import horizontal_basis
 from selfpose_ros.geometry.voxel_cloud import VoxelCloud
 
 #: View directions closer than this to a kept one are not kept (the span is measured to this resolution).
@@ -23,6 +24,8 @@ SPAN_STEP_DEG = 2.0
 MAX_VIEW_DIRECTIONS = 256
 #: Single-view estimates a track remembers (their canonical +X) to break near-ties of its fits.
 MAX_VOTES = 64
+#: A mug's handle direction is voted by the single views that found it once this many agree within HANDLE_VOTE_DEG.
+MIN_HANDLE_VOTES, HANDLE_VOTE_DEG = 3, 15.0
 #: Support planes a track keeps (the most recent views'); their median is the one the fused size stands on.
 MAX_SUPPORTS = 15
 #: Consecutive views whose points lie away from the fused fit before a track counts its object as moved.
@@ -146,6 +149,7 @@ class FusedTrack:
     #: (cloud points, scale, R, t) of the fit the size was last computed from, and the box pose (R, centre) it gave
     sized: tuple | None = None
     handle: np.ndarray | None = None  #: (3,) a mug's handle direction where the fused cloud last showed it
+    handle_votes: list = field(default_factory=list)  #: +X of the last MAX_VOTES single views that found the handle
 
     def __post_init__(self) -> None:
         self.directions, self.coverage = DirectionSet(SPAN_STEP_DEG), DirectionSet(self.coverage_step_deg)
@@ -155,6 +159,25 @@ class FusedTrack:
         """Remember a single-view estimate's canonical +X in the fusion frame (the oldest goes first)."""
         self.votes[self._vote_count % MAX_VOTES] = np.asarray(R_world)[:, 0]
         self._vote_count += 1
+
+    def add_handle_vote(self, x_world: np.ndarray) -> None:
+        """Remember the +X of a single view that found the handle (fusion frame; the oldest goes first)."""
+        self.handle_votes = [*self.handle_votes[-(MAX_VOTES - 1):], np.asarray(x_world, np.float64)]
+
+    def voted_handle(self, up: np.ndarray | None) -> np.ndarray | None:
+        """The horizontal handle direction (3,) the single views' found handles agree on: the circular mean of those
+        within HANDLE_VOTE_DEG of their circular median, when at least MIN_HANDLE_VOTES are; else None."""
+        if up is None or len(self.handle_votes) < MIN_HANDLE_VOTES:
+            return None
+        e1, e2 = horizontal_basis(np.asarray(up, np.float64) / np.linalg.norm(up))
+        votes = np.array(self.handle_votes)
+        az = np.arctan2(votes @ e2, votes @ e1)
+        apart = np.abs(np.angle(np.exp(1j * (az[:, None] - az[None, :]))))
+        near = apart[np.argmin(apart.sum(axis=1))] <= np.radians(HANDLE_VOTE_DEG)
+        if near.sum() < MIN_HANDLE_VOTES:
+            return None
+        a = float(np.angle(np.exp(1j * az[near]).mean()))
+        return np.cos(a) * e1 + np.sin(a) * e2
 
     @property
     def recent_votes(self) -> np.ndarray:
@@ -174,7 +197,8 @@ class FusedTrack:
     @property
     def nbytes(self) -> int:
         """Bytes held by the track's cloud and view directions."""
-        return self.cloud.nbytes + self.directions.nbytes + self.coverage.nbytes + self.votes.nbytes
+        return (self.cloud.nbytes + self.directions.nbytes + self.coverage.nbytes + self.votes.nbytes
+                + 24 * len(self.handle_votes))
 
     def add_view(self, camera_centre: np.ndarray) -> bool:
         """Remember the direction object -> camera; return True when it adds coverage."""
@@ -203,6 +227,6 @@ class FusedTrack:
         self.__post_init__()
         self.views, self.fused, self.fit_confidence, self.fit_residual = 0, False, 0.0, 0.0
         self.frames_since_fit, self.supports, self.misfit_views, self.top_views, self.sized = 0, [], 0, 0, None
-        self.handle = None
+        self.handle, self.handle_votes = None, []
         self.scale, self.R, self.t, self.last_seen_ns = float(scale), R, t, stamp_ns
         self.resets += 1
