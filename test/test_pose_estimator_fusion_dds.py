@@ -131,8 +131,8 @@ def test_the_mug_error_falls_as_the_view_span_grows(run):
     fused_err, single_err = np.median([r[3] for r in wide]), np.median([r[4] for r in wide])
     # the single views find the mug's handle too (inference/handle_yaw.py), so both may be a few degrees off: the
     # fused track must then be as good, within 6 degrees. The prior's fit alone placed this mug's handle 0.3-23
-    # degrees off with the frames DDS delivers (a median of 6.1 failed CI in stop 24); since the handle the views
-    # found sets the yaw (inference/fusion.py), an offline replay with random frame drops gave medians of 0.2-1.6
+    # degrees off with the frames DDS delivers (a median of 6.1 failed the CI run of stop 23); since the handle the
+    # views found sets the yaw (inference/fusion.py), an offline replay with random frame drops gave medians of 0.2-1.6
     assert fused_err < 20.0 and fused_err < max(single_err, 6.0), (fused_err, single_err)
     assert rows[0][3] > fused_err or rows[0][3] < 20.0  # the error fell from the first view, or was small already
 
