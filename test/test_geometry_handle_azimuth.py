@@ -13,6 +13,7 @@ from selfpose_ros.geometry.handle_azimuth import (
     find_protrusion,
     hidden_protrusion_box,
     measured_body_box,
+    voted_direction,
 )
 from selfpose_ros.geometry.rotations import relative_rotation_angle_np, rotation_about_y_np
 from selfpose_ros.inference import handle_yaw
@@ -234,3 +235,13 @@ def test_a_trajectory_pseudo_label_faces_its_fused_clouds_handle(mug):
     body = cloud[cloud[:, 0] < 0.5 * size[2] - 0.5 * size[0] + 0.5 * size[2] + 0.002]  # the handle cut off
     kept = face_fused_handle(wrong, np.zeros(3), size, body, up)
     assert all(np.array_equal(a, b) for a, b in zip(kept, (wrong, np.zeros(3), size)))
+
+
+def test_voted_direction_is_the_circular_mean_of_the_votes_near_their_median():
+    up = np.array([0.0, 1.0, 0.0])
+    e1, e2 = horizontal_basis(up)
+    at = [np.cos(a) * e1 + np.sin(a) * e2 + 0.3 * up for a in np.radians([178.0, -178.0, 176.0, 90.0])]
+    x = voted_direction(np.array(at), up, 3, 15.0)  # the +-180 deg seam; the vote at 90 deg is left out
+    assert abs(x @ up) < 1e-12 and x @ -e1 > np.cos(np.radians(1.5))
+    assert voted_direction(np.array(at[:2]), up, 3, 15.0) is None  # too few
+    assert voted_direction(np.array(at[:2] + at[3:]), up, 3, 15.0) is None  # too few agree

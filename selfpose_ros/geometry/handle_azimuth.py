@@ -186,3 +186,19 @@ def hidden_protrusion_box(R: np.ndarray, t: np.ndarray, size: np.ndarray, found:
     length, diameter = max(float(size[0]), float(size[2])), min(float(size[0]), float(size[2]))
     R_new = np.stack((away, u, np.cross(away, u)), axis=1)
     return R_new, axis + away * away_share * 0.5 * (length - diameter), np.array([length, size[1], diameter])
+
+
+def voted_direction(votes: np.ndarray, up: np.ndarray, min_votes: int, within_deg: float) -> np.ndarray | None:
+    """The horizontal direction (3,) that direction votes (N, 3) agree on: the circular mean of the azimuths about
+    ``up`` within ``within_deg`` of their circular median, when at least ``min_votes`` are; else None."""
+    votes = np.asarray(votes, np.float64).reshape(-1, 3)
+    if len(votes) < min_votes:
+        return None
+    e1, e2 = horizontal_basis(np.asarray(up, np.float64) / np.linalg.norm(up))
+    az = np.arctan2(votes @ e2, votes @ e1)
+    apart = np.abs(np.angle(np.exp(1j * (az[:, None] - az[None, :]))))
+    near = apart[np.argmin(apart.sum(axis=1))] <= np.radians(within_deg)
+    if near.sum() < min_votes:
+        return None
+    a = float(np.angle(np.exp(1j * az[near]).mean()))
+    return np.cos(a) * e1 + np.sin(a) * e2

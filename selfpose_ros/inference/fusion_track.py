@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from selfpose_ros.geometry.body_axis import horizontal_basis
+from selfpose_ros.geometry.handle_azimuth import voted_direction
 from selfpose_ros.geometry.voxel_cloud import VoxelCloud
 
 #: View directions closer than this to a kept one are not kept (the span is measured to this resolution).
@@ -165,19 +165,11 @@ class FusedTrack:
         self.handle_votes = [*self.handle_votes[-(MAX_VOTES - 1):], np.asarray(x_world, np.float64)]
 
     def voted_handle(self, up: np.ndarray | None) -> np.ndarray | None:
-        """The horizontal handle direction (3,) the single views' found handles agree on: the circular mean of those
-        within HANDLE_VOTE_DEG of their circular median, when at least MIN_HANDLE_VOTES are; else None."""
-        if up is None or len(self.handle_votes) < MIN_HANDLE_VOTES:
+        """The horizontal handle direction (3,) the single views' found handles agree on
+        (``geometry.handle_azimuth.voted_direction``: MIN_HANDLE_VOTES within HANDLE_VOTE_DEG), else None."""
+        if up is None:
             return None
-        e1, e2 = horizontal_basis(np.asarray(up, np.float64) / np.linalg.norm(up))
-        votes = np.array(self.handle_votes)
-        az = np.arctan2(votes @ e2, votes @ e1)
-        apart = np.abs(np.angle(np.exp(1j * (az[:, None] - az[None, :]))))
-        near = apart[np.argmin(apart.sum(axis=1))] <= np.radians(HANDLE_VOTE_DEG)
-        if near.sum() < MIN_HANDLE_VOTES:
-            return None
-        a = float(np.angle(np.exp(1j * az[near]).mean()))
-        return np.cos(a) * e1 + np.sin(a) * e2
+        return voted_direction(np.array(self.handle_votes).reshape(-1, 3), up, MIN_HANDLE_VOTES, HANDLE_VOTE_DEG)
 
     @property
     def recent_votes(self) -> np.ndarray:

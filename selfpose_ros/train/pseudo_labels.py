@@ -34,10 +34,17 @@ import numpy as np
 
 from selfpose_ros.conventions import SYMMETRY
 from selfpose_ros.geometry.fused_fit import FusedFitOptions, fit_prior_to_fused_cloud
-from selfpose_ros.geometry.handle_azimuth import FUSED_WALL_SIGMAS, face_protrusion, measured_body_box
+from selfpose_ros.geometry.handle_azimuth import (
+    FUSED_WALL_SIGMAS,
+    face_direction,
+    face_protrusion,
+    measured_body_box,
+    voted_direction,
+)
 from selfpose_ros.geometry.instance_surface import object_surface
 from selfpose_ros.geometry.pinhole import backproject_np
 from selfpose_ros.geometry.upright import tilt_deg
+from selfpose_ros.inference.fusion_track import HANDLE_VOTE_DEG, MIN_HANDLE_VOTES
 from selfpose_ros.inference.handle_yaw import MAX_TILT_DEG
 from selfpose_ros.shapes.handle import HANDLE_CATEGORIES, handle_visible
 from selfpose_ros.shapes.size_ranges import check_size, similarity_scale_bounds
@@ -151,15 +158,28 @@ def _boxed(fit, points: np.ndarray, prior: np.ndarray, category: str):
     return fit.rotation, t, float(np.linalg.norm(box.extents)), box.extents, True
 
 
-def face_fused_handle(R: np.ndarray, t: np.ndarray, extents: np.ndarray, points: np.ndarray, up: np.ndarray
+def face_fused_handle(R: np.ndarray, t: np.ndarray, extents: np.ndarray, points: np.ndarray, up: np.ndarray,
+                      crops: Sequence = (), T_map_cam: Sequence[np.ndarray] = ()
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(R, t, extents) of a standing mug's box (world frame, t its centre) turned to face the handle its fused
-    cloud ``points`` shows, searched as pose_estimator's fused tracks do (above the thick wall's scatter), and
-    measured from its body axis; unchanged when it leans or no handle is found (the fit's yaw then stands)."""
+    """(R, t, extents) of a standing mug's box (world frame, t its centre) turned to face its handle, measured from
+    its body axis: where the ``crops`` (with their poses ``T_map_cam``) that show it agree, searched in each crop's
+    points as the back-ends do (``inference.fusion_track``'s vote); else as the fused cloud ``points`` shows it,
+    searched as pose_estimator's fused tracks do (above the thick wall's scatter). Unchanged when it leans or no
+    handle is found (the fit's yaw then stands)."""
     if tilt_deg(R, up) > MAX_TILT_DEG:
         return R, t, extents
+    votes = []
+    for crop, T in zip(crops, T_map_cam):
+        Rc = T[:3, :3].T
+        seen = backproject_np(crop.depth, crop.K, np.asarray(crop.mask, bool) & (crop.depth > 0))
+        found = face_protrusion(Rc @ R, Rc @ (t - T[:3, 3]), extents, seen, Rc @ up)
+        if found[3].found:
+            votes.append(T[:3, :3] @ found[0][:, 0])
     R2, t2, size, found = face_protrusion(R, t, extents, points, up, FUSED_WALL_SIGMAS)
-    if not found.found:
+    voted = voted_direction(np.array(votes).reshape(-1, 3), up, MIN_HANDLE_VOTES, HANDLE_VOTE_DEG)
+    if voted is not None:
+        R2, t2, size = face_direction(R, t, extents, voted, up, found.axis)
+    elif not found.found:
         return R, t, extents
     t2, size = measured_body_box(R2, t2, size, found, up)
     return R2, t2, size
@@ -233,7 +253,7 @@ def compute_pseudo_labels(
                 continue
             R_w, t_w, scale, ext, ext_ok = _boxed(fit, pts, shape, cat)
             if ext_ok and handle.active and use_up:
-                R_w, t_w, ext = face_fused_handle(R_w, t_w, ext, pts, up_world)
+                R_w, t_w, ext = face_fused_handle(R_w, t_w, ext, pts, up_world, crops, Ts)
                 scale = float(np.linalg.norm(ext))
             cam = [_to_camera(R_w, t_w, T) for T in Ts]
             seen = [handle(c, R, t, ext if ext_ok else None) for c, (R, t) in zip(crops, cam)]
