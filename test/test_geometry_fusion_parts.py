@@ -196,7 +196,8 @@ def test_support_planes_go_to_the_fusion_frame_and_a_track_stands_on_their_media
 def test_a_tracks_handle_is_where_the_views_that_found_it_agree():
     """The fused handle direction is the single views' found handles' circular mean, outliers and up set aside:
     none before MIN_HANDLE_VOTES agree, and none after the track restarts."""
-    from selfpose_ros.inference.fusion_track import HANDLE_VOTE_DEG, MAX_VOTES, MIN_HANDLE_VOTES, FusedTrack
+    from selfpose_ros.geometry.handle_azimuth import HANDLE_VOTE_DEG, MIN_HANDLE_VOTES
+    from selfpose_ros.inference.fusion_track import MAX_VOTES, FusedTrack
 
     up = np.array([0.0, 0.0, 1.0])
     track = FusedTrack(0, "mug", 1, VoxelCloud(0.004, 100), 0.1, np.eye(3), np.zeros(3), 0)

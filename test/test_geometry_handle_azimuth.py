@@ -245,3 +245,14 @@ def test_voted_direction_is_the_circular_mean_of_the_votes_near_their_median():
     assert abs(x @ up) < 1e-12 and x @ -e1 > np.cos(np.radians(1.5))
     assert voted_direction(np.array(at[:2]), up, 3, 15.0) is None  # too few
     assert voted_direction(np.array(at[:2] + at[3:]), up, 3, 15.0) is None  # too few agree
+
+
+def test_a_voted_handle_wins_over_the_search_and_a_given_direction_is_not_placed_behind(mug):
+    seen, R, size = _view(mug, 30.0, 0.001)
+    R_voted = R @ rotation_about_y_np(np.radians(8.0))  # the views agree on a handle 8 degrees from the found one
+    out, found = turn_to_handle("mug", _sized(R, T, size), seen, R[:, 1], place_unseen=False, voted=R_voted[:, 0])
+    assert found.found and float(relative_rotation_angle_np(out.rotation, R_voted)) < np.radians(0.5)
+    hidden, R2, _ = _view(mug, 110.0)  # the handle behind: placing it would turn +X away from the camera
+    R_known = R2 @ rotation_about_y_np(np.radians(-60.0))
+    out, found = turn_to_handle("mug", _sized(R2, T, size), hidden, R2[:, 1], known=R_known[:, 0])
+    assert not found.found and float(relative_rotation_angle_np(out.rotation, R_known)) < np.radians(0.5)

@@ -22,6 +22,8 @@ PEAK_HALF_WIDTH_DEG = 25.0
 #: ``wall_sigmas`` for a cloud fused over views: its wall is thick (views whose depth disagrees by millimetres; on
 #: the DDS fusion test's mug, a robust std of 3.4-3.9 mm against a handle 2 cm out).
 FUSED_WALL_SIGMAS = 3.0
+#: :func:`voted_direction`: a direction is voted once this many votes agree within HANDLE_VOTE_DEG of their median.
+MIN_HANDLE_VOTES, HANDLE_VOTE_DEG = 3, 15.0
 
 
 @dataclass(frozen=True)
@@ -188,7 +190,8 @@ def hidden_protrusion_box(R: np.ndarray, t: np.ndarray, size: np.ndarray, found:
     return R_new, axis + away * away_share * 0.5 * (length - diameter), np.array([length, size[1], diameter])
 
 
-def voted_direction(votes: np.ndarray, up: np.ndarray, min_votes: int, within_deg: float) -> np.ndarray | None:
+def voted_direction(votes: np.ndarray, up: np.ndarray, min_votes: int = MIN_HANDLE_VOTES,
+                    within_deg: float = HANDLE_VOTE_DEG) -> np.ndarray | None:
     """The horizontal direction (3,) that direction votes (N, 3) agree on: the circular mean of the azimuths about
     ``up`` within ``within_deg`` of their circular median, when at least ``min_votes`` are; else None."""
     votes = np.asarray(votes, np.float64).reshape(-1, 3)

@@ -47,7 +47,7 @@ from selfpose_ros.geometry.fused_fit import (
     fit_prior_to_fused_cloud,
     placed_prior_distances,
 )
-from selfpose_ros.geometry.handle_azimuth import FUSED_WALL_SIGMAS, face_direction
+from selfpose_ros.geometry.handle_azimuth import FUSED_WALL_SIGMAS
 from selfpose_ros.geometry.mesh_box import mesh_box
 from selfpose_ros.geometry.support_plane import Plane
 from selfpose_ros.geometry.transforms import invert_rigid
@@ -368,10 +368,7 @@ class MultiViewFusion:
         # holds few handle points) above the wall's scatter; else where it was last seen; else the fit's yaw stands
         voted = track.voted_handle(up)
         sized, found = turn_to_handle(cat, sized, track.cloud.points, up, place_unseen=False,
-                                      wall_sigmas=FUSED_WALL_SIGMAS, known=voted if voted is not None else track.handle)
-        if found is not None and voted is not None and found.found:
-            R_h, t_h, size_h = face_direction(sized.rotation, sized.translation, sized.size, voted, up, found.axis)
-            sized = replace(sized, rotation=R_h, translation=t_h, size=size_h)
+                                      wall_sigmas=FUSED_WALL_SIGMAS, known=track.handle, voted=voted)
         if found is not None and (found.found or voted is not None):
             track.handle = sized.rotation[:, 0].copy()
         check = check_size(cat, sized.size)

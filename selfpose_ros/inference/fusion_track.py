@@ -24,8 +24,6 @@ SPAN_STEP_DEG = 2.0
 MAX_VIEW_DIRECTIONS = 256
 #: Single-view estimates a track remembers (their canonical +X) to break near-ties of its fits.
 MAX_VOTES = 64
-#: A mug's handle direction is voted by the single views that found it once this many agree within HANDLE_VOTE_DEG.
-MIN_HANDLE_VOTES, HANDLE_VOTE_DEG = 3, 15.0
 #: Support planes a track keeps (the most recent views'); their median is the one the fused size stands on.
 MAX_SUPPORTS = 15
 #: Consecutive views whose points lie away from the fused fit before a track counts its object as moved.
@@ -166,10 +164,8 @@ class FusedTrack:
 
     def voted_handle(self, up: np.ndarray | None) -> np.ndarray | None:
         """The horizontal handle direction (3,) the single views' found handles agree on
-        (``geometry.handle_azimuth.voted_direction``: MIN_HANDLE_VOTES within HANDLE_VOTE_DEG), else None."""
-        if up is None:
-            return None
-        return voted_direction(np.array(self.handle_votes).reshape(-1, 3), up, MIN_HANDLE_VOTES, HANDLE_VOTE_DEG)
+        (``geometry.handle_azimuth.voted_direction``), else None."""
+        return None if up is None else voted_direction(np.array(self.handle_votes), up)
 
     @property
     def recent_votes(self) -> np.ndarray:

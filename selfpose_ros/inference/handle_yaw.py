@@ -38,17 +38,20 @@ HIDDEN_HANDLE_AWAY = 0.5
 
 
 def turn_to_handle(category: str, sized: SizedPose, points: np.ndarray, up: np.ndarray | None,
-                   place_unseen: bool = True, wall_sigmas: float = 0.0, known: np.ndarray | None = None
-                   ) -> tuple[SizedPose, Protrusion | None]:
+                   place_unseen: bool = True, wall_sigmas: float = 0.0, known: np.ndarray | None = None,
+                   voted: np.ndarray | None = None) -> tuple[SizedPose, Protrusion | None]:
     """``sized`` turned about its body axis to face its handle with its box measured from that axis
     (``measured_body_box``), and what the search found (None: not searched). With ``place_unseen``, a handle
-    not found is placed behind the body (``hidden_protrusion_box``, HIDDEN_HANDLE_AWAY); without, the pose keeps
-    its yaw (a back-end whose yaw carries evidence of its own: the learned one).
+    not found (and no direction given) is placed behind the body (``hidden_protrusion_box``,
+    HIDDEN_HANDLE_AWAY); without, the pose keeps its yaw (a back-end whose yaw carries evidence of its own: the
+    learned one).
 
     ``points`` (N, 3): the instance's camera-frame points with their silhouette; ``up`` (3,) the up direction.
     ``wall_sigmas``: a handle point stands out of the wall by that many times the wall's scatter too (a fused cloud's
-    thick wall; ``geometry.handle_azimuth.find_protrusion``). ``known`` (3,): where the handle was found before
-    (a static object's earlier views): a handle not found now faces it, instead of being placed or left.
+    thick wall; ``geometry.handle_azimuth.find_protrusion``). ``voted`` (3,): the handle direction several views
+    agree on (a fused track's); it wins over the search, which then only fits the axis and measures the box.
+    ``known`` (3,): where the handle was found before (a static object's earlier views): without ``voted``, a
+    handle not found now faces it.
     """
     if category not in HANDLE_CATEGORIES or up is None or len(points) == 0:
         return sized, None
@@ -56,10 +59,13 @@ def turn_to_handle(category: str, sized: SizedPose, points: np.ndarray, up: np.n
     if tilt_deg(R, up) > MAX_TILT_DEG:
         return sized, None
     R_new, t_new, size, found = face_protrusion(R, sized.translation, sized.size, points, up, wall_sigmas)
-    if known is not None and not found.found:
-        R_new, t_new, size = face_direction(R_new, t_new, size, known, up, found.axis)
+    given = voted if voted is not None else known
+    if given is not None and not found.found:
+        R_new, t_new, size = face_direction(R_new, t_new, size, given, up, found.axis)
     t_new, size = measured_body_box(R_new, t_new, size, found, up)
-    if place_unseen:
+    if voted is not None and found.found:  # the views' agreement turns the box measured about the found axis
+        R_new, t_new, size = face_direction(R_new, t_new, size, voted, up, found.axis)
+    if place_unseen and given is None:
         R_new, t_new, size = hidden_protrusion_box(R_new, t_new, size, found, up, HIDDEN_HANDLE_AWAY)
     return SizedPose(R_new, t_new, size, sized.fit, sized.top_visible), found
 

@@ -44,7 +44,6 @@ from selfpose_ros.geometry.handle_azimuth import (
 from selfpose_ros.geometry.instance_surface import object_surface
 from selfpose_ros.geometry.pinhole import backproject_np
 from selfpose_ros.geometry.upright import tilt_deg
-from selfpose_ros.inference.fusion_track import HANDLE_VOTE_DEG, MIN_HANDLE_VOTES
 from selfpose_ros.inference.handle_yaw import MAX_TILT_DEG
 from selfpose_ros.shapes.handle import HANDLE_CATEGORIES, handle_visible
 from selfpose_ros.shapes.size_ranges import check_size, similarity_scale_bounds
@@ -163,9 +162,9 @@ def face_fused_handle(R: np.ndarray, t: np.ndarray, extents: np.ndarray, points:
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(R, t, extents) of a standing mug's box (world frame, t its centre) turned to face its handle, measured from
     its body axis: where the ``crops`` (with their poses ``T_map_cam``) that show it agree, searched in each crop's
-    points as the back-ends do (``inference.fusion_track``'s vote); else as the fused cloud ``points`` shows it,
-    searched as pose_estimator's fused tracks do (above the thick wall's scatter). Unchanged when it leans or no
-    handle is found (the fit's yaw then stands)."""
+    depth inside its mask (``geometry.handle_azimuth.voted_direction``, the fused tracks' vote); else as the fused
+    cloud ``points`` shows it, searched as pose_estimator's fused tracks do (above the thick wall's scatter).
+    Unchanged when it leans or no handle is found (the fit's yaw then stands)."""
     if tilt_deg(R, up) > MAX_TILT_DEG:
         return R, t, extents
     votes = []
@@ -176,7 +175,7 @@ def face_fused_handle(R: np.ndarray, t: np.ndarray, extents: np.ndarray, points:
         if found[3].found:
             votes.append(T[:3, :3] @ found[0][:, 0])
     R2, t2, size, found = face_protrusion(R, t, extents, points, up, FUSED_WALL_SIGMAS)
-    voted = voted_direction(np.array(votes).reshape(-1, 3), up, MIN_HANDLE_VOTES, HANDLE_VOTE_DEG)
+    voted = voted_direction(np.array(votes), up)
     if voted is not None:
         R2, t2, size = face_direction(R, t, extents, voted, up, found.axis)
     elif not found.found:
