@@ -11,6 +11,7 @@ from selfpose_ros.geometry.instance_surface import (
     mask_core,
     object_surface,
     object_surfaces,
+    reach_masks,
     surface_points,
 )
 from selfpose_ros.geometry.pinhole import backproject_np
@@ -168,3 +169,43 @@ def test_with_silhouette_adds_thin_parts_that_the_surface_drops_but_no_backgroun
     low = with_silhouette(depth, K, mask, s.keep, far, plane=Plane(plane.normal, bar_y + 0.001))
     assert not (low & bar).any()
     assert with_silhouette(depth, K, np.zeros_like(mask), np.zeros_like(mask), far).sum() == 0
+
+
+def test_an_eroded_mask_reached_out_recovers_the_object_and_no_background():
+    depth, obj = _scene()
+    eroded = obj & ~_dilate(~obj, 4)  # the segmenter fell 4 px short of the silhouette
+    short = object_surface(depth, K, eroded)
+    assert (short.keep & obj).sum() < 0.8 * obj.sum()
+    reached = reach_masks(eroded[None], 6)[0]
+    assert (reached & ~eroded).any() and not (eroded & ~reached).any()
+    s = object_surface(depth, K, reached)
+    assert not (s.keep & ~obj).any()  # the wall behind the object stays out
+    assert (s.keep & obj).sum() >= 0.9 * obj.sum()
+
+
+def test_reach_grows_onto_no_other_instance():
+    a = _disc(60, 80, 20)
+    b = _disc(104, 80, 22)  # 2 px apart
+    out = reach_masks(np.stack([a, b]), 5)
+    assert not (out[0] & b).any() and not (out[1] & a).any()
+    assert (out[0] & ~a).sum() > 0 and (out[1] & ~b).sum() > 0
+    assert (reach_masks(np.stack([a, b]), 0) == np.stack([a, b])).all()
+    with pytest.raises(ValueError):
+        SurfaceOptions(reach_px=-1)
+
+
+def test_frame_geometry_reaches_through_its_surface_options():
+    from selfpose_ros.data.frame import RGBDFrame
+    from selfpose_ros.data.instances import Instance
+    from selfpose_ros.inference.instance_geometry import frame_geometry
+
+    depth, obj = _scene()
+    eroded = obj & ~_dilate(~obj, 4)
+    frame = RGBDFrame(np.zeros((H, W, 3), np.uint8), depth, eroded.astype(np.int32) * 1001, K)
+    inst = [Instance(1001, "bowl", 1, eroded, (75, 55, 125, 105))]
+    plain = frame_geometry(frame, inst, use_support_plane=False)
+    far = frame_geometry(frame, inst, use_support_plane=False, surface_options=SurfaceOptions(reach_px=6))
+    assert plain.reached is not None and (plain.reached == plain.masks).all()
+    assert (far.masks[0] == eroded).all() and (far.reached[0] & ~eroded).any()  # the mask itself is kept
+    assert far.surfaces[0].num_kept > 1.2 * plain.surfaces[0].num_kept and not (far.surfaces[0].keep & ~obj).any()
+    assert len(far.handle_points(frame, 0)) > len(plain.handle_points(frame, 0))

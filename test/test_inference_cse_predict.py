@@ -54,3 +54,17 @@ def test_checkpoint_predictions_use_the_model_categories_and_bad_input_fails(bag
     assert "were requested" in capsys.readouterr().err
     assert selfpose_main(["predict", "--model", "prior_fit", "--bag", str(tmp_path / "nobag"),
                           "--out", str(preds)]) == 2
+
+
+def test_mask_reach_reaches_the_estimates_and_a_bad_one_is_refused(bag, tmp_path, capsys):
+    sizes = {}
+    for reach in (0, 12):
+        preds = tmp_path / f"reach{reach}.jsonl"
+        assert selfpose_main(["predict", "--model", "prior_fit", "--bag", str(bag), "--out", str(preds),
+                              "--mask-reach-px", str(reach), "--max-frames", "1"]) == 0
+        sizes[reach] = sorted((r.category, r.instance, tuple(r.size)) for r in read_predictions(preds))
+    assert sizes[0] and sizes[0] != sizes[12]  # the option is used (the masks differ by up to 12 px)
+    capsys.readouterr()
+    assert selfpose_main(["predict", "--model", "prior_fit", "--bag", str(bag), "--out", str(tmp_path / "x.jsonl"),
+                          "--mask-reach-px", "-1"]) == 2
+    assert "mask_reach_px must be in [0, 32]" in capsys.readouterr().err

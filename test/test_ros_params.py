@@ -30,3 +30,15 @@ def test_ego_bias_is_off_by_default_and_its_values_are_checked():
     assert "ego_bias_frame must be a TF frame name" in str(err.value)
     assert "ego_bias_prior must be in (0, 0.2]" in str(err.value)
     assert "ego_bias_object_prior must be in (0, 0.2]" in str(err.value)
+
+
+def test_mask_reach_is_checked_and_reaches_the_solver():
+    from selfpose_ros.inference.estimator import SolverOptions
+
+    assert PoseEstimatorParams().mask_reach_px == SolverOptions().mask_reach_px == 4
+    PoseEstimatorParams(mask_reach_px=0).validate()
+    with pytest.raises(ValueError, match=r"mask_reach_px must be in \[0, 32\] pixels, got -2"):
+        PoseEstimatorParams(mask_reach_px=-2).validate()
+    with pytest.raises(ValueError, match="mask_reach_px"):
+        SolverOptions(mask_reach_px=33)
+    assert SolverOptions(mask_reach_px=6).surface_options().reach_px == 6

@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-mask-pixels", type=int, default=50, help="skip smaller instances")
     parser.add_argument("--min-inliers", type=int, default=15)
     parser.add_argument("--no-icp", action="store_true", help="no ICP refinement")
+    parser.add_argument("--mask-reach-px", type=int, default=None,
+                        help="grow masks by this many pixels before the surface selection (the node's mask_reach_px; "
+                             "default: the node's default)")
     parser.add_argument("--no-up", action="store_true",
                         help="do not take the gravity direction from the bag's TF (the world frame's +Z); "
                              "the bag then needs no /tf")
@@ -189,8 +192,9 @@ def run(args: argparse.Namespace) -> int:
     if bags is None:
         return 2
     cats = [c.strip() for c in args.categories.split(",")] if args.categories else None
-    options = SolverOptions(min_inliers=args.min_inliers, icp=not args.no_icp, device=args.device)
     try:
+        reach = {} if args.mask_reach_px is None else {"mask_reach_px": args.mask_reach_px}
+        options = SolverOptions(min_inliers=args.min_inliers, icp=not args.no_icp, device=args.device, **reach)
         if cats is None and args.model != "prior_fit":
             from selfpose_ros.model.checkpoint import read_header
 

@@ -162,7 +162,8 @@ class CSEEstimator:
         t0 = time.perf_counter()
         results: list[InstanceResult | None] = [None] * len(instances)
         crops, net_depths, todo = [], [], []
-        geo = frame_geometry(frame, instances, use_support_plane=self.options.support_plane)
+        geo = frame_geometry(frame, instances, use_support_plane=self.options.support_plane,
+                             surface_options=self.options.surface_options())
         for k, inst in enumerate(instances):
             if inst.category not in self.categories:
                 results[k] = InstanceResult(inst, None, f"category {inst.category!r} is not in the model "
@@ -211,7 +212,8 @@ class CSEEstimator:
     def _solve(self, frame: RGBDFrame, inst: Instance, crop, out: dict, j: int, geo: FrameGeometry | None = None,
                k: int = 0) -> InstanceResult:
         if geo is None:  # one instance solved on its own (tests): the frame's geometry for it alone
-            geo = frame_geometry(frame, [inst], use_support_plane=self.options.support_plane)
+            geo = frame_geometry(frame, [inst], use_support_plane=self.options.support_plane,
+                                 surface_options=self.options.surface_options())
             k = 0
         n_valid = int(out["vertex_valid"][j].sum())  # valid vertices come first (padding after)
         verts = out["vertices"][j][:n_valid].astype(np.float64)

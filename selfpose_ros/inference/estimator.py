@@ -10,6 +10,7 @@ import numpy as np
 
 from selfpose_ros.data.frame import RGBDFrame
 from selfpose_ros.data.instances import Instance
+from selfpose_ros.geometry.instance_surface import SurfaceOptions
 from selfpose_ros.geometry.upright import snap_upright, tilt_deg
 from selfpose_ros.pose_types import ObjectPoseEstimate
 
@@ -21,6 +22,10 @@ class InstanceResult:
     instance: Instance
     estimate: ObjectPoseEstimate | None
     failure: str | None = None
+
+
+#: The most pixels a mask may be grown by (``SolverOptions.mask_reach_px``).
+MAX_MASK_REACH_PX = 32
 
 
 @dataclass
@@ -36,6 +41,17 @@ class SolverOptions:
     upright_snap_deg: float = 30.0
     #: search the frame's support plane: the up hint when frame.up is None, and table points dropped from instances
     support_plane: bool = True
+    #: every mask is grown by this many pixels before the object's surface is selected from it, so that an eroded
+    #: mask loses no edge of the object (``geometry.instance_surface.reach_masks``); 0: the masks as they are
+    mask_reach_px: int = 4
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.mask_reach_px <= MAX_MASK_REACH_PX:
+            raise ValueError(f"mask_reach_px must be in [0, {MAX_MASK_REACH_PX}] pixels, got {self.mask_reach_px}")
+
+    def surface_options(self) -> SurfaceOptions:
+        """The surface selection's options these solver options imply."""
+        return SurfaceOptions(reach_px=self.mask_reach_px)
 
 
 def snap_if_upright(R: np.ndarray, up: np.ndarray | None, max_tilt_deg: float) -> np.ndarray:

@@ -29,6 +29,7 @@ from selfpose_ros.geometry.instance_surface import (
     SurfaceOptions,
     depth_discontinuities,
     object_surfaces,
+    reach_masks,
     surface_points,
     with_silhouette,
 )
@@ -98,6 +99,7 @@ class FrameGeometry:
     surfaces: list[InstanceSurface] = field(default_factory=list)  # one per instance, in order
     masks: np.ndarray | None = None  # (N, H, W) the instances' masks, in order
     surface_options: SurfaceOptions = field(default_factory=SurfaceOptions)
+    reached: np.ndarray | None = None  # (N, H, W) the masks grown by surface_options.reach_px (the selection's)
     _far_edges: np.ndarray | None = field(default=None, repr=False)  # made on first use (handle_points)
 
     def handle_points(self, frame: RGBDFrame, k: int, max_points: int = 4000, seed: int = 0) -> np.ndarray:
@@ -108,7 +110,8 @@ class FrameGeometry:
         if self._far_edges is None:
             o = self.surface_options
             self._far_edges = depth_discontinuities(frame.depth, o.jump_m, o.jump_rel, far_side_only=True)
-        keep = with_silhouette(frame.depth, frame.K, self.masks[k], self.surfaces[k].keep, self._far_edges,
+        masks = self.masks if self.reached is None else self.reached
+        keep = with_silhouette(frame.depth, frame.K, masks[k], self.surfaces[k].keep, self._far_edges,
                                self.support, self.surface_options.plane_margin_m, self.surface_options.link_m)
         pts = backproject_np(frame.depth, frame.K, keep)
         if len(pts) > max_points:
@@ -181,8 +184,11 @@ def frame_geometry(
         up, source = None, "none"
     plane = None if info is None else info.plane
     surface_options = surface_options or SurfaceOptions()
-    surfaces = object_surfaces(frame.depth, frame.K, masks, plane=plane, options=surface_options) if len(masks) else []
-    return FrameGeometry(up, source, info, surfaces, masks, surface_options)
+    reached = reach_masks(masks, surface_options.reach_px)
+    surfaces = []
+    if len(masks):
+        surfaces = object_surfaces(frame.depth, frame.K, reached, plane=plane, options=surface_options)
+    return FrameGeometry(up, source, info, surfaces, masks, surface_options, reached)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import numpy as np
 from selfpose_ros.conventions import CATEGORIES
 from selfpose_ros.data.label_map import LabelMap
 from selfpose_ros.inference.ego_bias import EgoBiasConfig
+from selfpose_ros.inference.estimator import MAX_MASK_REACH_PX, SolverOptions
 from selfpose_ros.inference.fusion_track import FusionConfig
 from selfpose_ros.recording.keyframes import GateConfig
 from selfpose_ros.sim.realism import REALISM_LEVELS
@@ -111,6 +112,10 @@ class PoseEstimatorParams:
                                     "empty: gravity unknown, no upright snapping")
     upright_snap_deg: float = _param(30.0, "with gravity known, fits within this tilt of upright are snapped "
                                            "upright (objects standing on a surface), degrees; 0: off")
+    mask_reach_px: int = _param(SolverOptions.mask_reach_px,
+                                "masks are grown by this many pixels before each object's own depth surface is "
+                                "selected from them (an eroded mask loses no edge; what a grown mask adds beyond the "
+                                "object is dropped as a bleeding mask's is); 0: masks as they are")
     tf_timeout: float = _param(0.5, "how long the worker waits for a frame's gravity TF before it processes the "
                                     "frame without gravity, s")
     tracking: bool = _param(True, "associate objects across frames and smooth their poses on SE(3)")
@@ -184,6 +189,8 @@ class PoseEstimatorParams:
             errors.append(f"tf_timeout must be >= 0 seconds, got {self.tf_timeout}")
         if not 0.0 <= self.upright_snap_deg <= 90.0:
             errors.append(f"upright_snap_deg must be in [0, 90], got {self.upright_snap_deg}")
+        if not 0 <= self.mask_reach_px <= MAX_MASK_REACH_PX:
+            errors.append(f"mask_reach_px must be in [0, {MAX_MASK_REACH_PX}] pixels, got {self.mask_reach_px}")
         if not 0.0 < self.smoothing_alpha <= 1.0:
             errors.append(f"smoothing_alpha must be in (0, 1], got {self.smoothing_alpha}")
         if min(self.track_gate, self.max_jump_m, self.max_jump_deg) <= 0:

@@ -47,7 +47,7 @@ class PoseEstimator(Node):
         super().__init__("pose_estimator")
         p = self.params = load_params(self, PoseEstimatorParams)
         options = SolverOptions(p.min_inliers, p.ransac_iterations, p.inlier_threshold, p.icp,
-                                resolve_device(p.device), p.upright_snap_deg)
+                                resolve_device(p.device), p.upright_snap_deg, mask_reach_px=p.mask_reach_px)
         self.estimator = make_estimator(p.model, p.categories, options)
         self.warnings = ThrottledWarnings(self, p.warn_period)
         self.pub_objects = self.create_publisher(ObjectPoseArray, "objects", 10)
