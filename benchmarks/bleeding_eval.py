@@ -6,14 +6,16 @@ Variants of every frame:
 - ``clean``: the simulator's masks;
 - ``bleed_far``: every mask dilated by ``--bleed-px`` onto pixels of no other object, whose depth is set to
   the nearest object pixel's plus 0.3 m (a background 0.3 m behind, as in the unit tests);
-- ``bleed_real``: the same dilation onto the real background (table, floor, walls), depth unchanged.
+- ``bleed_real``: the same dilation onto the real background (table, floor, walls), depth unchanged;
+- ``eroded``: every mask eroded by ``--erode-px`` (the pixels go to the background label, depth unchanged): a
+  segmenter that falls short of the silhouette, which ``--mask-reach-px`` (the node's ``mask_reach_px``) undoes.
 Each with gravity from the simulator's TF (``up``) and without (``no-up``: ``frame.up`` None).
 Printed per variant: instances estimated, the share of objects whose every size axis is within
 [0.8, 1.25] of the truth, objects with an axis off by more than 2x, median centre error, median rotation
 error (symmetry-aware) and NOCS mAP (IoU50, 10deg5cm). Objects less than ``--min-visibility`` visible are
 ignored (as in benchmarks/train_eval.py).
 
-    python benchmarks/bleeding_eval.py [--model prior_fit] [--scenes 6] [--frames 5]
+    python benchmarks/bleeding_eval.py [--model prior_fit] [--scenes 6] [--frames 5] [--mask-reach-px 4]
 
 Only the estimator interface is used, so the same script measures an older checkout (PYTHONPATH).
 """
@@ -25,6 +27,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,7 +48,7 @@ from selfpose_ros.sim.scene import SceneConfig  # noqa: E402
 from selfpose_ros.sim.simulator import SimConfig, SimScene  # noqa: E402
 
 CATS = ("bottle", "bowl", "can", "mug")
-VARIANTS = ("clean", "bleed_far", "bleed_real")
+VARIANTS = ("clean", "bleed_far", "bleed_real", "eroded")
 
 
 def frames(scenes: int, per_scene: int, seed: int, width: int, height: int):
@@ -62,11 +65,23 @@ def frames(scenes: int, per_scene: int, seed: int, width: int, height: int):
             yield k, sim.render(int(i))
 
 
-def variant_images(f, variant: str, px: int) -> tuple[np.ndarray, np.ndarray]:
+def eroded(labels: np.ndarray, px: int) -> np.ndarray:
+    """Every instance's pixels within ``px`` of its outside set to 0 (background)."""
+    out = labels.copy()
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * px + 1, 2 * px + 1))
+    for value in np.unique(labels[labels > 0]):
+        mask = (labels == value).astype(np.uint8)
+        out[(mask > 0) & (cv2.erode(mask, disc, borderValue=1) == 0)] = 0
+    return out
+
+
+def variant_images(f, variant: str, px: int, erode_px: int) -> tuple[np.ndarray, np.ndarray]:
     """Labels and depth of one variant of a frame."""
     labels, depth = f.segmentation, f.depth_m
     if variant == "clean":
         return labels, depth
+    if variant == "eroded":
+        return eroded(labels, erode_px), depth
     for o in f.objects:
         if (labels == o.label).any():
             labels, depth = bleed(labels, depth, o.label, px, 0.3 if variant == "bleed_far" else None)
@@ -110,11 +125,15 @@ def main() -> int:
     ap.add_argument("--width", type=int, default=320)
     ap.add_argument("--height", type=int, default=240)
     ap.add_argument("--bleed-px", type=int, default=10)
+    ap.add_argument("--erode-px", type=int, default=4)
+    ap.add_argument("--mask-reach-px", type=int, default=None, help="default: the node's")
     ap.add_argument("--min-visibility", type=float, default=0.3)
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--no-up", action="store_true", help="only the runs without gravity")
     args = ap.parse_args()
-    est = make_estimator(args.model, list(CATS), SolverOptions(min_inliers=15))
+    reach = {} if args.mask_reach_px is None else {"mask_reach_px": args.mask_reach_px}
+    options = SolverOptions(min_inliers=15, **reach)
+    est = make_estimator(args.model, list(CATS), options)
     variants = args.variants.split(",")
     ups = (False,) if args.no_up else (True, False)
     preds = {(v, u): [] for v in variants for u in ups}
@@ -130,7 +149,7 @@ def main() -> int:
         ]
         up_true = f.T_map_optical[2, :3].copy()  # map +Z in the optical frame
         for v in variants:
-            labels, depth = variant_images(f, v, args.bleed_px)
+            labels, depth = variant_images(f, v, args.bleed_px, args.erode_px)
             instances, _ = extract_instances(labels, CATEGORIES, CATS, 50)
             for u in ups:
                 frame = RGBDFrame(f.rgb, depth.astype(np.float32), labels, f.K, up=up_true if u else None)
@@ -143,7 +162,8 @@ def main() -> int:
                         ObjectRecord(stamp, e.category, e.instance, float(e.confidence), e.R, e.t, e.size)
                     )
     print(
-        f"{args.model}: {n_frames} frames x {len(preds)} variants in {time.perf_counter() - t0:.0f} s; "
+        f"{args.model} (mask reach {options.mask_reach_px} px): {n_frames} frames x {len(preds)} variants in "
+        f"{time.perf_counter() - t0:.0f} s; "
         f"objects with visibility >= {args.min_visibility}"
     )
     print(

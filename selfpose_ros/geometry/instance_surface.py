@@ -263,9 +263,13 @@ def object_surface(
     edges: np.ndarray | None = None,
     plane=None,
     options: SurfaceOptions | None = None,
+    own: np.ndarray | None = None,
 ) -> InstanceSurface:
     """The object's own surface in one mask (H, W) bool; ``edges`` from :func:`depth_discontinuities`,
-    ``plane`` a ``support_plane.Plane`` (or None). See the module docstring."""
+    ``plane`` a ``support_plane.Plane`` (or None). See the module docstring.
+
+    ``own``: the segmenter's mask when ``mask`` was grown from it (:func:`reach_masks`); a piece with no pixel in
+    it never joins (the reach extends the object's pieces, it adds none: a clutter piece near the object)."""
     options = options or SurfaceOptions()
     depth = np.asarray(depth, np.float32)
     mask = np.asarray(mask, bool)
@@ -310,6 +314,9 @@ def object_surface(
         options.max_link_points,
         options.min_front_px,
     )
+    if own is not None:
+        touches = np.bincount(labels[np.asarray(own, bool)[box] & (labels > 0)], minlength=n_lab) > 0
+        members = members[touches[members + 1]]
     lut = np.zeros(n_lab, bool)
     lut[members + 1] = True
     sub_keep = lut[labels]
@@ -341,13 +348,17 @@ def reach_masks(masks: np.ndarray, reach_px: int) -> np.ndarray:
 def object_surfaces(
     depth: np.ndarray, K: np.ndarray, masks: np.ndarray, *, plane=None, options: SurfaceOptions | None = None
 ) -> list[InstanceSurface]:
-    """:func:`object_surface` for every mask of a stack (N, H, W), sharing one discontinuity map."""
+    """:func:`object_surface` for every mask of a stack (N, H, W), each grown by ``options.reach_px`` first
+    (:func:`reach_masks`), sharing one discontinuity map."""
     options = options or SurfaceOptions()
     masks = np.asarray(masks, bool)
     if masks.ndim != 3:
         raise ValueError(f"masks must be (N, H, W), got {masks.shape}")
     edges = depth_discontinuities(depth, options.jump_m, options.jump_rel)
-    return [object_surface(depth, K, m, edges=edges, plane=plane, options=options) for m in masks]
+    reached = reach_masks(masks, options.reach_px)
+    own = masks if options.reach_px > 0 else [None] * len(masks)
+    return [object_surface(depth, K, r, edges=edges, plane=plane, options=options, own=o)
+            for r, o in zip(reached, own)]
 
 
 def surface_points(

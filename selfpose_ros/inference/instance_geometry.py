@@ -99,8 +99,8 @@ class FrameGeometry:
     surfaces: list[InstanceSurface] = field(default_factory=list)  # one per instance, in order
     masks: np.ndarray | None = None  # (N, H, W) the instances' masks, in order
     surface_options: SurfaceOptions = field(default_factory=SurfaceOptions)
-    reached: np.ndarray | None = None  # (N, H, W) the masks grown by surface_options.reach_px (the selection's)
     _far_edges: np.ndarray | None = field(default=None, repr=False)  # made on first use (handle_points)
+    _reached: np.ndarray | None = field(default=None, repr=False)  # the selection's grown masks, on first use
 
     def handle_points(self, frame: RGBDFrame, k: int, max_points: int = 4000, seed: int = 0) -> np.ndarray:
         """Camera-frame points (N, 3) of instance ``k``'s own surface with its foreground silhouette
@@ -110,8 +110,9 @@ class FrameGeometry:
         if self._far_edges is None:
             o = self.surface_options
             self._far_edges = depth_discontinuities(frame.depth, o.jump_m, o.jump_rel, far_side_only=True)
-        masks = self.masks if self.reached is None else self.reached
-        keep = with_silhouette(frame.depth, frame.K, masks[k], self.surfaces[k].keep, self._far_edges,
+        if self._reached is None:
+            self._reached = reach_masks(self.masks, self.surface_options.reach_px)
+        keep = with_silhouette(frame.depth, frame.K, self._reached[k], self.surfaces[k].keep, self._far_edges,
                                self.support, self.surface_options.plane_margin_m, self.surface_options.link_m)
         pts = backproject_np(frame.depth, frame.K, keep)
         if len(pts) > max_points:
@@ -184,11 +185,10 @@ def frame_geometry(
         up, source = None, "none"
     plane = None if info is None else info.plane
     surface_options = surface_options or SurfaceOptions()
-    reached = reach_masks(masks, surface_options.reach_px)
     surfaces = []
     if len(masks):
-        surfaces = object_surfaces(frame.depth, frame.K, reached, plane=plane, options=surface_options)
-    return FrameGeometry(up, source, info, surfaces, masks, surface_options, reached)
+        surfaces = object_surfaces(frame.depth, frame.K, masks, plane=plane, options=surface_options)
+    return FrameGeometry(up, source, info, surfaces, masks, surface_options)
 
 
 @dataclass(frozen=True)
