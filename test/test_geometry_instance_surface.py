@@ -12,6 +12,7 @@ from selfpose_ros.geometry.instance_surface import (
     object_surface,
     object_surfaces,
     reach_masks,
+    reach_surface,
     surface_points,
 )
 from selfpose_ros.geometry.pinhole import backproject_np
@@ -178,9 +179,11 @@ def test_an_eroded_mask_reached_out_recovers_the_object_and_no_background():
     assert (short.keep & obj).sum() < 0.8 * obj.sum()
     reached = reach_masks(eroded[None], 6)[0]
     assert (reached & ~eroded).any() and not (eroded & ~reached).any()
-    s = object_surface(depth, K, reached)
+    s = reach_surface(depth, K, short, eroded, reached, edges=depth_discontinuities(depth),
+                      options=SurfaceOptions(reach_px=6))
     assert not (s.keep & ~obj).any()  # the wall behind the object stays out
-    assert (s.keep & obj).sum() >= 0.9 * obj.sum()
+    assert (s.keep & obj).sum() >= 0.9 * obj.sum() and s.num_kept == s.keep.sum()
+    assert ((s.keep & eroded) == short.keep).all()  # what the mask holds is decided as without the reach
 
 
 def test_reach_grows_onto_no_other_instance():
@@ -208,3 +211,30 @@ def test_frame_geometry_reaches_through_its_surface_options():
     assert (far.masks[0] == eroded).all()  # the mask itself is kept
     assert far.surfaces[0].num_kept > 1.2 * plain.surfaces[0].num_kept and not (far.surfaces[0].keep & ~obj).any()
     assert len(far.handle_points(frame, 0)) > len(plain.handle_points(frame, 0))
+
+
+def test_the_reach_adds_no_piece_of_its_own():
+    depth, obj = _scene()
+    eroded = obj & ~_dilate(~obj, 4)
+    clutter = _disc(100, 80 + 25 + 6, 3) & ~obj  # a small thing just below the object, nearer than its edge
+    depth[clutter] = 0.63
+    plain, = object_surfaces(depth, K, eroded[None])
+    far, = object_surfaces(depth, K, eroded[None], options=SurfaceOptions(reach_px=8))
+    assert far.num_kept > plain.num_kept * 1.2 and not (far.keep & ~obj).any()
+    grown = object_surface(depth, K, reach_masks(eroded[None], 8)[0])  # the grown mask as a mask: the clutter joins
+    assert (grown.keep & clutter).any()
+
+
+def test_background_bridged_to_the_object_stays_out_beyond_the_reach():
+    depth, obj = _scene()
+    # a ramp of depths with no discontinuity from the object's lower edge (0.64 m) out to 0.76 m, 10 px long
+    rows = np.arange(80 + 22, 80 + 40)
+    depth[np.ix_(rows, np.arange(97, 104))] = np.linspace(0.64, 0.76, len(rows), dtype=np.float32)[:, None]
+    eroded = obj & ~_dilate(~obj, 2)
+    plain, = object_surfaces(depth, K, eroded[None])
+    far, = object_surfaces(depth, K, eroded[None], options=SurfaceOptions(reach_px=12))
+    bridge = np.zeros_like(obj)
+    bridge[np.ix_(rows, np.arange(97, 104))] = True
+    assert (far.keep & bridge & ~eroded).any()  # the ramp's start is within reach ...
+    added = backproject_np(depth, K, far.keep & ~eroded)
+    assert added[:, 2].max() < 0.70  # ... its far end is not: it is farther from the object than the reach spans

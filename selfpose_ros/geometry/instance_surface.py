@@ -21,13 +21,17 @@ Real instance masks spill a few pixels over the object's silhouette, and real de
    handle), and so do pieces lying in front of it (mean depth nearer than the object's median: a bowl's
    outer wall in front of its inside; bleeding adds what lies behind an object's silhouette, never in
    front). Background pieces behind the object and 0.1 m or more away never join.
+6. Reach (``options.reach_px`` > 0, :func:`reach_surface`): a mask may also fall short of the silhouette (an
+   eroded mask). The kept surface then grows up to ``reach_px`` pixels beyond the mask (onto no other
+   instance's pixels), through depth-continuous pixels off the support plane, to points no farther from the
+   kept ones than the reach spans at their depth plus ``reach_link_m``.
 
 Frames and units: the camera optical frame, metres; depth (H, W) float metres with NaN/0 for no reading.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -50,15 +54,16 @@ class SurfaceOptions:
     plane_margin_m: float = 0.006  # points less than this above the support plane belong to the support
     max_link_points: int = 4000  # the object's points are subsampled to this many for the link search
     min_front_px: int = 20  # a piece in front of the object joins it when it has this many pixels (and 2 %)
-    reach_px: int = 0  # masks are first grown by this many pixels (no other instance's): see reach_masks
+    reach_px: int = 0  # the surface grows this many pixels beyond its mask (no other instance's): reach_surface
+    reach_link_m: float = 0.01  # ... to points within the reach's width at their depth plus this of the kept ones
 
     def __post_init__(self) -> None:
         if not 0.0 < self.core_fraction < 1.0:
             raise ValueError(f"core_fraction must be in (0, 1), got {self.core_fraction}")
         if not (self.jump_m > 0 and self.jump_rel >= 0 and self.link_m > 0 and self.plane_margin_m >= 0):
             raise ValueError(f"invalid surface options {self}")
-        if self.reach_px < 0:
-            raise ValueError(f"reach_px must be >= 0, got {self.reach_px}")
+        if self.reach_px < 0 or not self.reach_link_m > 0:
+            raise ValueError(f"reach_px must be >= 0 and reach_link_m > 0, got {self.reach_px}, {self.reach_link_m}")
 
 
 @dataclass(frozen=True)
@@ -263,13 +268,9 @@ def object_surface(
     edges: np.ndarray | None = None,
     plane=None,
     options: SurfaceOptions | None = None,
-    own: np.ndarray | None = None,
 ) -> InstanceSurface:
     """The object's own surface in one mask (H, W) bool; ``edges`` from :func:`depth_discontinuities`,
-    ``plane`` a ``support_plane.Plane`` (or None). See the module docstring.
-
-    ``own``: the segmenter's mask when ``mask`` was grown from it (:func:`reach_masks`); a piece with no pixel in
-    it never joins (the reach extends the object's pieces, it adds none: a clutter piece near the object)."""
+    ``plane`` a ``support_plane.Plane`` (or None). See the module docstring."""
     options = options or SurfaceOptions()
     depth = np.asarray(depth, np.float32)
     mask = np.asarray(mask, bool)
@@ -314,9 +315,6 @@ def object_surface(
         options.max_link_points,
         options.min_front_px,
     )
-    if own is not None:
-        touches = np.bincount(labels[np.asarray(own, bool)[box] & (labels > 0)], minlength=n_lab) > 0
-        members = members[touches[members + 1]]
     lut = np.zeros(n_lab, bool)
     lut[members + 1] = True
     sub_keep = lut[labels]
@@ -329,8 +327,7 @@ def reach_masks(masks: np.ndarray, reach_px: int) -> np.ndarray:
     """Every mask of a stack (N, H, W) grown by ``reach_px`` pixels (a disc), onto no other instance's pixels.
 
     A real segmenter's mask may also fall short of the object's silhouette (an eroded mask), and then the object
-    loses its outer pixels. Grown, the mask bleeds instead, which the surface selection handles: what it adds
-    beyond the object lies behind a depth jump, on the support plane, or away from the object.
+    loses its outer pixels; :func:`reach_surface` takes them back from the grown mask.
     """
     masks = np.asarray(masks, bool)
     if reach_px <= 0 or len(masks) == 0:
@@ -345,6 +342,53 @@ def reach_masks(masks: np.ndarray, reach_px: int) -> np.ndarray:
     return out
 
 
+def reach_surface(
+    depth: np.ndarray,
+    K: np.ndarray,
+    surface: InstanceSurface,
+    mask: np.ndarray,
+    reached: np.ndarray,
+    *,
+    edges: np.ndarray,
+    plane=None,
+    options: SurfaceOptions | None = None,
+) -> InstanceSurface:
+    """``surface`` (selected in ``mask``) grown into ``reached`` (``mask`` grown by :func:`reach_masks`): the pixels
+    beyond the mask that are depth-continuous with the kept surface (4-connected, no discontinuity in ``edges``,
+    not on the support ``plane``) and lie within the reach's width at their depth, plus ``options.reach_link_m``,
+    of the kept points. What the mask holds is decided as without the reach."""
+    options = options or SurfaceOptions()
+    beyond = np.asarray(reached, bool) & ~np.asarray(mask, bool)
+    box = mask_box(np.asarray(reached, bool))
+    if box is None or not surface.keep.any() or not beyond.any():
+        return surface
+    d, kept, out = np.asarray(depth, np.float32)[box], surface.keep[box], beyond[box]
+    Kc = _crop_K(K, box)
+    cand = out & valid_depth(d) & ~np.asarray(edges, bool)[box]
+    if plane is not None and cand.any():
+        v, u = np.nonzero(cand)
+        low = plane.signed_distance(backproject_np(d, Kc, cand)) < options.plane_margin_m
+        cand[v[low], u[low]] = False
+    n_lab, labels = cv2.connectedComponents((cand | kept).astype(np.uint8), connectivity=4)
+    held = np.zeros(n_lab, bool)
+    held[np.unique(labels[kept])] = True
+    held[0] = False
+    new = cand & held[labels]
+    if not new.any():
+        return surface
+    own = backproject_np(d, Kc, kept)
+    own = own[:: max(1, len(own) // options.max_link_points)]
+    pts = backproject_np(d, Kc, new)
+    reach_m = (options.reach_px + 1) * pts[:, 2] / float(K[0][0]) + options.reach_link_m
+    dist, _ = cKDTree(own).query(pts, distance_upper_bound=float(reach_m.max()))
+    v, u = np.nonzero(new)
+    near = dist <= reach_m
+    keep = surface.keep.copy()
+    keep[box][v[near], u[near]] = True
+    n_new = int(near.sum())
+    return replace(surface, keep=keep, num_kept=surface.num_kept + n_new)
+
+
 def object_surfaces(
     depth: np.ndarray, K: np.ndarray, masks: np.ndarray, *, plane=None, options: SurfaceOptions | None = None
 ) -> list[InstanceSurface]:
@@ -355,10 +399,12 @@ def object_surfaces(
     if masks.ndim != 3:
         raise ValueError(f"masks must be (N, H, W), got {masks.shape}")
     edges = depth_discontinuities(depth, options.jump_m, options.jump_rel)
+    surfaces = [object_surface(depth, K, m, edges=edges, plane=plane, options=options) for m in masks]
+    if options.reach_px <= 0:
+        return surfaces
     reached = reach_masks(masks, options.reach_px)
-    own = masks if options.reach_px > 0 else [None] * len(masks)
-    return [object_surface(depth, K, r, edges=edges, plane=plane, options=options, own=o)
-            for r, o in zip(reached, own)]
+    return [reach_surface(depth, K, s, m, r, edges=edges, plane=plane, options=options)
+            for s, m, r in zip(surfaces, masks, reached)]
 
 
 def surface_points(
