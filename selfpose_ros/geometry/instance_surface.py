@@ -332,13 +332,19 @@ def reach_masks(masks: np.ndarray, reach_px: int) -> np.ndarray:
     masks = np.asarray(masks, bool)
     if reach_px <= 0 or len(masks) == 0:
         return masks
-    k = 2 * int(reach_px) + 1
-    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
-    taken = masks.sum(0)
-    out = np.empty_like(masks)
+    r = int(reach_px)
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    free = ~masks.any(0)
+    out = masks.copy()
+    h, w = masks.shape[1:]
     for i, m in enumerate(masks):
-        grown = cv2.dilate(m.view(np.uint8), disc).astype(bool)
-        out[i] = m | (grown & (taken == 0))
+        box = mask_box(m)
+        if box is None:
+            continue
+        rows = slice(max(box[0].start - r, 0), min(box[0].stop + r, h))
+        cols = slice(max(box[1].start - r, 0), min(box[1].stop + r, w))
+        grown = cv2.dilate(m[rows, cols].view(np.uint8), disc, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+        out[i, rows, cols] |= grown.astype(bool) & free[rows, cols]
     return out
 
 
