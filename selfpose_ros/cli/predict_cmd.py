@@ -31,8 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-inliers", type=int, default=15)
     parser.add_argument("--no-icp", action="store_true", help="no ICP refinement")
     parser.add_argument("--mask-reach-px", type=int, default=None,
-                        help="grow masks by this many pixels before the surface selection (the node's mask_reach_px; "
-                             "default: the node's default)")
+                        help="each object's depth surface grows up to this many pixels beyond its mask (the node's "
+                             "mask_reach_px; default: the node's default)")
     parser.add_argument("--no-up", action="store_true",
                         help="do not take the gravity direction from the bag's TF (the world frame's +Z); "
                              "the bag then needs no /tf")

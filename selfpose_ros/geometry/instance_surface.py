@@ -398,8 +398,8 @@ def reach_surface(
 def object_surfaces(
     depth: np.ndarray, K: np.ndarray, masks: np.ndarray, *, plane=None, options: SurfaceOptions | None = None
 ) -> list[InstanceSurface]:
-    """:func:`object_surface` for every mask of a stack (N, H, W), each grown by ``options.reach_px`` first
-    (:func:`reach_masks`), sharing one discontinuity map."""
+    """:func:`object_surface` for every mask of a stack (N, H, W), sharing one discontinuity map, each then grown
+    up to ``options.reach_px`` beyond its mask (:func:`reach_surface`)."""
     options = options or SurfaceOptions()
     masks = np.asarray(masks, bool)
     if masks.ndim != 3:

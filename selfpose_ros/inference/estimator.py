@@ -41,8 +41,8 @@ class SolverOptions:
     upright_snap_deg: float = 30.0
     #: search the frame's support plane: the up hint when frame.up is None, and table points dropped from instances
     support_plane: bool = True
-    #: every mask is grown by this many pixels before the object's surface is selected from it, so that an eroded
-    #: mask loses no edge of the object (``geometry.instance_surface.reach_masks``); 0: the masks as they are
+    #: each object's depth surface grows up to this many pixels beyond its mask, so that an eroded mask loses no
+    #: edge of the object (``geometry.instance_surface.reach_surface``); 0: the masks bound the surfaces
     mask_reach_px: int = 4
 
     def __post_init__(self) -> None:

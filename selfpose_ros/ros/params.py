@@ -113,9 +113,9 @@ class PoseEstimatorParams:
     upright_snap_deg: float = _param(30.0, "with gravity known, fits within this tilt of upright are snapped "
                                            "upright (objects standing on a surface), degrees; 0: off")
     mask_reach_px: int = _param(SolverOptions.mask_reach_px,
-                                "masks are grown by this many pixels before each object's own depth surface is "
-                                "selected from them (an eroded mask loses no edge; what a grown mask adds beyond the "
-                                "object is dropped as a bleeding mask's is); 0: masks as they are")
+                                "each object's own depth surface grows up to this many pixels beyond its mask, "
+                                "through depth-continuous pixels near the object (an eroded mask loses no edge); "
+                                "0: the masks bound the surfaces")
     tf_timeout: float = _param(0.5, "how long the worker waits for a frame's gravity TF before it processes the "
                                     "frame without gravity, s")
     tracking: bool = _param(True, "associate objects across frames and smooth their poses on SE(3)")
