@@ -11,7 +11,7 @@ Run: ``python benchmarks/instance_geometry.py [--frames 8] [--width 640 --height
   pieces, core seeds, KD-tree growth) vs Open3D ``cluster_dbscan`` (eps = our link distance, min 10
   points) on each mask's points, largest cluster kept, with every mask dilated by 10 px onto a background
   0.3 m behind. Printed: median time per frame and the share of kept points that are background. Ours runs
-  with the node's mask reach (``SolverOptions.mask_reach_px``).
+  with the node's mask reach (``SolverOptions.mask_reach_px``, ``geometry.surface_reach``).
 - Object surfaces of eroded masks: every mask eroded by 4 px (a segmenter that falls short of the silhouette);
   ours with the node's reach, which grows the surface back beyond the mask, vs the same Open3D clustering,
   which cannot. Printed: median time and the share of the object's depth pixels recovered.
@@ -38,6 +38,7 @@ from bleeding import bleed  # noqa: E402
 from selfpose_ros.geometry.instance_surface import SurfaceOptions, object_surfaces  # noqa: E402
 from selfpose_ros.geometry.pinhole import backproject_np  # noqa: E402
 from selfpose_ros.geometry.support_plane import PlaneOptions, support_plane  # noqa: E402
+from selfpose_ros.geometry.surface_reach import ReachOptions, reach_surfaces  # noqa: E402
 from selfpose_ros.inference.estimator import SolverOptions  # noqa: E402
 from selfpose_ros.sim.scene import SceneConfig  # noqa: E402
 from selfpose_ros.sim.simulator import SimConfig, SimScene  # noqa: E402
@@ -84,7 +85,7 @@ def main() -> int:
     ap.add_argument("--height", type=int, default=480)
     ap.add_argument("--repeat", type=int, default=3, help="runs per frame; the fastest counts")
     args = ap.parse_args()
-    popts, sopts = PlaneOptions(), SolverOptions().surface_options()
+    popts, sopts, reach = PlaneOptions(), SurfaceOptions(), SolverOptions().reach()
     rows = {k: [] for k in ("ours_plane", "o3d_plane", "ours_err", "o3d_err", "ours_surf", "o3d_surf", "ours_bg",
                             "o3d_bg", "ours_ero", "o3d_ero", "ours_rec", "o3d_rec")}
     for seed in range(args.frames):
@@ -113,8 +114,7 @@ def main() -> int:
             lab, dep = bleed(lab, dep, int(v), 10, 0.3)
         bled = np.stack([lab == v for v in labels])
         true_obj = np.stack([f.segmentation == v for v in labels])
-        t, surf = _timed(lambda d=dep, fr=f, m=bled, p=info.plane: object_surfaces(d, fr.K, m, plane=p, options=sopts),
-                         args.repeat)
+        t, surf = _timed(lambda d=dep, fr=f, m=bled, p=info.plane: _ours(d, fr.K, m, p, reach), args.repeat)
         rows["ours_surf"].append(t)
         bg = sum(int((s.keep & ~o).sum()) for s, o in zip(surf, true_obj))
         rows["ours_bg"].append(bg / max(sum(s.num_kept for s in surf), 1))
@@ -126,7 +126,7 @@ def main() -> int:
             zmax = np.nanmax(np.where(o, f.depth_m, np.nan))
             far += int((pts[:, 2] > zmax + 0.1).sum())
         rows["o3d_bg"].append(far / max(sum(len(k) for k in kept), 1))
-        _eroded(rows, f, true_obj, info.plane, sopts, args.repeat)
+        _eroded(rows, f, true_obj, info.plane, reach, args.repeat)
     med = {k: statistics.median(v) for k, v in rows.items()}
     print(
         f"{args.frames} frames {args.width}x{args.height}, 3-5 objects, fastest of {args.repeat} runs, median over "
@@ -146,21 +146,26 @@ def main() -> int:
     print(
         f"{'object surfaces (masks eroded 4 px)':34s} {1e3 * med['ours_ero']:8.1f} {1e3 * med['o3d_ero']:9.1f} "
         f"{med['o3d_ero'] / med['ours_ero']:6.2f}   object pixels recovered {100 * med['ours_rec']:.1f} % / "
-        f"{100 * med['o3d_rec']:.1f} % (reach {sopts.reach_px} px)"
+        f"{100 * med['o3d_rec']:.1f} % (reach {reach.reach_px} px)"
     )
     return 0
 
 
-def _eroded(rows: dict, f, true_obj: np.ndarray, plane, sopts: SurfaceOptions, repeat: int) -> None:
+def _ours(depth: np.ndarray, K: np.ndarray, masks: np.ndarray, plane, reach: ReachOptions) -> list:
+    """The node's surfaces: selected in the masks, then reaching beyond them."""
+    return reach_surfaces(depth, K, masks, object_surfaces(depth, K, masks, plane=plane), plane=plane, options=reach)
+
+
+def _eroded(rows: dict, f, true_obj: np.ndarray, plane, reach: ReachOptions, repeat: int) -> None:
     """Time and recall of both surface selections on the true masks eroded by 4 px."""
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
     eroded = np.stack([cv2.erode(o.astype(np.uint8), disc).astype(bool) for o in true_obj])
     has = np.isfinite(f.depth_m) & (f.depth_m > 0)
     total = max(int((true_obj & has).sum()), 1)
-    t, surf = _timed(lambda: object_surfaces(f.depth_m, f.K, eroded, plane=plane, options=sopts), repeat)
+    t, surf = _timed(lambda: _ours(f.depth_m, f.K, eroded, plane, reach), repeat)
     rows["ours_ero"].append(t)
     rows["ours_rec"].append(sum(int((s.keep & o).sum()) for s, o in zip(surf, true_obj)) / total)
-    t, kept = _timed(lambda: _o3d_surfaces(f.depth_m, f.K, eroded, sopts.link_m), repeat)
+    t, kept = _timed(lambda: _o3d_surfaces(f.depth_m, f.K, eroded, SurfaceOptions().link_m), repeat)
     rows["o3d_ero"].append(t)
     rows["o3d_rec"].append(sum(len(k) for k in kept) / total)
 

@@ -11,8 +11,6 @@ from selfpose_ros.geometry.instance_surface import (
     mask_core,
     object_surface,
     object_surfaces,
-    reach_masks,
-    reach_surface,
     surface_points,
 )
 from selfpose_ros.geometry.pinhole import backproject_np
@@ -170,71 +168,3 @@ def test_with_silhouette_adds_thin_parts_that_the_surface_drops_but_no_backgroun
     low = with_silhouette(depth, K, mask, s.keep, far, plane=Plane(plane.normal, bar_y + 0.001))
     assert not (low & bar).any()
     assert with_silhouette(depth, K, np.zeros_like(mask), np.zeros_like(mask), far).sum() == 0
-
-
-def test_an_eroded_mask_reached_out_recovers_the_object_and_no_background():
-    depth, obj = _scene()
-    eroded = obj & ~_dilate(~obj, 4)  # the segmenter fell 4 px short of the silhouette
-    short = object_surface(depth, K, eroded)
-    assert (short.keep & obj).sum() < 0.8 * obj.sum()
-    reached = reach_masks(eroded[None], 6)[0]
-    assert (reached & ~eroded).any() and not (eroded & ~reached).any()
-    s = reach_surface(depth, K, short, eroded, reached, edges=depth_discontinuities(depth),
-                      options=SurfaceOptions(reach_px=6))
-    assert not (s.keep & ~obj).any()  # the wall behind the object stays out
-    assert (s.keep & obj).sum() >= 0.9 * obj.sum() and s.num_kept == s.keep.sum()
-    assert ((s.keep & eroded) == short.keep).all()  # what the mask holds is decided as without the reach
-
-
-def test_reach_grows_onto_no_other_instance():
-    a = _disc(60, 80, 20)
-    b = _disc(104, 80, 22)  # 2 px apart
-    out = reach_masks(np.stack([a, b]), 5)
-    assert not (out[0] & b).any() and not (out[1] & a).any()
-    assert (out[0] & ~a).sum() > 0 and (out[1] & ~b).sum() > 0
-    assert (reach_masks(np.stack([a, b]), 0) == np.stack([a, b])).all()
-    with pytest.raises(ValueError):
-        SurfaceOptions(reach_px=-1)
-
-
-def test_frame_geometry_reaches_through_its_surface_options():
-    from selfpose_ros.data.frame import RGBDFrame
-    from selfpose_ros.data.instances import Instance
-    from selfpose_ros.inference.instance_geometry import frame_geometry
-
-    depth, obj = _scene()
-    eroded = obj & ~_dilate(~obj, 4)
-    frame = RGBDFrame(np.zeros((H, W, 3), np.uint8), depth, eroded.astype(np.int32) * 1001, K)
-    inst = [Instance(1001, "bowl", 1, eroded, (75, 55, 125, 105))]
-    plain = frame_geometry(frame, inst, use_support_plane=False)
-    far = frame_geometry(frame, inst, use_support_plane=False, surface_options=SurfaceOptions(reach_px=6))
-    assert (far.masks[0] == eroded).all()  # the mask itself is kept
-    assert far.surfaces[0].num_kept > 1.2 * plain.surfaces[0].num_kept and not (far.surfaces[0].keep & ~obj).any()
-    assert len(far.handle_points(frame, 0)) > len(plain.handle_points(frame, 0))
-
-
-def test_the_reach_adds_no_piece_of_its_own():
-    depth, obj = _scene()
-    eroded = obj & ~_dilate(~obj, 4)
-    clutter = _disc(100, 80 + 25 + 6, 3) & ~obj  # a small thing just below the object, nearer than its edge
-    depth[clutter] = 0.63
-    plain, = object_surfaces(depth, K, eroded[None])
-    far, = object_surfaces(depth, K, eroded[None], options=SurfaceOptions(reach_px=8))
-    assert far.num_kept > plain.num_kept * 1.2 and not (far.keep & ~obj).any()
-    grown = object_surface(depth, K, reach_masks(eroded[None], 8)[0])  # the grown mask as a mask: the clutter joins
-    assert (grown.keep & clutter).any()
-
-
-def test_background_bridged_to_the_object_stays_out_beyond_the_reach():
-    depth, obj = _scene()
-    # a ramp of depths with no discontinuity from the object's lower edge (0.64 m) out to 0.76 m, 10 px long
-    rows = np.arange(80 + 22, 80 + 40)
-    depth[np.ix_(rows, np.arange(97, 104))] = np.linspace(0.64, 0.76, len(rows), dtype=np.float32)[:, None]
-    eroded = obj & ~_dilate(~obj, 2)
-    plain, = object_surfaces(depth, K, eroded[None])
-    far, = object_surfaces(depth, K, eroded[None], options=SurfaceOptions(reach_px=12))
-    bridge = np.zeros_like(obj)
-    bridge[np.ix_(rows, np.arange(97, 104))] = True
-    assert (far.keep & bridge & ~eroded).any()  # the ramp's start is within reach ...
-    added = backproject_np(depth, K, far.keep & ~eroded)
-    assert added[:, 2].max() < 0.70  # ... its far end is not: it is farther from the object than the reach spans

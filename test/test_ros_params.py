@@ -41,4 +41,4 @@ def test_mask_reach_is_checked_and_reaches_the_solver():
         PoseEstimatorParams(mask_reach_px=-2).validate()
     with pytest.raises(ValueError, match="mask_reach_px"):
         SolverOptions(mask_reach_px=33)
-    assert SolverOptions(mask_reach_px=6).surface_options().reach_px == 6
+    assert SolverOptions(mask_reach_px=6).reach().reach_px == 6

@@ -21,17 +21,13 @@ Real instance masks spill a few pixels over the object's silhouette, and real de
    handle), and so do pieces lying in front of it (mean depth nearer than the object's median: a bowl's
    outer wall in front of its inside; bleeding adds what lies behind an object's silhouette, never in
    front). Background pieces behind the object and 0.1 m or more away never join.
-6. Reach (``options.reach_px`` > 0, :func:`reach_surface`): a mask may also fall short of the silhouette (an
-   eroded mask). The kept surface then grows up to ``reach_px`` pixels beyond the mask (onto no other
-   instance's pixels), through depth-continuous pixels off the support plane, to points no farther from the
-   kept ones than the reach spans at their depth plus ``reach_link_m``.
 
 Frames and units: the camera optical frame, metres; depth (H, W) float metres with NaN/0 for no reading.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -54,16 +50,12 @@ class SurfaceOptions:
     plane_margin_m: float = 0.006  # points less than this above the support plane belong to the support
     max_link_points: int = 4000  # the object's points are subsampled to this many for the link search
     min_front_px: int = 20  # a piece in front of the object joins it when it has this many pixels (and 2 %)
-    reach_px: int = 0  # the surface grows this many pixels beyond its mask (no other instance's): reach_surface
-    reach_link_m: float = 0.01  # ... to points within the reach's width at their depth plus this of the kept ones
 
     def __post_init__(self) -> None:
         if not 0.0 < self.core_fraction < 1.0:
             raise ValueError(f"core_fraction must be in (0, 1), got {self.core_fraction}")
         if not (self.jump_m > 0 and self.jump_rel >= 0 and self.link_m > 0 and self.plane_margin_m >= 0):
             raise ValueError(f"invalid surface options {self}")
-        if self.reach_px < 0 or not self.reach_link_m > 0:
-            raise ValueError(f"reach_px must be >= 0 and reach_link_m > 0, got {self.reach_px}, {self.reach_link_m}")
 
 
 @dataclass(frozen=True)
@@ -138,7 +130,7 @@ def with_silhouette(depth: np.ndarray, K: np.ndarray, mask: np.ndarray, keep: np
     cand = np.asarray(mask, bool)[box] & valid_depth(d) & ~np.asarray(far_edges, bool)[box]
     if plane is not None and cand.any():
         v, u = np.nonzero(cand)
-        low = plane.signed_distance(backproject_np(d, _crop_K(K, box), cand)) < plane_margin_m
+        low = plane.signed_distance(backproject_np(d, crop_K(K, box), cand)) < plane_margin_m
         cand[v[low], u[low]] = False
     cand |= out[box]
     n_lab, labels = cv2.connectedComponents(cand.astype(np.uint8), connectivity=4)
@@ -149,7 +141,7 @@ def with_silhouette(depth: np.ndarray, K: np.ndarray, mask: np.ndarray, keep: np
     held[0] = False
     loose = (labels > 0) & ~held[labels]
     if loose.any() and out[box].any():
-        Kc = _crop_K(K, box)
+        Kc = crop_K(K, box)
         own = backproject_np(d, Kc, out[box])
         if len(own) > max_link_points:
             own = own[np.random.default_rng(0).choice(len(own), max_link_points, replace=False)]
@@ -190,10 +182,11 @@ def core_points(depth: np.ndarray, K: np.ndarray, mask: np.ndarray, fraction: fl
     box = mask_box(mask)
     if box is None:
         return np.zeros((0, 3))
-    return backproject_np(depth[box], _crop_K(K, box), _core_in_box(np.asarray(mask, bool)[box], fraction))
+    return backproject_np(depth[box], crop_K(K, box), _core_in_box(np.asarray(mask, bool)[box], fraction))
 
 
-def _crop_K(K: np.ndarray, box: tuple[slice, slice]) -> np.ndarray:
+def crop_K(K: np.ndarray, box: tuple[slice, slice]) -> np.ndarray:
+    """Intrinsics (3, 3) of the image window ``box`` (row and column slices)."""
     Kc = np.array(K, np.float64)
     Kc[0, 2] -= box[1].start
     Kc[1, 2] -= box[0].start
@@ -287,7 +280,7 @@ def object_surface(
     smooth = has & ~e
     dropped_support = 0
     if plane is not None and smooth.any():
-        Kc = _crop_K(K, box)
+        Kc = crop_K(K, box)
         v, u = np.nonzero(smooth)
         pts = backproject_np(d, Kc, smooth)
         low = plane.signed_distance(pts) < options.plane_margin_m
@@ -305,7 +298,7 @@ def object_surface(
         seeds = _core_seeds(labels, n_lab, in_core, d, m, float(K[0][0]), options)
     else:
         seeds = np.array([int(np.argmax(sizes))])
-    Kc = _crop_K(K, box)
+    Kc = crop_K(K, box)
     v, u = np.nonzero(labels > 0)
     members = _grow(
         backproject_np(d, Kc, labels > 0),
@@ -323,94 +316,16 @@ def object_surface(
     return InstanceSurface(keep, num_depth, kept, dropped_edge, dropped_support, int(smooth.sum()) - kept, seed_kind)
 
 
-def reach_masks(masks: np.ndarray, reach_px: int) -> np.ndarray:
-    """Every mask of a stack (N, H, W) grown by ``reach_px`` pixels (a disc), onto no other instance's pixels.
-
-    A real segmenter's mask may also fall short of the object's silhouette (an eroded mask), and then the object
-    loses its outer pixels; :func:`reach_surface` takes them back from the grown mask.
-    """
-    masks = np.asarray(masks, bool)
-    if reach_px <= 0 or len(masks) == 0:
-        return masks
-    r = int(reach_px)
-    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
-    free = ~masks.any(0)
-    out = masks.copy()
-    h, w = masks.shape[1:]
-    for i, m in enumerate(masks):
-        box = mask_box(m)
-        if box is None:
-            continue
-        rows = slice(max(box[0].start - r, 0), min(box[0].stop + r, h))
-        cols = slice(max(box[1].start - r, 0), min(box[1].stop + r, w))
-        grown = cv2.dilate(m[rows, cols].view(np.uint8), disc, borderType=cv2.BORDER_CONSTANT, borderValue=0)
-        out[i, rows, cols] |= grown.astype(bool) & free[rows, cols]
-    return out
-
-
-def reach_surface(
-    depth: np.ndarray,
-    K: np.ndarray,
-    surface: InstanceSurface,
-    mask: np.ndarray,
-    reached: np.ndarray,
-    *,
-    edges: np.ndarray,
-    plane=None,
-    options: SurfaceOptions | None = None,
-) -> InstanceSurface:
-    """``surface`` (selected in ``mask``) grown into ``reached`` (``mask`` grown by :func:`reach_masks`): the pixels
-    beyond the mask that are depth-continuous with the kept surface (4-connected, no discontinuity in ``edges``,
-    not on the support ``plane``) and lie within the reach's width at their depth, plus ``options.reach_link_m``,
-    of the kept points. What the mask holds is decided as without the reach."""
-    options = options or SurfaceOptions()
-    beyond = np.asarray(reached, bool) & ~np.asarray(mask, bool)
-    box = mask_box(np.asarray(reached, bool))
-    if box is None or not surface.keep.any() or not beyond.any():
-        return surface
-    d, kept, out = np.asarray(depth, np.float32)[box], surface.keep[box], beyond[box]
-    Kc = _crop_K(K, box)
-    cand = out & valid_depth(d) & ~np.asarray(edges, bool)[box]
-    if plane is not None and cand.any():
-        v, u = np.nonzero(cand)
-        low = plane.signed_distance(backproject_np(d, Kc, cand)) < options.plane_margin_m
-        cand[v[low], u[low]] = False
-    n_lab, labels = cv2.connectedComponents((cand | kept).astype(np.uint8), connectivity=4)
-    held = np.zeros(n_lab, bool)
-    held[np.unique(labels[kept])] = True
-    held[0] = False
-    new = cand & held[labels]
-    if not new.any():
-        return surface
-    own = backproject_np(d, Kc, kept)
-    own = own[:: max(1, len(own) // options.max_link_points)]
-    pts = backproject_np(d, Kc, new)
-    reach_m = (options.reach_px + 1) * pts[:, 2] / float(K[0][0]) + options.reach_link_m
-    dist, _ = cKDTree(own).query(pts, distance_upper_bound=float(reach_m.max()))
-    v, u = np.nonzero(new)
-    near = dist <= reach_m
-    keep = surface.keep.copy()
-    keep[box][v[near], u[near]] = True
-    n_new = int(near.sum())
-    return replace(surface, keep=keep, num_kept=surface.num_kept + n_new)
-
-
 def object_surfaces(
     depth: np.ndarray, K: np.ndarray, masks: np.ndarray, *, plane=None, options: SurfaceOptions | None = None
 ) -> list[InstanceSurface]:
-    """:func:`object_surface` for every mask of a stack (N, H, W), sharing one discontinuity map, each then grown
-    up to ``options.reach_px`` beyond its mask (:func:`reach_surface`)."""
+    """:func:`object_surface` for every mask of a stack (N, H, W), sharing one discontinuity map."""
     options = options or SurfaceOptions()
     masks = np.asarray(masks, bool)
     if masks.ndim != 3:
         raise ValueError(f"masks must be (N, H, W), got {masks.shape}")
     edges = depth_discontinuities(depth, options.jump_m, options.jump_rel)
-    surfaces = [object_surface(depth, K, m, edges=edges, plane=plane, options=options) for m in masks]
-    if options.reach_px <= 0:
-        return surfaces
-    reached = reach_masks(masks, options.reach_px)
-    return [reach_surface(depth, K, s, m, r, edges=edges, plane=plane, options=options)
-            for s, m, r in zip(surfaces, masks, reached)]
+    return [object_surface(depth, K, m, edges=edges, plane=plane, options=options) for m in masks]
 
 
 def surface_points(

@@ -163,7 +163,7 @@ class CSEEstimator:
         results: list[InstanceResult | None] = [None] * len(instances)
         crops, net_depths, todo = [], [], []
         geo = frame_geometry(frame, instances, use_support_plane=self.options.support_plane,
-                             surface_options=self.options.surface_options())
+                             reach=self.options.reach())
         for k, inst in enumerate(instances):
             if inst.category not in self.categories:
                 results[k] = InstanceResult(inst, None, f"category {inst.category!r} is not in the model "
@@ -213,7 +213,7 @@ class CSEEstimator:
                k: int = 0) -> InstanceResult:
         if geo is None:  # one instance solved on its own (tests): the frame's geometry for it alone
             geo = frame_geometry(frame, [inst], use_support_plane=self.options.support_plane,
-                                 surface_options=self.options.surface_options())
+                                 reach=self.options.reach())
             k = 0
         n_valid = int(out["vertex_valid"][j].sum())  # valid vertices come first (padding after)
         verts = out["vertices"][j][:n_valid].astype(np.float64)

@@ -10,7 +10,7 @@ import numpy as np
 
 from selfpose_ros.data.frame import RGBDFrame
 from selfpose_ros.data.instances import Instance
-from selfpose_ros.geometry.instance_surface import SurfaceOptions
+from selfpose_ros.geometry.surface_reach import ReachOptions
 from selfpose_ros.geometry.upright import snap_upright, tilt_deg
 from selfpose_ros.pose_types import ObjectPoseEstimate
 
@@ -42,16 +42,16 @@ class SolverOptions:
     #: search the frame's support plane: the up hint when frame.up is None, and table points dropped from instances
     support_plane: bool = True
     #: each object's depth surface grows up to this many pixels beyond its mask, so that an eroded mask loses no
-    #: edge of the object (``geometry.instance_surface.reach_surface``); 0: the masks bound the surfaces
+    #: edge of the object (``geometry.surface_reach``); 0: the masks bound the surfaces
     mask_reach_px: int = 4
 
     def __post_init__(self) -> None:
         if not 0 <= self.mask_reach_px <= MAX_MASK_REACH_PX:
             raise ValueError(f"mask_reach_px must be in [0, {MAX_MASK_REACH_PX}] pixels, got {self.mask_reach_px}")
 
-    def surface_options(self) -> SurfaceOptions:
-        """The surface selection's options these solver options imply."""
-        return SurfaceOptions(reach_px=self.mask_reach_px)
+    def reach(self) -> ReachOptions:
+        """How far the object surfaces reach beyond their masks (``geometry.surface_reach``)."""
+        return ReachOptions(reach_px=self.mask_reach_px)
 
 
 def snap_if_upright(R: np.ndarray, up: np.ndarray | None, max_tilt_deg: float) -> np.ndarray:

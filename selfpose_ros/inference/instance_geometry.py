@@ -29,7 +29,6 @@ from selfpose_ros.geometry.instance_surface import (
     SurfaceOptions,
     depth_discontinuities,
     object_surfaces,
-    reach_masks,
     surface_points,
     with_silhouette,
 )
@@ -37,6 +36,7 @@ from selfpose_ros.geometry.mesh_box import mesh_box
 from selfpose_ros.geometry.pinhole import backproject_np
 from selfpose_ros.geometry.standing_extent import HEIGHT_PERCENTILE, height_above_plane, radius_about_axis
 from selfpose_ros.geometry.support_plane import Plane, PlaneOptions, SupportPlaneInfo, support_plane
+from selfpose_ros.geometry.surface_reach import ReachOptions, off_plane, reach_masks, reach_surfaces
 from selfpose_ros.geometry.upright import snap_upright, tilt_deg
 from selfpose_ros.shapes.size_ranges import axis_scale_bounds, typical_size
 
@@ -99,6 +99,7 @@ class FrameGeometry:
     surfaces: list[InstanceSurface] = field(default_factory=list)  # one per instance, in order
     masks: np.ndarray | None = None  # (N, H, W) the instances' masks, in order
     surface_options: SurfaceOptions = field(default_factory=SurfaceOptions)
+    reach: ReachOptions = field(default_factory=ReachOptions)
     _far_edges: np.ndarray | None = field(default=None, repr=False)  # made on first use (handle_points)
     _reached: np.ndarray | None = field(default=None, repr=False)  # the selection's grown masks, on first use
 
@@ -111,8 +112,10 @@ class FrameGeometry:
             o = self.surface_options
             self._far_edges = depth_discontinuities(frame.depth, o.jump_m, o.jump_rel, far_side_only=True)
         if self._reached is None:
-            self._reached = reach_masks(self.masks, self.surface_options.reach_px)
-        keep = with_silhouette(frame.depth, frame.K, self._reached[k], self.surfaces[k].keep, self._far_edges,
+            self._reached = reach_masks(self.masks, self.reach.reach_px)
+        mask = self.masks[k] | off_plane(frame.depth, frame.K, self._reached[k] & ~self.masks[k], self.support,
+                                         self.reach.plane_margin_m)  # the grown mask as the surface's reach sees it
+        keep = with_silhouette(frame.depth, frame.K, mask, self.surfaces[k].keep, self._far_edges,
                                self.support, self.surface_options.plane_margin_m, self.surface_options.link_m)
         pts = backproject_np(frame.depth, frame.K, keep)
         if len(pts) > max_points:
@@ -171,6 +174,7 @@ def frame_geometry(
     use_support_plane: bool = True,
     surface_options: SurfaceOptions | None = None,
     plane_options: PlaneOptions | None = None,
+    reach: ReachOptions | None = None,
 ) -> FrameGeometry:
     """Support plane, up direction and every instance's own surface for one frame (see the module docstring)."""
     masks = np.stack([inst.mask for inst in instances]) if instances else np.zeros((0, *frame.depth.shape), bool)
@@ -185,10 +189,13 @@ def frame_geometry(
         up, source = None, "none"
     plane = None if info is None else info.plane
     surface_options = surface_options or SurfaceOptions()
+    reach = reach or ReachOptions()
     surfaces = []
     if len(masks):
         surfaces = object_surfaces(frame.depth, frame.K, masks, plane=plane, options=surface_options)
-    return FrameGeometry(up, source, info, surfaces, masks, surface_options)
+        surfaces = reach_surfaces(frame.depth, frame.K, masks, surfaces, plane=plane, options=reach,
+                                  surface_options=surface_options)
+    return FrameGeometry(up, source, info, surfaces, masks, surface_options, reach)
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ class PriorFitEstimator:
     def estimate(self, frame: RGBDFrame, instances: Sequence[Instance]) -> list[InstanceResult]:
         """Fit every instance of the frame (one support-plane search and surface selection per frame)."""
         geo = frame_geometry(frame, instances, use_support_plane=self.options.support_plane,
-                             surface_options=self.options.surface_options())
+                             reach=self.options.reach())
         return [self._one(frame, inst, geo, k) for k, inst in enumerate(instances)]
 
     def _one(self, frame: RGBDFrame, inst: Instance, geo: FrameGeometry, k: int) -> InstanceResult:
