@@ -16,11 +16,12 @@ def object_points(frame: RGBDFrame, mask: np.ndarray, est: ObjectPoseEstimate, m
                   max_points: int = 2000) -> np.ndarray:
     """The object's own depth points (N, 3) in the camera frame (``geometry.instance_surface``, the back-ends'
     selection: a bleeding mask's background and flying pixels dropped), at most ``max_points`` (evenly spaced),
-    within reach of the estimate. The back-end's kept pixels (``surface_keep`` in its extras) when it passed
-    them, else selected here on the mask's box."""
+    within reach of the estimate. The back-end's kept pixels (``surface_keep`` in its extras) inside the mask when
+    it passed them, else selected here on the mask's box. Pixels a surface reached beyond its mask
+    (``geometry.surface_reach``) stay out: each view's few, at the silhouette, add up in the fused cloud."""
     keep = est.extras.get("surface_keep")
     if keep is not None and np.shape(keep) == frame.depth.shape:
-        pixels = valid_pixels(frame.depth, keep)  # thinned before back-projection: the same points, cheaper
+        pixels = valid_pixels(frame.depth, keep & mask)  # thinned before back-projection: the same points, cheaper
         return in_reach(backproject_pixels(frame.depth, frame.K, thin(pixels, max_points)), est)
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     if not len(rows):
