@@ -126,3 +126,18 @@ def test_table_beyond_the_mask_stays_out_even_when_read_a_centimetre_off_its_pla
     assert not (far.keep & patch).any()  # ... but not the table, though it reads 1.2 cm above its plane
     loose, = _reached(depth, eroded, ReachOptions(reach_px=8, plane_margin_m=0.006), plane=plane)
     assert (loose.keep & patch).any()  # with the mask's own 6 mm margin it would have joined
+
+
+def test_fusion_fuses_only_the_kept_pixels_inside_the_mask():
+    from selfpose_ros.inference.fusion_points import object_points
+    from selfpose_ros.pose_types import ObjectPoseEstimate
+
+    depth, obj = _scene()
+    eroded = obj & ~_dilate(~obj, 4)
+    surface, = _reached(depth, eroded, ReachOptions(reach_px=6))
+    assert (surface.keep & ~eroded).any()  # the surface reached beyond the mask ...
+    frame = RGBDFrame(np.zeros((H, W, 3), np.uint8), depth, eroded.astype(np.int32), K)
+    est = ObjectPoseEstimate("bowl", 1, np.eye(3), np.array([0.0, 0.0, 0.62]), 0.1, np.array([0.1, 0.05, 0.1]),
+                             extras={"surface_keep": surface.keep})
+    pts = object_points(frame, eroded, est, max_points=100_000)
+    assert len(pts) == int((surface.keep & eroded).sum())  # ... and fusion takes only what the mask holds
