@@ -1,8 +1,11 @@
 """The object's own surface out of a bleeding mask: background, flying pixels and the support are dropped."""
 
-import cv2
 import numpy as np
 import pytest
+from surface_scenes import H, K, W
+from surface_scenes import dilate as _dilate
+from surface_scenes import disc as _disc
+from surface_scenes import dome_scene as _scene
 
 from selfpose_ros.geometry.instance_surface import (
     SurfaceOptions,
@@ -15,31 +18,6 @@ from selfpose_ros.geometry.instance_surface import (
 )
 from selfpose_ros.geometry.pinhole import backproject_np
 from selfpose_ros.geometry.support_plane import Plane
-
-K = np.array([[300.0, 0.0, 100.0], [0.0, 300.0, 80.0], [0.0, 0.0, 1.0]])
-H, W = 160, 200
-
-
-def _disc(cx=100, cy=80, r=25):
-    yy, xx = np.mgrid[:H, :W]
-    return (xx - cx) ** 2 + (yy - cy) ** 2 <= r * r
-
-
-def _dilate(mask, px):
-    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * px + 1, 2 * px + 1))
-    return cv2.dilate(mask.astype(np.uint8), k).astype(bool)
-
-
-def _scene(seed=0):
-    """A sphere-cap object at 0.6 m in front of a wall at 0.9 m, with sensor-like noise."""
-    rng = np.random.default_rng(seed)
-    obj = _disc()
-    yy, xx = np.mgrid[:H, :W]
-    rho2 = ((xx - 100) ** 2 + (yy - 80) ** 2) / 25.0**2
-    depth = np.full((H, W), 0.9, np.float32)
-    depth[obj] = 0.6 + 0.04 * rho2[obj]  # a dome: nearer in the middle
-    depth += rng.normal(scale=0.001, size=depth.shape).astype(np.float32)
-    return depth, obj
 
 
 def test_dilated_mask_keeps_only_the_object_surface():

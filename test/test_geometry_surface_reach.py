@@ -1,8 +1,11 @@
 """Surfaces that reach beyond masks falling short of the silhouette: the object's edges back, no background."""
 
-import cv2
 import numpy as np
 import pytest
+from surface_scenes import H, K, W
+from surface_scenes import dilate as _dilate
+from surface_scenes import disc as _disc
+from surface_scenes import dome_scene as _scene
 
 from selfpose_ros.data.frame import RGBDFrame
 from selfpose_ros.data.instances import Instance
@@ -11,31 +14,6 @@ from selfpose_ros.geometry.pinhole import backproject_np
 from selfpose_ros.geometry.support_plane import Plane
 from selfpose_ros.geometry.surface_reach import ReachOptions, reach_masks, reach_surface, reach_surfaces
 from selfpose_ros.inference.instance_geometry import frame_geometry
-
-K = np.array([[300.0, 0.0, 100.0], [0.0, 300.0, 80.0], [0.0, 0.0, 1.0]])
-H, W = 160, 200
-
-
-def _disc(cx=100, cy=80, r=25):
-    yy, xx = np.mgrid[:H, :W]
-    return (xx - cx) ** 2 + (yy - cy) ** 2 <= r * r
-
-
-def _dilate(mask, px):
-    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * px + 1, 2 * px + 1))
-    return cv2.dilate(mask.astype(np.uint8), k).astype(bool)
-
-
-def _scene(seed=0):
-    """A sphere-cap object at 0.6 m in front of a wall at 0.9 m, with sensor-like noise."""
-    rng = np.random.default_rng(seed)
-    obj = _disc()
-    yy, xx = np.mgrid[:H, :W]
-    rho2 = ((xx - 100) ** 2 + (yy - 80) ** 2) / 25.0**2
-    depth = np.full((H, W), 0.9, np.float32)
-    depth[obj] = 0.6 + 0.04 * rho2[obj]  # a dome: nearer in the middle
-    depth += rng.normal(scale=0.001, size=depth.shape).astype(np.float32)
-    return depth, obj
 
 
 def _reached(depth, mask, options, plane=None):
