@@ -87,6 +87,17 @@ def valid_depth(depth: np.ndarray) -> np.ndarray:
     return np.isfinite(depth) & (depth > 0)
 
 
+def off_plane(depth: np.ndarray, K: np.ndarray, pixels: np.ndarray, plane, margin_m: float) -> np.ndarray:
+    """``pixels`` (H, W) bool with a depth reading, without those less than ``margin_m`` above ``plane`` (or below
+    it); ``plane`` None keeps them all."""
+    out = np.asarray(pixels, bool) & valid_depth(depth)
+    if plane is not None and out.any():
+        v, u = np.nonzero(out)
+        low = plane.signed_distance(backproject_np(depth, K, out)) < margin_m
+        out[v[low], u[low]] = False
+    return out
+
+
 def depth_discontinuities(depth: np.ndarray, jump_m: float = 0.01, jump_rel: float = 0.02,
                           far_side_only: bool = False) -> np.ndarray:
     """Pixels (H, W) whose depth differs from a valid 4-neighbour's by more than ``max(jump_m, jump_rel z)``.
@@ -127,11 +138,8 @@ def with_silhouette(depth: np.ndarray, K: np.ndarray, mask: np.ndarray, keep: np
     if box is None:
         return out
     d = np.asarray(depth, np.float32)[box]
-    cand = np.asarray(mask, bool)[box] & valid_depth(d) & ~np.asarray(far_edges, bool)[box]
-    if plane is not None and cand.any():
-        v, u = np.nonzero(cand)
-        low = plane.signed_distance(backproject_np(d, crop_K(K, box), cand)) < plane_margin_m
-        cand[v[low], u[low]] = False
+    cand = off_plane(d, crop_K(K, box), np.asarray(mask, bool)[box] & ~np.asarray(far_edges, bool)[box], plane,
+                     plane_margin_m)
     cand |= out[box]
     n_lab, labels = cv2.connectedComponents(cand.astype(np.uint8), connectivity=4)
     if n_lab <= 1:
@@ -277,15 +285,8 @@ def object_surface(
         return InstanceSurface(keep, 0, 0, 0, 0, 0, "none")
     d, m, e = depth[box], mask[box], edges[box]
     has = m & valid_depth(d)
-    smooth = has & ~e
-    dropped_support = 0
-    if plane is not None and smooth.any():
-        Kc = crop_K(K, box)
-        v, u = np.nonzero(smooth)
-        pts = backproject_np(d, Kc, smooth)
-        low = plane.signed_distance(pts) < options.plane_margin_m
-        smooth[v[low], u[low]] = False
-        dropped_support = int(low.sum())
+    smooth = off_plane(d, crop_K(K, box), has & ~e, plane, options.plane_margin_m)
+    dropped_support = int((has & ~e).sum() - smooth.sum())
     num_depth, dropped_edge = int(has.sum()), int((has & e).sum())
     n_lab, labels = cv2.connectedComponents(smooth.astype(np.uint8), connectivity=4)
     if n_lab <= 1:
@@ -317,14 +318,17 @@ def object_surface(
 
 
 def object_surfaces(
-    depth: np.ndarray, K: np.ndarray, masks: np.ndarray, *, plane=None, options: SurfaceOptions | None = None
+    depth: np.ndarray, K: np.ndarray, masks: np.ndarray, *, plane=None, options: SurfaceOptions | None = None,
+    edges: np.ndarray | None = None,
 ) -> list[InstanceSurface]:
-    """:func:`object_surface` for every mask of a stack (N, H, W), sharing one discontinuity map."""
+    """:func:`object_surface` for every mask of a stack (N, H, W), sharing one discontinuity map (``edges``, made
+    here from ``options`` when not given)."""
     options = options or SurfaceOptions()
     masks = np.asarray(masks, bool)
     if masks.ndim != 3:
         raise ValueError(f"masks must be (N, H, W), got {masks.shape}")
-    edges = depth_discontinuities(depth, options.jump_m, options.jump_rel)
+    if edges is None:
+        edges = depth_discontinuities(depth, options.jump_m, options.jump_rel)
     return [object_surface(depth, K, m, edges=edges, plane=plane, options=options) for m in masks]
 
 

@@ -25,7 +25,7 @@ from selfpose_ros.geometry.instance_surface import (
     crop_K,
     depth_discontinuities,
     mask_box,
-    valid_depth,
+    off_plane,
 )
 from selfpose_ros.geometry.pinhole import backproject_np
 
@@ -70,17 +70,6 @@ def reach_masks(masks: np.ndarray, reach_px: int) -> np.ndarray:
         cols = slice(max(box[1].start - r, 0), min(box[1].stop + r, w))
         grown = cv2.dilate(m[rows, cols].view(np.uint8), disc, borderType=cv2.BORDER_CONSTANT, borderValue=0)
         out[i, rows, cols] |= grown.astype(bool) & free[rows, cols]
-    return out
-
-
-def off_plane(depth: np.ndarray, K: np.ndarray, pixels: np.ndarray, plane, margin_m: float) -> np.ndarray:
-    """``pixels`` (H, W) bool with a depth reading, without those less than ``margin_m`` above ``plane`` (or below
-    it); ``plane`` None keeps them all."""
-    out = np.asarray(pixels, bool) & valid_depth(depth)
-    if plane is not None and out.any():
-        v, u = np.nonzero(out)
-        low = plane.signed_distance(backproject_np(depth, K, out)) < margin_m
-        out[v[low], u[low]] = False
     return out
 
 
@@ -139,15 +128,18 @@ def reach_surfaces(
     plane=None,
     options: ReachOptions | None = None,
     surface_options: SurfaceOptions | None = None,
+    edges: np.ndarray | None = None,
 ) -> list[InstanceSurface]:
     """:func:`reach_surface` for every mask of a stack (N, H, W) and its surface (``instance_surface.object_surfaces``
-    with ``surface_options``)."""
+    with ``surface_options``); ``edges``: the discontinuity map the surfaces were selected with (made here from
+    ``surface_options`` when not given)."""
     options = options or ReachOptions()
     if options.reach_px <= 0 or len(surfaces) == 0:
         return list(surfaces)
-    so = surface_options or SurfaceOptions()
     masks = np.asarray(masks, bool)
-    edges = depth_discontinuities(depth, so.jump_m, so.jump_rel)
+    if edges is None:
+        so = surface_options or SurfaceOptions()
+        edges = depth_discontinuities(depth, so.jump_m, so.jump_rel)
     reached = reach_masks(masks, options.reach_px)
     return [reach_surface(depth, K, s, m, r, edges=edges, plane=plane, options=options)
             for s, m, r in zip(surfaces, masks, reached)]

@@ -29,6 +29,7 @@ from selfpose_ros.geometry.instance_surface import (
     SurfaceOptions,
     depth_discontinuities,
     object_surfaces,
+    off_plane,
     surface_points,
     with_silhouette,
 )
@@ -36,7 +37,7 @@ from selfpose_ros.geometry.mesh_box import mesh_box
 from selfpose_ros.geometry.pinhole import backproject_np
 from selfpose_ros.geometry.standing_extent import HEIGHT_PERCENTILE, height_above_plane, radius_about_axis
 from selfpose_ros.geometry.support_plane import Plane, PlaneOptions, SupportPlaneInfo, support_plane
-from selfpose_ros.geometry.surface_reach import ReachOptions, off_plane, reach_masks, reach_surfaces
+from selfpose_ros.geometry.surface_reach import ReachOptions, reach_masks, reach_surfaces
 from selfpose_ros.geometry.upright import snap_upright, tilt_deg
 from selfpose_ros.shapes.size_ranges import axis_scale_bounds, typical_size
 
@@ -192,9 +193,9 @@ def frame_geometry(
     reach = reach or ReachOptions()
     surfaces = []
     if len(masks):
-        surfaces = object_surfaces(frame.depth, frame.K, masks, plane=plane, options=surface_options)
-        surfaces = reach_surfaces(frame.depth, frame.K, masks, surfaces, plane=plane, options=reach,
-                                  surface_options=surface_options)
+        edges = depth_discontinuities(frame.depth, surface_options.jump_m, surface_options.jump_rel)
+        surfaces = object_surfaces(frame.depth, frame.K, masks, plane=plane, options=surface_options, edges=edges)
+        surfaces = reach_surfaces(frame.depth, frame.K, masks, surfaces, plane=plane, options=reach, edges=edges)
     return FrameGeometry(up, source, info, surfaces, masks, surface_options, reach)
 
 
