@@ -58,7 +58,9 @@ class PseudoLabelConfig:
     """Self-supervised pose pseudo-labels from fused trajectory depth (train/pseudo_labels.py)."""
 
     enabled: bool = True
-    mode: str = "trajectory"  #: 'trajectory' (fused with camera motion) or 'frame' (single views)
+    #: 'trajectory' (crops fused with camera motion), 'fusion' (pose_estimator's fused boxes, train/fusion_labels.py;
+    #: trajectories it did not box: as 'trajectory') or 'frame' (single views)
+    mode: str = "trajectory"
     use_up: bool = True  #: objects stand upright: search yaw about the world +Z only
     inlier_threshold: float = 0.006
     min_quality: float = 0.5  #: labels whose fit inlier ratio is lower are not used
@@ -216,7 +218,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
                                                f"{d.camera_namespace!r}")
     _check(d.min_keyframes >= 0, f"data.min_keyframes must be >= 0, got {d.min_keyframes}")
     p = cfg.pseudo_labels
-    _check(p.mode in ("trajectory", "frame"), f"pseudo_labels.mode must be trajectory or frame, got {p.mode!r}")
+    _check(p.mode in ("trajectory", "fusion", "frame"),
+           f"pseudo_labels.mode must be trajectory, fusion or frame, got {p.mode!r}")
     _check(p.inlier_threshold > 0 and 0 <= p.min_quality <= 1, "pseudo_labels.inlier_threshold must be > 0 and "
                                                                "min_quality in [0, 1]")
     _check(0 <= p.templates <= 64, f"pseudo_labels.templates must be in [0, 64], got {p.templates}")

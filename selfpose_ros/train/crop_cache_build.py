@@ -67,7 +67,14 @@ def fit_pseudo_labels(cfg: TrainConfig, ds, progress=None, diag: np.ndarray | No
         diag = shape_ranges(cats, seed=cfg.run.seed)[2]
     templates = {c: shape_templates(c, p.templates, seed=cfg.run.seed) for c in cats
                  if p.templates and SYMMETRY.get(c) != "continuous_y"}  # templates settle yaw, which these lack
-    return compute_pseudo_labels(ds, full, p.mode, use_up=p.use_up, inlier_threshold=p.inlier_threshold,
+    boxes = None
+    if p.mode == "fusion":
+        from selfpose_ros.train.fusion_labels import fused_boxes
+
+        boxes = fused_boxes(ds)
+        log.info("pseudo-labels: pose_estimator's fusion boxed %d of %d trajectories", len(boxes), len(ds.groups))
+    return compute_pseudo_labels(ds, full, "trajectory" if p.mode == "fusion" else p.mode, use_up=p.use_up,
+                                 boxes=boxes, inlier_threshold=p.inlier_threshold,
                                  seed=cfg.run.seed, progress=progress, templates=templates,
                                  scale_ranges={c: (float(a), float(b)) for c, (a, b) in zip(cats, diag)})
 

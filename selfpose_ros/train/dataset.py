@@ -86,10 +86,11 @@ class TrajectoryDataset(Dataset):
         self.crop_size, self.mode, self.padding = int(crop_size), mode, float(padding)
         self.min_mask_pixels, self.min_visibility = int(min_mask_pixels), min_visibility
         self.topics = topics or BagTopics()
-        self._label_categories_arg = label_categories
+        self.label_categories_arg = label_categories
         self.sync_tolerance_ns, self.tf_tolerance_ns = int(sync_tolerance_ns), int(tf_tolerance_ns)
         self.frames: list[FrameRecord] = []
         self.crops: list[CropRecord] = []
+        self._by_frame: dict[tuple[int, int], list[int]] | None = None
         self.skipped: Counter[str] = Counter()  # reasons why frames or instances were left out, with counts
         t0 = time.perf_counter()
         for b, path in enumerate(self.bags):
@@ -114,6 +115,16 @@ class TrajectoryDataset(Dataset):
         if self.skipped:
             log.warning("dataset left out: %s", dict(self.skipped))
 
+    def crops_by_frame(self) -> dict[tuple[int, int], list[int]]:
+        """Crop indices per frame, keyed (bag index, stamp_ns)."""
+        if self._by_frame is None:
+            index: dict[tuple[int, int], list[int]] = {}
+            for i, c in enumerate(self.crops):
+                f = self.frames[c.frame]
+                index.setdefault((f.bag, f.stamp_ns), []).append(i)
+            self._by_frame = index
+        return self._by_frame
+
     @property
     def supervised(self) -> bool:
         """True when items carry ground-truth poses."""
@@ -121,7 +132,7 @@ class TrajectoryDataset(Dataset):
 
     def _read_bag(self, b: int, path: Path) -> None:
         with Reader(path) as reader:
-            label_cats = label_categories(reader, self._label_categories_arg)
+            label_cats = label_categories(reader, self.label_categories_arg)
             missing = [c for c in self.categories if c not in label_cats]
             if missing:
                 raise ValueError(f"categories {missing} are not in {path}'s label categories {list(label_cats)}")

@@ -40,8 +40,21 @@ class CropRecord:
     visibility: float = float("nan")
 
 
-def assign_segments(frames: list[FrameRecord], gap_ns: int) -> None:
-    """Split each bag's frames (sorted by stamp) into segments at time gaps larger than ``gap_ns``."""
+#: A camera step between consecutive frames beyond these (metres, degrees) starts a new trajectory segment: the
+#: camera did not move smoothly from one view to the next (frames were lost, or the robot went elsewhere).
+MAX_STEP_M, MAX_STEP_DEG = 0.3, 45.0
+
+
+def camera_step(T_a: np.ndarray, T_b: np.ndarray) -> tuple[float, float]:
+    """(metres, degrees) the camera moved between two poses (4, 4) optical frame -> world."""
+    cos = (float(np.trace(T_a[:3, :3].T @ T_b[:3, :3])) - 1.0) / 2.0
+    return float(np.linalg.norm(T_b[:3, 3] - T_a[:3, 3])), float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
+
+
+def assign_segments(frames: list[FrameRecord], gap_ns: int, max_step_m: float = MAX_STEP_M,
+                    max_step_deg: float = MAX_STEP_DEG) -> None:
+    """Split each bag's frames (sorted by stamp) into segments at time gaps larger than ``gap_ns`` and at camera
+    steps larger than ``max_step_m`` or ``max_step_deg`` between consecutive frames (a jump, not a trajectory)."""
     by_bag: dict[int, list[FrameRecord]] = defaultdict(list)
     for f in frames:
         by_bag[f.bag].append(f)
@@ -49,10 +62,12 @@ def assign_segments(frames: list[FrameRecord], gap_ns: int) -> None:
         bag_frames.sort(key=lambda f: f.stamp_ns)
         segment, index, previous = 0, 0, None
         for f in bag_frames:
-            if previous is not None and f.stamp_ns - previous > gap_ns:
-                segment, index = segment + 1, 0
+            if previous is not None:
+                metres, degrees = camera_step(previous.T_map_cam, f.T_map_cam)
+                if f.stamp_ns - previous.stamp_ns > gap_ns or metres > max_step_m or degrees > max_step_deg:
+                    segment, index = segment + 1, 0
             f.segment, f.index = segment, index
-            index, previous = index + 1, f.stamp_ns
+            index, previous = index + 1, f
 
 
 def group_key(frame: FrameRecord, crop: CropRecord) -> tuple[int, int, int]:

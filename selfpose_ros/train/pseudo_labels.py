@@ -28,7 +28,7 @@ import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -49,6 +49,9 @@ from selfpose_ros.shapes.handle import HANDLE_CATEGORIES, handle_visible
 from selfpose_ros.shapes.size_ranges import check_size, similarity_scale_bounds
 from selfpose_ros.train.fused_cloud import consistent_points, core_points, drop_support
 from selfpose_ros.train.pseudo_extents import fused_box
+
+if TYPE_CHECKING:
+    from selfpose_ros.train.fusion_labels import WorldBox
 
 log = logging.getLogger(__name__)
 
@@ -214,6 +217,7 @@ def compute_pseudo_labels(
     progress=None,
     scale_ranges: Mapping[str, tuple[float, float]] | None = None,
     templates: Mapping[str, Sequence[np.ndarray]] | None = None,
+    boxes: Mapping[int, WorldBox] | None = None,
 ) -> dict[int, PseudoLabel]:
     """Pseudo-labels {dataset index: PseudoLabel} for a TrajectoryDataset; ground truth is never read.
 
@@ -223,6 +227,8 @@ def compute_pseudo_labels(
     fused cloud keeps only the object's own points and a fit outside [0.6 lowest, 1.6 highest] is rejected.
     ``templates``: category -> more canonical shapes (``shapes.templates``) fitted besides the prior; the
     closest fit wins (its shape then sizes the label's box).
+    ``boxes``: group index -> the world box pose_estimator's fusion gave it (``train/fusion_labels.py``); those
+    groups take it (trajectory mode) instead of a fit of their fused crops.
     """
     if mode not in ("trajectory", "frame"):
         raise ValueError(f"pseudo-label mode must be 'trajectory' or 'frame', got {mode!r}")
@@ -239,7 +245,9 @@ def compute_pseudo_labels(
         handle = _HandleTest(cat)
         lo, hi = (scale_ranges or {}).get(cat, (0.0, np.inf))
         shapes = [priors[cat], *(templates or {}).get(cat, [])]
-        if mode == "trajectory":
+        if mode == "trajectory" and boxes is not None and g in boxes:
+            labels.update(_box_labels(boxes[g], members, crops, Ts, handle))
+        elif mode == "trajectory":
             pts = fuse_group(crops, Ts, per_frame_points, rng, 1.1 * hi, up_world if use_up else None)
             fit, factor, shape = _best_fit(shapes, pts, up_world if use_up else None, inlier_threshold, max_points,
                                            rng, cat, (lo, hi))
@@ -276,6 +284,18 @@ def compute_pseudo_labels(
                         R, t, scale, ext_ok = fit.rotation, fit.translation, float(fit.scale), False
                     labels[members[k]] = PseudoLabel(scale, R, t, float(fit.inlier_ratio) * factor, ext, ext_ok, h)
     return labels
+
+
+def _box_labels(box: WorldBox, members: Sequence[int], crops: Sequence, Ts: Sequence[np.ndarray],
+                handle: _HandleTest) -> dict[int, PseudoLabel]:
+    """One group's labels from its fused world box; a mug whose handle no crop shows keeps its box's pose, with
+    its extents marked unknown (the box is then its body's)."""
+    cam = [_to_camera(box.R, box.centre, T) for T in Ts]
+    seen = [handle(c, R, t, box.size) for c, (R, t) in zip(crops, cam)]
+    valid = not handle.active or any(seen)
+    scale = float(np.linalg.norm(box.size))
+    return {i: PseudoLabel(scale, R, t, box.quality, box.size.copy(), valid, h)
+            for i, (R, t), h in zip(members, cam, seen)}
 
 
 def labels_to_arrays(labels: Mapping[int, PseudoLabel], size: int) -> dict[str, np.ndarray]:
