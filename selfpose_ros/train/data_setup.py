@@ -143,7 +143,8 @@ def _pseudo_labels(cfg: TrainConfig, ds, out_dir: Path, is_main: bool, barrier) 
     p = cfg.pseudo_labels
     from selfpose_ros.train.pseudo_labels import PSEUDO_LABEL_VERSION
 
-    key = f"v{PSEUDO_LABEL_VERSION}|{len(ds)}|{ds.bags}|{p.mode}|{p.use_up}|{p.inlier_threshold}|{cfg.run.seed}"
+    key = (f"v{PSEUDO_LABEL_VERSION}|{len(ds)}|{len(ds.groups)}|{ds.bags}|{p.mode}|{p.use_up}|{p.inlier_threshold}|"
+           f"{cfg.run.seed}")
     if p.templates:  # (keys of runs without templates stay as they were)
         key += f"|templates{p.templates}"
     cache = out_dir / "pseudo_labels.npz"

@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Changes whenever the labels a dataset gets change (part of the training cache key).
-PSEUDO_LABEL_VERSION = 3
+PSEUDO_LABEL_VERSION = 4
 
 PseudoMode = Literal["trajectory", "frame"]
 
