@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from builders import simulated_bag
+from rosbags.rosbag2 import Reader
 
 from selfpose_ros.eval.errors import rotation_error_deg
 from selfpose_ros.train.dataset import TrajectoryDataset
@@ -49,9 +50,18 @@ def scene(tmp_path_factory) -> Path:
                          extra=("--rate", "2", "--realism", "none", "--objects", "2-2"))
 
 
-def test_fused_boxes_label_every_frame_of_a_trajectory_from_the_node_fusion(scene):
+def test_fused_boxes_label_every_frame_of_a_trajectory_from_the_node_fusion(scene, monkeypatch):
     ds = TrajectoryDataset([scene], categories=CATS, crop_size=64, min_mask_pixels=40, mode="supervised")
-    boxes = fused_boxes(ds)  # the ground truth the supervised dataset holds is never passed on
+    asked, real_messages = [], Reader.messages
+
+    def spy(self, connections=(), *args, **kwargs):
+        asked.extend(c.topic for c in (connections or self.connections))
+        return real_messages(self, connections, *args, **kwargs)
+
+    monkeypatch.setattr(Reader, "messages", spy)
+    boxes = fused_boxes(ds)  # the bag is read again: its images, never its ground-truth topic
+    monkeypatch.undo()
+    assert "/camera/segmentation" in asked and not [t for t in asked if "ground_truth" in t]
     assert len(boxes) >= len(ds.groups) - 1 and set(boxes) <= set(range(len(ds.groups)))
     for box in boxes.values():
         assert box.views >= 2 and 0 < box.quality <= 1 and box.span_deg > 0
