@@ -88,7 +88,9 @@ class Node:
 def record(out: Path, seed: int, scenes: int, frames: int, timeout_s: float) -> list[Path]:
     """sim_camera (realism target) -> trajectory_recorder over DDS for ``scenes`` sequences; return the bags."""
     if out.exists() and any(out.glob("*/metadata.yaml")):
-        return sorted(p.parent for p in out.glob("*/metadata.yaml"))
+        bags = sorted(p.parent for p in out.glob("*/metadata.yaml"))
+        print(f"reusing the recordings in {out}: {[b.name for b in bags]}", flush=True)
+        return bags
     out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, ROS_DOMAIN_ID=str(random.SystemRandom().randint(101, 200)),
                ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
