@@ -84,3 +84,14 @@ def test_fused_boxes_label_every_frame_of_a_trajectory_from_the_node_fusion(scen
     centres = [ds.frames[ds.crops[i].frame].T_map_cam[:3, :3] @ lab.t + ds.frames[ds.crops[i].frame].T_map_cam[:3, 3]
                for i, lab in zip(ds.groups[g], first)]
     assert np.ptp(np.array(centres), axis=0).max() < 1e-9
+
+
+def test_bags_labelled_in_worker_processes_get_the_same_boxes(scene):
+    one = fused_boxes(TrajectoryDataset([scene], categories=CATS, crop_size=64, min_mask_pixels=40))
+    twice = TrajectoryDataset([scene, scene], categories=CATS, crop_size=64, min_mask_pixels=40)
+    boxes = fused_boxes(twice, workers=2)
+    n = len(twice.groups) // 2
+    assert one and sorted(boxes) == sorted([*one, *(g + n for g in one)])
+    for g, box in one.items():
+        for other in (boxes[g], boxes[g + n]):
+            assert np.array_equal(other.R, box.R) and np.array_equal(other.size, box.size)

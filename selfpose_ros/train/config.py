@@ -66,6 +66,7 @@ class PseudoLabelConfig:
     min_quality: float = 0.5  #: labels whose fit inlier ratio is lower are not used
     #: asymmetric categories: also fit this many shape-library instances (shapes.templates); the closest fit wins
     templates: int = 0
+    workers: int = 0  #: mode fusion: bags labelled at once, in processes (0: one per CPU core)
 
 
 @dataclass
@@ -223,6 +224,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     _check(p.inlier_threshold > 0 and 0 <= p.min_quality <= 1, "pseudo_labels.inlier_threshold must be > 0 and "
                                                                "min_quality in [0, 1]")
     _check(0 <= p.templates <= 64, f"pseudo_labels.templates must be in [0, 64], got {p.templates}")
+    _check(p.workers >= 0, f"pseudo_labels.workers must be >= 0 (0: one per CPU core), got {p.workers}")
     o = cfg.optim
     _check(o.lr > 0 and o.weight_decay >= 0, "optim.lr must be > 0 and optim.weight_decay >= 0")
     _check(o.steps >= 1 and 0 <= o.warmup_steps < max(o.steps, 1) + 1, "optim.steps must be >= 1 and "

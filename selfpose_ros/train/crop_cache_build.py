@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -71,7 +72,7 @@ def fit_pseudo_labels(cfg: TrainConfig, ds, progress=None, diag: np.ndarray | No
     if p.mode == "fusion":
         from selfpose_ros.train.fusion_labels import fused_boxes
 
-        boxes = fused_boxes(ds)
+        boxes = fused_boxes(ds, workers=p.workers or os.cpu_count() or 1)
         log.info("pseudo-labels: pose_estimator's fusion boxed %d of %d trajectories", len(boxes), len(ds.groups))
     return compute_pseudo_labels(ds, full, "trajectory" if p.mode == "fusion" else p.mode, use_up=p.use_up,
                                  boxes=boxes, inlier_threshold=p.inlier_threshold,

@@ -90,7 +90,6 @@ class TrajectoryDataset(Dataset):
         self.sync_tolerance_ns, self.tf_tolerance_ns = int(sync_tolerance_ns), int(tf_tolerance_ns)
         self.frames: list[FrameRecord] = []
         self.crops: list[CropRecord] = []
-        self._by_frame: dict[tuple[int, int], list[int]] | None = None
         self.skipped: Counter[str] = Counter()  # reasons why frames or instances were left out, with counts
         t0 = time.perf_counter()
         for b, path in enumerate(self.bags):
@@ -114,16 +113,6 @@ class TrajectoryDataset(Dataset):
         self.load_seconds = time.perf_counter() - t0
         if self.skipped:
             log.warning("dataset left out: %s", dict(self.skipped))
-
-    def crops_by_frame(self) -> dict[tuple[int, int], list[int]]:
-        """Crop indices per frame, keyed (bag index, stamp_ns)."""
-        if self._by_frame is None:
-            index: dict[tuple[int, int], list[int]] = {}
-            for i, c in enumerate(self.crops):
-                f = self.frames[c.frame]
-                index.setdefault((f.bag, f.stamp_ns), []).append(i)
-            self._by_frame = index
-        return self._by_frame
 
     @property
     def supervised(self) -> bool:

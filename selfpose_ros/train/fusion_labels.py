@@ -13,14 +13,17 @@ camera motion. Ground truth is never read.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
+from multiprocessing import get_context
+from pathlib import Path
 
 import numpy as np
 
-from selfpose_ros.data.bag_reader import read_rgbd_frames
+from selfpose_ros.data.bag_reader import BagTopics, read_rgbd_frames
 from selfpose_ros.inference.backends import make_estimator
-from selfpose_ros.inference.estimator import Estimator, SolverOptions
+from selfpose_ros.inference.estimator import SolverOptions
 from selfpose_ros.inference.fusion_track import FusionConfig
 from selfpose_ros.inference.pipeline import FramePipeline, PipelineConfig
 
@@ -62,53 +65,80 @@ def _segment_boxes(pipeline: FramePipeline, joined: dict[tuple, Counter]) -> dic
     return out
 
 
-def fused_boxes(dataset, estimator: Estimator | None = None, fusion: FusionConfig | None = None,
-                progress: Callable[[Iterable], Iterable] | None = None) -> dict[int, WorldBox]:
+def fused_boxes(dataset, estimator: str = "prior_fit", fusion: FusionConfig | None = None,
+                progress: Callable[[Iterable], Iterable] | None = None, workers: int = 1) -> dict[int, WorldBox]:
     """{group index of ``dataset`` (a TrajectoryDataset): the world box of its fused track}; groups whose
-    instance no track fused are absent. ``estimator``: the per-frame back-end (default: ``prior_fit`` with the
-    node's default options); ``fusion``: the fusion settings (default: the node's)."""
-    estimator = estimator or make_estimator("prior_fit", list(dataset.categories), SolverOptions())
+    instance no track fused are absent. ``estimator``: the per-frame back-end (``prior_fit``, or a checkpoint,
+    with the node's default options); ``fusion``: the fusion settings (default: the node's); ``workers``: bags
+    labelled at once (processes)."""
     fusion = replace(fusion or FusionConfig(), frame=_WORLD)
-    records = {(f.bag, f.stamp_ns): f for f in dataset.frames}
+    jobs = []
+    for b, path in enumerate(dataset.bags):
+        frames = {f.stamp_ns: (f.segment, f.T_map_cam) for f in dataset.frames if f.bag == b}
+        labels: dict[int, dict[tuple, int]] = defaultdict(dict)
+        for c in dataset.crops:
+            f = dataset.frames[c.frame]
+            if f.bag == b:
+                labels[f.stamp_ns][(c.category, c.instance)] = c.label
+        jobs.append(_BagJob(path, frames, dict(labels), tuple(dataset.categories), dataset.topics,
+                            dataset.label_categories_arg, dataset.min_mask_pixels, estimator, fusion))
+    if workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=get_context("spawn")) as pool:
+            results = list(progress(pool.map(bag_boxes, jobs)) if progress else pool.map(bag_boxes, jobs))
+    else:
+        results = [bag_boxes(job) for job in (progress(jobs) if progress else jobs)]
     group_of = {key: g for g, key in enumerate(dataset.group_keys)}
     out: dict[int, WorldBox] = {}
-    bags = list(enumerate(dataset.bags))
-    for b, path in (progress(bags) if progress else bags):
-        frames = read_rgbd_frames(path, dataset.topics, None, dataset.label_categories_arg)
-        pipeline, segment, joined, labels = None, None, defaultdict(Counter), {}
-        for frame, cats in frames:
-            record = records.get((b, frame.stamp_ns))
-            if record is None:  # a frame the dataset left out (no camera pose, say)
-                continue
-            if record.segment != segment:
-                out.update(_keyed(_segment_boxes(pipeline, joined), labels, b, segment, group_of) if pipeline else {})
-                pose = {"T": record.T_map_cam}
-                config = PipelineConfig(cats, list(dataset.categories), dataset.min_mask_pixels, fusion=fusion)
-                pipeline = FramePipeline(estimator, config, tf_lookup=lambda target, source, stamp, p=pose: p["T"])
-                segment, joined, labels = record.segment, defaultdict(Counter), {}
-            pose["T"] = record.T_map_cam
-            frame.up = record.T_map_cam[:3, :3].T @ np.array([0.0, 0.0, 1.0])  # the world's +Z in the camera
-            result = pipeline.process(frame)
-            for est, name in zip(result.estimates, result.track_ids):
-                joined[(est.category, est.instance)][name] += 1
-            labels.update({(c.category, c.instance): c.label for c in _crops_of(dataset, b, frame.stamp_ns)})
-        if pipeline is not None:
-            out.update(_keyed(_segment_boxes(pipeline, joined), labels, b, segment, group_of))
+    for b, boxes in enumerate(results):
+        for (segment, label), box in boxes.items():
+            g = group_of.get((b, segment, label))
+            if g is not None:
+                out[g] = box
     return out
 
 
-def _crops_of(dataset, bag: int, stamp_ns: int) -> list:
-    """The dataset's crops of one frame."""
-    index = dataset.crops_by_frame()
-    return [dataset.crops[i] for i in index.get((bag, stamp_ns), ())]
+@dataclass(frozen=True)
+class _BagJob:
+    """What labelling one bag needs (picklable: a worker process gets it)."""
+
+    path: Path
+    frames: dict[int, tuple[int, np.ndarray]]  # stamp -> (segment, T_map_cam) of the dataset's frames
+    labels: dict[int, dict[tuple, int]]  # stamp -> {(category, instance): panoptic label} of the dataset's crops
+    categories: tuple[str, ...]
+    topics: BagTopics
+    label_categories: Sequence[str] | None
+    min_mask_pixels: int
+    estimator: str
+    fusion: FusionConfig
 
 
-def _keyed(boxes: dict[tuple, WorldBox], labels: dict[tuple, int], bag: int, segment: int,
-           group_of: dict[tuple, int]) -> dict[int, WorldBox]:
-    """The segment's boxes by dataset group index ((bag, segment, label) keys)."""
-    out = {}
-    for key, box in boxes.items():
-        g = group_of.get((bag, segment, labels.get(key)))
-        if g is not None:
-            out[g] = box
+def bag_boxes(job: _BagJob) -> dict[tuple[int, int], WorldBox]:
+    """{(segment, label): fused world box} of one bag: the frame pipeline with fusion, one per segment."""
+    estimator = make_estimator(job.estimator, list(job.categories), SolverOptions())
+    out: dict[tuple[int, int], WorldBox] = {}
+    pipeline, segment, joined, labels = None, None, defaultdict(Counter), {}
+    pose = {"T": np.eye(4)}
+    for frame, cats in read_rgbd_frames(job.path, job.topics, None, job.label_categories):
+        known = job.frames.get(frame.stamp_ns)
+        if known is None:  # a frame the dataset left out (no camera pose, say)
+            continue
+        if known[0] != segment:
+            if pipeline is not None:
+                out.update(_keyed(_segment_boxes(pipeline, joined), labels, segment))
+            config = PipelineConfig(cats, list(job.categories), job.min_mask_pixels, fusion=job.fusion)
+            pipeline = FramePipeline(estimator, config, tf_lookup=lambda target, source, stamp: pose["T"])
+            segment, joined, labels = known[0], defaultdict(Counter), {}
+        pose["T"] = known[1]
+        frame.up = known[1][:3, :3].T @ np.array([0.0, 0.0, 1.0])  # the world's +Z in the camera
+        result = pipeline.process(frame)
+        for est, name in zip(result.estimates, result.track_ids):
+            joined[(est.category, est.instance)][name] += 1
+        labels.update(job.labels.get(frame.stamp_ns, {}))
+    if pipeline is not None:
+        out.update(_keyed(_segment_boxes(pipeline, joined), labels, segment))
     return out
+
+
+def _keyed(boxes: dict[tuple, WorldBox], labels: dict[tuple, int], segment: int) -> dict[tuple[int, int], WorldBox]:
+    """A segment's boxes keyed (segment, panoptic label)."""
+    return {(segment, labels[key]): box for key, box in boxes.items() if key in labels}
