@@ -18,6 +18,9 @@
 #   v2tpl        the shipped model v2g: 60 more trajectories (seeds 1030..1089), template pseudo-labels
 #                (pseudo_labels.templates=8) on all 90 -> data/cache/train_default90_tpl8_128, then v2e's
 #                recipe on them from v2 -> runs/v2g, exported to models/cse_6cat_rgbd.pt
+#   v2fus        (after v2tpl) stop 26's candidate, not shipped: pseudo_labels.mode=fusion (pose_estimator's fused
+#                boxes) on the 90 trajectories -> data/cache/train_default90_fus_128, then 900 steps of v2g's
+#                recipe from v2g on them, two threads -> runs/v2fus
 #   probe        (after v2data) the viewpoint probe of docs/training.md: the v2 recipe (400 steps) with and without the
 #                trajectory regularisation -> runs/probe_ref, runs/probe_notraj, then `selfpose probe` on
 #                them and on the shipped model
@@ -120,6 +123,17 @@ for stage in "${stages[@]}"; do
       v2train "v2g: v2e's recipe on template pseudo-labels" "${longer[@]}" "${vtx[@]}" "${tpl[@]}" \
         --set data.cache=data/cache/train_default90_tpl8_128 --set labels.label_vertex=1.0 \
         --set run.out_dir=runs/v2g --set name=v2g_6cat_rgbd --set run.export=models/cse_6cat_rgbd.pt ;;
+    v2fus)
+      sim60
+      fus=(--set pseudo_labels.templates=8 --set pseudo_labels.mode=fusion
+           --set "data.bags=[data/sim/train_default, data/sim/train_default_b]")
+      if [ ! -f data/cache/train_default90_fus_128/crops.npz ]; then
+        selfpose cache --config "$V2" "${fus[@]}" --out data/cache/train_default90_fus_128 --ground-truth --report --quiet
+      fi
+      v2train "v2fus: v2g's recipe on fusion pseudo-labels, from v2g" --init runs/v2g/model.pt "${vtx[@]}" "${fus[@]}" \
+        --set data.cache=data/cache/train_default90_fus_128 --set optim.steps=900 "${cont[@]}" \
+        --set run.checkpoint_every=100 --set labels.label_vertex=1.0 --set run.threads=2 \
+        --set run.out_dir=runs/v2fus --set name=v2f_6cat_rgbd ;;
     probe)  # the caches of v2data
       v2train "probe reference: the v2 recipe" --set run.out_dir=runs/probe_ref --set name=probe_ref
       v2train "probe ablation: no trajectory regularisation" --set losses.traj=0 --set losses.vicreg=0 \
