@@ -54,7 +54,7 @@ def _box(track) -> WorldBox | None:
 
 def _segment_boxes(pipeline: FramePipeline, joined: dict[tuple, Counter]) -> dict[tuple, WorldBox]:
     """{(category, instance): the box of the live track its views joined most often} at a segment's end."""
-    live = {t.name: t for t in pipeline.fusion.tracks} if pipeline.fusion is not None else {}
+    live = {t.name: t for t in pipeline.fusion.tracks}  # the pipeline fuses: its config has the fusion frame
     out = {}
     for key, names in joined.items():
         for name, _ in names.most_common():
@@ -72,16 +72,16 @@ def fused_boxes(dataset, estimator: str = "prior_fit", fusion: FusionConfig | No
     with the node's default options); ``fusion``: the fusion settings (default: the node's); ``workers``: bags
     labelled at once (processes)."""
     fusion = replace(fusion or FusionConfig(), frame=_WORLD)
-    jobs = []
-    for b, path in enumerate(dataset.bags):
-        frames = {f.stamp_ns: (f.segment, f.T_map_cam) for f in dataset.frames if f.bag == b}
-        labels: dict[int, dict[tuple, int]] = defaultdict(dict)
-        for c in dataset.crops:
-            f = dataset.frames[c.frame]
-            if f.bag == b:
-                labels[f.stamp_ns][(c.category, c.instance)] = c.label
-        jobs.append(_BagJob(path, frames, dict(labels), tuple(dataset.categories), dataset.topics,
-                            dataset.label_categories_arg, dataset.min_mask_pixels, estimator, fusion))
+    frames: list[dict] = [{} for _ in dataset.bags]  # per bag: stamp -> (segment, T_map_cam)
+    labels: list[dict] = [defaultdict(dict) for _ in dataset.bags]  # per bag: stamp -> {(category, instance): label}
+    for f in dataset.frames:
+        frames[f.bag][f.stamp_ns] = (f.segment, f.T_map_cam)
+    for c in dataset.crops:
+        f = dataset.frames[c.frame]
+        labels[f.bag][f.stamp_ns][(c.category, c.instance)] = c.label
+    jobs = [_BagJob(path, frames[b], dict(labels[b]), tuple(dataset.categories), dataset.topics,
+                    dataset.label_categories_arg, dataset.min_mask_pixels, estimator, fusion)
+            for b, path in enumerate(dataset.bags)]
     if workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=get_context("spawn")) as pool:
             results = list(progress(pool.map(bag_boxes, jobs)) if progress else pool.map(bag_boxes, jobs))
