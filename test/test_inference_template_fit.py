@@ -83,3 +83,27 @@ def test_shape_templates_compete_in_the_upright_search_and_the_closest_shape_win
     assert fit.shape == 1
     assert rotation_error_deg(fit.sized.rotation[None], gt.rotation[None], "none")[0] < 3.0
     np.testing.assert_allclose(fit.sized.size, gt.size, rtol=0.1)
+
+
+def test_a_camera_whose_proportions_no_template_has_is_turned_right_by_the_stretched_ranking(monkeypatch):
+    """A camera at realism default (seed 8, first view) that every template explains best turned by 70 degrees, its
+    lens axis squashed: stretched per axis, the right turn fits best (STRETCH_RANKED)."""
+    from selfpose_ros.sim.realism import realism_preset
+
+    cats = ("camera",)
+    cfg = SimConfig(width=320, height=240, num_frames=3, trajectory="orbit", realism=realism_preset("default"),
+                    scene=SceneConfig(categories=cats, min_objects=1, max_objects=1))
+    f = SimScene(cfg, seed=8).render(0)
+    frame = RGBDFrame(f.rgb, f.depth_m, f.segmentation, f.K)
+    instances, _ = extract_instances(f.segmentation, CATEGORIES, cats, 40)
+    geo = frame_geometry(frame, instances)
+    fitter = template_fit.template_fitter("camera", SolverOptions(min_inliers=10))
+
+    def error() -> float:
+        fit = fitter.fit(frame, geo, 0)
+        return float(rotation_error_deg(fit.sized.rotation[None], f.objects[0].rotation[None], "none")[0])
+
+    assert template_fit.STRETCH_RANKED["camera"] > 1
+    stretched = error()
+    monkeypatch.setattr(template_fit, "STRETCH_RANKED", {})
+    assert stretched < 5.0 and error() > 45.0, (stretched, error())

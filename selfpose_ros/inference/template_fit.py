@@ -25,6 +25,7 @@ from selfpose_ros.geometry.axis_scales import surface_samples
 from selfpose_ros.geometry.free_space import seen_through_share
 from selfpose_ros.geometry.fused_fit import Similarity, coarse_fine_distances, placed_prior_distances
 from selfpose_ros.geometry.handle_azimuth import Protrusion
+from selfpose_ros.geometry.mesh_box import mesh_box
 from selfpose_ros.geometry.pose_fit import PoseFit, failed_fit
 from selfpose_ros.geometry.prior_fit import candidate_rotations, fit_prior_to_points, initial_scale
 from selfpose_ros.geometry.upright import tilt_deg
@@ -51,6 +52,12 @@ SHAPE_TEMPLATES: dict[str, int] = {"camera": 4}
 #: The prior's own shape with one joint set to other values, competing likewise: the laptop's lid angle (the prior's
 #: is 115 degrees; instances open from 90 to 145).
 ARTICULATED_TEMPLATES: dict[str, tuple[str, list[float]]] = {"laptop": ("lid_angle_deg", [95.0, 135.0])}
+#: Per category: the upright search's best result at each of its first this many yaws is stretched per axis
+#: (``size_and_pose``) and ranked again as stretched: no template has every instance's proportions, and a long-lens
+#: camera fitted with a short-lens template explained its points best turned by 90 degrees, its lens axis squashed.
+STRETCH_RANKED: dict[str, int] = {"camera": 4}
+#: Two results closer in yaw than this (degrees) count as one yaw, whatever their shapes.
+SAME_YAW_DEG = 20.0
 #: Surface samples of the template used for the per-axis size fit and the see-through ranking.
 SIZE_SAMPLES = 2000
 #: A template point is seen through when the depth at its pixel lies this far behind it (metres).
@@ -111,8 +118,9 @@ class TemplateFitter:
                     f"{s.dropped_far} away from the object)")
         free = geo.free_space(frame, k)
         shape = self.shapes[0]
+        sized = None
         if cat in UPRIGHT_SEARCHED and geo.up is not None and geo.support is not None:
-            fit, shape = self._upright_search(points, geo.up, starts, frame, free)
+            fit, shape, sized = self._upright_search(points, geo.up, starts, frame, free, geo, k)
         else:
             fit = fit_prior_to_points(shape.vertices, points, up_hint=geo.up, inlier_threshold=opts.inlier_threshold,
                                       min_points=opts.min_inliers, scale_bounds=shape.bounds, starts=starts)
@@ -124,25 +132,33 @@ class TemplateFitter:
             return fit.failure_reason
         if fit.num_inliers < opts.min_inliers:
             return f"{fit.num_inliers} inliers < min_inliers {opts.min_inliers}"
-        sized = size_and_pose(cat, shape.samples, points, fit.rotation, fit.translation, fit.scale,
-                              model_normals=shape.normals, frame=frame, free=free, plane=geo.support,
-                              up=geo.up, upright_deg=opts.upright_snap_deg,
-                              max_distance=max(opts.inlier_threshold, 0.01),
-                              box_points=shape.vertices, blocked=geo.blocked(frame, k), cut_off=geo.cut_off(k))
+        if sized is None:
+            sized = self._sized(shape, points, fit, frame, free, geo, k)
         handle = None
         if cat in HANDLE_CATEGORIES:
             sized, handle = turn_to_handle(cat, sized, geo.handle_points(frame, k), geo.up)
         return TemplateFit(sized, fit, handle, next(i for i, sh in enumerate(self.shapes) if sh is shape))
 
+    def _sized(self, shape: _Shape, points: np.ndarray, fit: PoseFit | Similarity, frame: RGBDFrame,
+               free: np.ndarray, geo: FrameGeometry, k: int) -> SizedPose:
+        """The per-axis size and pose (``size_and_pose``) of ``shape`` placed by ``fit`` on instance ``k``."""
+        s, R, t = (fit.scale, fit.rotation, fit.translation) if isinstance(fit, PoseFit) else fit
+        opts = self.options
+        return size_and_pose(self.category, shape.samples, points, R, t, s, model_normals=shape.normals,
+                             frame=frame, free=free, plane=geo.support, up=geo.up,
+                             upright_deg=opts.upright_snap_deg, max_distance=max(opts.inlier_threshold, 0.01),
+                             box_points=shape.vertices, blocked=geo.blocked(frame, k), cut_off=geo.cut_off(k))
+
     def _upright_search(self, points: np.ndarray, up: np.ndarray, starts: Sequence[PoseFit], frame: RGBDFrame,
-                        free: np.ndarray) -> tuple[PoseFit, _Shape]:
+                        free: np.ndarray, geo: FrameGeometry, k: int) -> tuple[PoseFit, _Shape, SizedPose | None]:
         """Every shape held upright (canonical +Y along ``up``), searched from UPRIGHT_YAWS yaws about the points'
         centroid and from ``starts``; the best (its mean truncated distance to the points (K, 3) plus the share of
         its camera-facing surface seen through ``free`` pixels, SEE_THROUGH_MARGIN_M, at the truncation distance)
-        and its shape. A failed fit when no result's scale lies within its shape's bounds."""
+        and its shape, and for STRETCH_RANKED categories its sized pose (else None). A failed fit when no result's
+        scale lies within its shape's bounds."""
         thr = self.options.inlier_threshold
         truncate = 3.0 * thr
-        best = None
+        found = []
         for shape in self.shapes:
             def seen_through(sim: Similarity, shape: _Shape = shape) -> float:
                 return seen_through_share(shape.samples, shape.normals, *sim, frame.depth, frame.K, free,
@@ -159,18 +175,60 @@ class TemplateFitter:
             for cost, sim in fit_upright(shape.vertices, points, seeds, up, coarse, fine, truncate, tree=shape.tree,
                                          fine_best=UPRIGHT_FINE_BEST, model_outliers=seen_through):
                 if shape.bounds[0] <= sim[0] <= shape.bounds[1]:
-                    ranked = cost + truncate * seen_through(sim)
-                    if best is None or ranked < best[0]:
-                        best = (ranked, cost, sim, shape)
-                    break  # the best of this shape within its bounds
-        if best is None:
+                    found.append((cost + truncate * seen_through(sim), cost, sim, shape))
+        if not found:
             return failed_fit("no upright fit with a scale within the category's bounds", len(points),
-                              len(points)), self.shapes[0]
+                              len(points)), self.shapes[0], None
+        found.sort(key=lambda item: item[0])
+        best, sized = found[0], None
+        if STRETCH_RANKED.get(self.category, 0) > 1:
+            best, sized = self._stretch_ranked(found, points, up, frame, free, geo, k, truncate)
         _, cost, (s, R, t), shape = best
         mask = placed_prior_distances(shape.vertices, (s, R, t), points, shape.tree) < thr
         ratio = float(mask.mean())
         return PoseFit(True, float(s), R, t, mask, ratio, ratio, len(points),
-                       extras={"mean_truncated_distance_m": cost, "held_upright": True}), shape
+                       extras={"mean_truncated_distance_m": cost, "held_upright": True}), shape, sized
+
+    def _stretch_ranked(self, found: list, points: np.ndarray, up: np.ndarray, frame: RGBDFrame, free: np.ndarray,
+                        geo: FrameGeometry, k: int, truncate: float) -> tuple[tuple, SizedPose]:
+        """Of the upright search's results ``found`` (ranked, cost, similarity, shape; best first), the best of each
+        of the first STRETCH_RANKED yaws (SAME_YAW_DEG apart) stretched per axis, ranked again as stretched
+        (:func:`_stretched_cost`); the winner and its sized pose."""
+        tried: list[tuple] = []
+        for item in found:
+            if len(tried) == STRETCH_RANKED[self.category]:
+                break
+            if not any(_yaw_apart(item[2][1], other[2][1], up) < SAME_YAW_DEG for other in tried):
+                tried.append(item)
+        scored = []
+        for item in tried:
+            sized = self._sized(item[3], points, item[2], frame, free, geo, k)
+            scored.append((_stretched_cost(item[3], sized, self.category, points, frame, free, truncate), item, sized))
+        _, best, sized = min(scored, key=lambda x: x[0])
+        return best, sized
+
+
+def _yaw_apart(R1: np.ndarray, R2: np.ndarray, up: np.ndarray) -> float:
+    """Angle (degrees) between two upright rotations' canonical +Z projected onto the plane normal to ``up``."""
+    u = np.asarray(up, np.float64) / np.linalg.norm(up)
+    a, b = R1[:, 2] - u * (R1[:, 2] @ u), R2[:, 2] - u * (R2[:, 2] @ u)
+    c = float(a @ b) / max(float(np.linalg.norm(a) * np.linalg.norm(b)), 1e-12)
+    return float(np.degrees(np.arccos(np.clip(c, -1.0, 1.0))))
+
+
+def _stretched_cost(shape: _Shape, sized: SizedPose, category: str, points: np.ndarray, frame: RGBDFrame,
+                    free: np.ndarray, truncate: float) -> float:
+    """Mean truncated distance of the points (K, 3) to ``shape``'s surface samples stretched and placed by
+    ``sized``, plus ``truncate`` times the share of its camera-facing samples the camera sees through."""
+    centre, extents = mesh_box(shape.vertices, SYMMETRY.get(category, "none"))
+    scales = np.asarray(sized.size, np.float64) / np.maximum(extents, 1e-9)
+    local = (shape.samples - centre) * scales
+    normals = shape.normals / scales
+    normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
+    R, t = np.asarray(sized.rotation, np.float64), np.asarray(sized.translation, np.float64)
+    dist, _ = cKDTree(local).query((points - t) @ R, distance_upper_bound=truncate)
+    through = seen_through_share(local, normals, 1.0, R, t, frame.depth, frame.K, free, SEE_THROUGH_MARGIN_M)
+    return float(np.minimum(dist, truncate).mean()) + truncate * through
 
 
 def template_fitter(category: str, options: SolverOptions) -> TemplateFitter:
