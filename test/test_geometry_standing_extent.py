@@ -3,7 +3,12 @@
 import numpy as np
 
 from selfpose_ros.geometry.axis_scales import AxisScaleFit
-from selfpose_ros.geometry.standing_extent import distances_from_axis, height_above_plane, radius_about_axis
+from selfpose_ros.geometry.standing_extent import (
+    box_holding_points,
+    distances_from_axis,
+    height_above_plane,
+    radius_about_axis,
+)
 from selfpose_ros.geometry.support_plane import Plane
 from selfpose_ros.inference.instance_geometry import (
     MAX_MEASURED_SHRINK,
@@ -127,3 +132,25 @@ def test_the_top_is_not_in_view_when_it_touches_the_border_or_a_nearer_object():
     low = blocked.copy()
     low[v_top + 40:] = True  # something nearer hides only the lower part: the top is still seen
     assert top_in_view(pts, PLANE, K, low)
+
+
+def test_a_box_grows_to_hold_its_points_on_the_side_they_leave_it_and_ignores_a_stray_one():
+    """A turned box (0.10 x 0.08 x 0.12) whose points reach 3 cm beyond its +z face (a lens the fit left out):
+    it grows along z on that side only, its centre moving by half the growth; one far outlier does not count."""
+    rng = np.random.default_rng(0)
+    c = np.deg2rad(30.0)
+    R = np.array([[np.cos(c), 0.0, np.sin(c)], [0.0, 1.0, 0.0], [-np.sin(c), 0.0, np.cos(c)]])
+    centre, size = np.array([0.1, -0.05, 0.8]), np.array([0.10, 0.08, 0.12])
+    local = rng.uniform(-0.5, 0.5, (4000, 3)) * size
+    local[:1000, 2] = rng.uniform(0.06, 0.09, 1000)  # the lens, beyond +z
+    local[0] = [0.0, 0.0, -0.5]  # a stray point, far behind
+    new_centre, new_size = box_holding_points(R, centre, size, local @ R.T + centre, percentile=99.0)
+    np.testing.assert_allclose(new_size[:2], size[:2], atol=1e-9)
+    assert 0.145 < new_size[2] < 0.15
+    np.testing.assert_allclose((new_centre - centre) @ R, [0.0, 0.0, (new_size[2] - size[2]) / 2], atol=1e-9)
+    # points inside leave it as it is; no finite point too
+    inside_centre, inside_size = box_holding_points(R, centre, size, (0.4 * local[1:]) @ R.T + centre)
+    np.testing.assert_allclose(inside_size, size)
+    np.testing.assert_allclose(inside_centre, centre)
+    nan_centre, nan_size = box_holding_points(R, centre, size, np.full((5, 3), np.nan))
+    np.testing.assert_allclose(nan_size, size)

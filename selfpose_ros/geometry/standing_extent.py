@@ -52,3 +52,27 @@ def radius_about_axis(points: np.ndarray, centre: np.ndarray, axis: np.ndarray,
     if not len(pts):
         return float("nan")
     return float(np.percentile(distances_from_axis(pts, centre, axis), percentile))
+
+
+def box_holding_points(rotation: np.ndarray, centre: np.ndarray, size: np.ndarray, points: np.ndarray,
+                       percentile: float = RADIUS_PERCENTILE, axes: tuple[int, ...] = (0, 1, 2),
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """The smallest box (centre (3,), size (3,)) that holds a box (``rotation`` (3, 3) box -> camera, ``centre``
+    (3,), ``size`` (3,)) and, along ``axes``, the central ``percentile`` band of the points (N, 3) (the
+    (100 - percentile)-th to the percentile-th of their coordinates): an object's own points lie on it, so a box
+    that leaves them out is too small. Without finite points the box is returned as it is."""
+    R = np.asarray(rotation, np.float64)
+    c = np.asarray(centre, np.float64)
+    s = np.asarray(size, np.float64).copy()
+    pts = np.asarray(points, np.float64).reshape(-1, 3)
+    pts = pts[np.isfinite(pts).all(1)]
+    if not len(pts):
+        return c, s
+    q = (pts - c) @ R  # box coordinates
+    lo, hi = -s / 2, s / 2
+    shift = np.zeros(3)
+    for a in axes:
+        p_lo, p_hi = np.percentile(q[:, a], [100.0 - percentile, percentile])
+        new_lo, new_hi = min(lo[a], p_lo), max(hi[a], p_hi)
+        s[a], shift[a] = new_hi - new_lo, 0.5 * (new_lo + new_hi)
+    return c + R @ shift, s
