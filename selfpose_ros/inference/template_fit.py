@@ -28,6 +28,7 @@ from selfpose_ros.geometry.handle_azimuth import Protrusion
 from selfpose_ros.geometry.mesh_box import mesh_box
 from selfpose_ros.geometry.pose_fit import PoseFit, failed_fit
 from selfpose_ros.geometry.prior_fit import candidate_rotations, fit_prior_to_points, initial_scale
+from selfpose_ros.geometry.rotations import relative_rotation_angle_np
 from selfpose_ros.geometry.upright import tilt_deg
 from selfpose_ros.geometry.upright_icp import fit_upright
 from selfpose_ros.inference.estimator import SolverOptions
@@ -159,6 +160,7 @@ class TemplateFitter:
         thr = self.options.inlier_threshold
         truncate = 3.0 * thr
         found = []
+        stretched = STRETCH_RANKED.get(self.category, 0) > 1
         for shape in self.shapes:
             def seen_through(sim: Similarity, shape: _Shape = shape) -> float:
                 return seen_through_share(shape.samples, shape.normals, *sim, frame.depth, frame.K, free,
@@ -176,20 +178,22 @@ class TemplateFitter:
                                          fine_best=UPRIGHT_FINE_BEST, model_outliers=seen_through):
                 if shape.bounds[0] <= sim[0] <= shape.bounds[1]:
                     found.append((cost + truncate * seen_through(sim), cost, sim, shape))
+                    if not stretched:
+                        break  # only the best of this shape within its bounds competes
         if not found:
             return failed_fit("no upright fit with a scale within the category's bounds", len(points),
                               len(points)), self.shapes[0], None
         found.sort(key=lambda item: item[0])
         best, sized = found[0], None
-        if STRETCH_RANKED.get(self.category, 0) > 1:
-            best, sized = self._stretch_ranked(found, points, up, frame, free, geo, k, truncate)
+        if stretched:
+            best, sized = self._stretch_ranked(found, points, frame, free, geo, k, truncate)
         _, cost, (s, R, t), shape = best
         mask = placed_prior_distances(shape.vertices, (s, R, t), points, shape.tree) < thr
         ratio = float(mask.mean())
         return PoseFit(True, float(s), R, t, mask, ratio, ratio, len(points),
                        extras={"mean_truncated_distance_m": cost, "held_upright": True}), shape, sized
 
-    def _stretch_ranked(self, found: list, points: np.ndarray, up: np.ndarray, frame: RGBDFrame, free: np.ndarray,
+    def _stretch_ranked(self, found: list, points: np.ndarray, frame: RGBDFrame, free: np.ndarray,
                         geo: FrameGeometry, k: int, truncate: float) -> tuple[tuple, SizedPose]:
         """Of the upright search's results ``found`` (ranked, cost, similarity, shape; best first), the best of each
         of the first STRETCH_RANKED yaws (SAME_YAW_DEG apart) stretched per axis, ranked again as stretched
@@ -198,7 +202,8 @@ class TemplateFitter:
         for item in found:
             if len(tried) == STRETCH_RANKED[self.category]:
                 break
-            if not any(_yaw_apart(item[2][1], other[2][1], up) < SAME_YAW_DEG for other in tried):
+            if not any(np.degrees(relative_rotation_angle_np(item[2][1], other[2][1])) < SAME_YAW_DEG
+                       for other in tried):  # both held upright: their relative rotation is their turn about up
                 tried.append(item)
         scored = []
         for item in tried:
@@ -206,14 +211,6 @@ class TemplateFitter:
             scored.append((_stretched_cost(item[3], sized, self.category, points, frame, free, truncate), item, sized))
         _, best, sized = min(scored, key=lambda x: x[0])
         return best, sized
-
-
-def _yaw_apart(R1: np.ndarray, R2: np.ndarray, up: np.ndarray) -> float:
-    """Angle (degrees) between two upright rotations' canonical +Z projected onto the plane normal to ``up``."""
-    u = np.asarray(up, np.float64) / np.linalg.norm(up)
-    a, b = R1[:, 2] - u * (R1[:, 2] @ u), R2[:, 2] - u * (R2[:, 2] @ u)
-    c = float(a @ b) / max(float(np.linalg.norm(a) * np.linalg.norm(b)), 1e-12)
-    return float(np.degrees(np.arccos(np.clip(c, -1.0, 1.0))))
 
 
 def _stretched_cost(shape: _Shape, sized: SizedPose, category: str, points: np.ndarray, frame: RGBDFrame,
