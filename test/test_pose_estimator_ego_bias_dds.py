@@ -1,9 +1,9 @@
 """Integration over real DDS: sim_camera -> two pose_estimators with ``ego_bias_frame`` set -> this test.
 
 One node debiases in ``map``, the frame the simulated camera's TF hangs from; the other is given a frame TF
-does not have. Both read the same camera (remapped inputs). The first must say it debiases in ``map`` and warn
-at most once that a camera pose came too late; the second must keep publishing every frame's estimates, not debiased,
-with the throttled warning ``no_ego_bias_pose`` (bad configuration loses no output).
+does not have. Both read the same camera (remapped inputs). The first must say it debiases in ``map`` and never
+warn that a camera pose is missing (it waits up to 1 s for TF); the second must keep publishing every frame's
+estimates, not debiased, with the throttled warning ``no_ego_bias_pose`` (bad configuration loses no output).
 """
 
 import pytest
@@ -54,7 +54,6 @@ def test_the_node_debiases_through_tf_and_keeps_publishing_without_it(tmp_path) 
     assert codes == (0, 0, 0), f"{codes}\n{good_log}\n{bad_log}"
     assert ok, f"too few estimates: {len(got['good'])} / {len(got['bad'])} messages\n{good_log}\n{bad_log}"
     assert "ego-motion debiasing in map" in good_log
-    # at most one frame's camera pose came too late (a loaded machine); the bad node warns on every warn period
-    assert good_log.count("not debiased") <= 1, good_log
+    assert "not debiased" not in good_log
     assert "ego-motion debiasing in no_such_frame" in bad_log
     assert "no camera pose no_such_frame <- " in bad_log and "not debiased" in bad_log
