@@ -75,6 +75,45 @@ def test_a_handle_behind_the_body_is_not_found(mug, yaw):
     assert not found.found and found.reason
 
 
+def _edge_on(mug, yaw_deg, keep):
+    """The view of a mug at ``yaw_deg`` with only ``keep`` of its handle's points (spread over those standing 8 mm
+    or more out of the wall; none of the others within 3 mm of it): a handle whose depth the sensor mostly lost."""
+    seen, R, size = _view(mug, yaw_deg, 0.001)
+    axis = T + R[:, 0] * (0.5 * size[2] - 0.5 * size[0])
+    up = R[:, 1]
+    radial = seen - axis - np.outer((seen - axis) @ up, up)
+    out = np.linalg.norm(radial, axis=1) - 0.5 * size[2]
+    handle = np.flatnonzero(out > 0.003)
+    clear = handle[out[handle] > 0.008]
+    kept = clear[np.linspace(0, len(clear) - 1, keep).astype(int)]
+    return np.delete(seen, np.setdiff1d(handle, kept), axis=0), R, size, axis
+
+
+@pytest.mark.parametrize("yaw", [-90.0, -70.0])
+def test_a_handle_facing_the_camera_edge_on_is_found_from_a_few_points_in_front(mug, yaw):
+    """Facing the camera, the handle is a thin strip in front of the body: 4 points there are too few for the
+    histogram, but they stand in front of the wall, where only a handle can: found with the viewer given."""
+    seen, R, size, axis = _edge_on(mug, yaw, 4)
+    h = float(T @ R[:, 1])
+    args = (seen, R[:, 1], axis, 0.5 * size[2], h - size[1] / 2, h + size[1] / 2)
+    assert not find_protrusion(*args).found
+    found = find_protrusion(*args, viewer=np.zeros(3))
+    assert found.found and found.reason == "faces the viewer"
+    e1, e2 = horizontal_basis(R[:, 1])
+    truth = np.arctan2(R[:, 0] @ e2, R[:, 0] @ e1)
+    assert abs(np.degrees(np.angle(np.exp(1j * (found.azimuth - truth))))) < 12.0
+    out, _ = turn_to_handle("mug", _sized(R @ rotation_about_y_np(np.pi), T, size), seen, R[:, 1])
+    assert float(relative_rotation_angle_np(out.rotation, R)) < np.radians(12.0)
+
+
+def test_a_few_points_out_of_the_wall_at_the_side_are_not_a_handle_facing_the_camera(mug):
+    seen, R, size, axis = _edge_on(mug, 0.0, 4)  # the handle to the right, seen side-on, 4 of its points left
+    h = float(T @ R[:, 1])
+    found = find_protrusion(seen, R[:, 1], axis, 0.5 * size[2], h - size[1] / 2, h + size[1] / 2,
+                            viewer=np.zeros(3))
+    assert not found.found
+
+
 def test_a_plain_cylinder_has_no_protrusion_and_too_few_points_give_no_axis():
     rng = np.random.default_rng(0)
     a = rng.uniform(-np.pi, 0.2, 3000)  # the side a camera sees
@@ -148,7 +187,7 @@ def test_the_visibility_test_registers_the_points_to_the_body_first(mug):
 @pytest.mark.parametrize("yaw", [30.0, 90.0])
 def test_the_mug_box_is_measured_from_its_body_axis(mug, yaw):
     """A sizing 20 % too wide across the handle and 15 % too short along it: the diameter comes from the fitted
-    axis; a seen handle's reach gives the length (and the centre follows), a hidden one keeps length and centre."""
+    axis; a seen handle's reach gives the length (and the centre follows), a hidden one the prior's proportions."""
     seen, R, size = _view(mug, yaw, 0.001)
     wrong = size * np.array([0.85, 1.0, 1.2])
     out, found = turn_to_handle("mug", _sized(R, T, wrong), seen, R[:, 1])
@@ -157,7 +196,9 @@ def test_the_mug_box_is_measured_from_its_body_axis(mug, yaw):
         assert found.found and abs(out.size[0] / size[0] - 1.0) < 0.05
         assert np.linalg.norm(out.translation - T) < 0.004
     else:  # the handle behind the body
-        assert not found.found and out.size[0] == max(wrong[0], out.size[2])
+        # hidden: at least as long as the prior's proportions make a box that wide (the sizing's 15 % short is not)
+        assert not found.found and out.size[0] == pytest.approx(out.size[2] * handle_yaw.prior_length_ratio("mug"))
+        assert abs(out.size[0] / size[0] - 1.0) < 0.05
         assert np.linalg.norm(out.translation - T) < 0.5 * (size[0] - size[2]) + 0.004  # placed behind (see below)
     # no fitted axis (too few points): nothing is measured
     no_axis = Protrusion(False, float("nan"), 0, 0, None)

@@ -22,6 +22,9 @@ PEAK_HALF_WIDTH_DEG = 25.0
 #: ``wall_sigmas`` for a cloud fused over views: its wall is thick (views whose depth disagrees by millimetres; on
 #: the DDS fusion test's mug, a robust std of 3.4-3.9 mm against a handle 2 cm out).
 FUSED_WALL_SIGMAS = 3.0
+#: A protrusion that faces the viewer is seen edge-on: a thin strip in front of the wall, few points. With a viewer
+#: given, candidates within FRONT_HALF_WIDTH_DEG of the azimuth towards it are found from FRONT_MIN_POINTS on.
+FRONT_HALF_WIDTH_DEG, FRONT_MIN_POINTS = 30.0, 3
 #: :func:`voted_direction`: a direction is voted once this many votes agree within HANDLE_VOTE_DEG of their median.
 MIN_HANDLE_VOTES, HANDLE_VOTE_DEG = 3, 15.0
 
@@ -43,7 +46,7 @@ def find_protrusion(points: np.ndarray, up: np.ndarray, centre: np.ndarray, radi
                     top: float, *, min_reach: float = 0.004, min_reach_share: float = 0.12,
                     max_reach: float = 1.3, low: float = 0.1, high: float = 0.95, min_points: int = 8,
                     min_share: float = 0.008, min_concentration: float = 0.6, axis: BodyAxis | None = None,
-                    wall_sigmas: float = 0.0) -> Protrusion:
+                    wall_sigmas: float = 0.0, viewer: np.ndarray | None = None) -> Protrusion:
     """Find a side protrusion of an upright solid of revolution in its observed points (N, 3).
 
     ``up`` (3,) is the axis direction; ``centre`` (3,) a first guess of a point on the axis, ``radius`` of the
@@ -55,6 +58,9 @@ def find_protrusion(points: np.ndarray, up: np.ndarray, centre: np.ndarray, radi
     candidates within PEAK_HALF_WIDTH_DEG of the histogram's peak number at least ``min_points`` and
     ``min_share`` of all points, and are at least ``min_concentration`` of all candidates. ``axis``: a body
     axis fitted elsewhere, in the (e1, e2) basis of :func:`horizontal_basis` (default: :func:`fit_body_axis`).
+    ``viewer`` (3,): where the points were seen from; a protrusion facing it is seen edge-on, so one is also
+    found when FRONT_MIN_POINTS candidates lie within FRONT_HALF_WIDTH_DEG of the azimuth towards it and make up
+    ``min_concentration`` of all candidates.
     """
     pts = np.asarray(points, np.float64).reshape(-1, 3)
     u = np.asarray(up, np.float64) / np.linalg.norm(up)
@@ -77,9 +83,13 @@ def find_protrusion(points: np.ndarray, up: np.ndarray, centre: np.ndarray, radi
         reach = max(reach, wall_sigmas * 1.4826 * float(np.median(np.abs(wall - np.median(wall)))))
     cand = (out > reach) & (out < max_reach * r) & band
     n_cand = int(cand.sum())
-    if n_cand < min_points:
-        return Protrusion(False, float("nan"), 0, n_cand, axis, f"{n_cand} points outside the wall < {min_points}")
     az = np.arctan2(d[cand, 1], d[cand, 0])
+    front = None
+    if viewer is not None and n_cand >= FRONT_MIN_POINTS:
+        front = _facing_viewer(az, d[cand], axis, np.asarray(viewer, np.float64), e1, e2, min_concentration)
+    if n_cand < min_points:
+        return front or Protrusion(False, float("nan"), 0, n_cand, axis,
+                                   f"{n_cand} points outside the wall < {min_points}")
     bins = int(round(360.0 / BIN_DEG))
     hist = np.bincount(((az + np.pi) / (2 * np.pi) * bins).astype(int) % bins, minlength=bins).astype(float)
     smooth = sum(np.roll(hist, k) for k in range(-SMOOTH_BINS, SMOOTH_BINS + 1))
@@ -88,10 +98,27 @@ def find_protrusion(points: np.ndarray, up: np.ndarray, centre: np.ndarray, radi
     n = int(near.sum())
     azimuth = float(np.angle(np.exp(1j * az[near]).mean()))
     if n < min_points or n < min_share * len(pts) or n < min_concentration * n_cand:
-        return Protrusion(False, azimuth, n, n_cand, axis,
-                          f"{n} of {n_cand} points outside the wall at the peak (of {len(pts)})")
+        return front or Protrusion(False, azimuth, n, n_cand, axis,
+                                   f"{n} of {n_cand} points outside the wall at the peak (of {len(pts)})")
     reach = float(np.percentile(np.linalg.norm(d[cand][near], axis=1), 95.0))
     return Protrusion(True, azimuth, n, n_cand, axis, reach=reach)
+
+
+def _facing_viewer(az: np.ndarray, d: np.ndarray, axis: BodyAxis, viewer: np.ndarray, e1: np.ndarray,
+                   e2: np.ndarray, min_concentration: float) -> Protrusion | None:
+    """The protrusion found among candidates (azimuths ``az``, offsets ``d`` (M, 2) from the axis) that face the
+    ``viewer``, when FRONT_MIN_POINTS of them do and they are ``min_concentration`` of all; else None."""
+    towards = np.array([viewer @ e1, viewer @ e2]) - axis.centre
+    if np.linalg.norm(towards) < 1e-9:
+        return None
+    facing = np.abs(np.angle(np.exp(1j * (az - np.arctan2(towards[1], towards[0]))))) \
+        <= np.radians(FRONT_HALF_WIDTH_DEG)
+    n = int(facing.sum())
+    if n < FRONT_MIN_POINTS or n < min_concentration * len(az):
+        return None
+    azimuth = float(np.angle(np.exp(1j * az[facing]).mean()))
+    reach = float(np.percentile(np.linalg.norm(d[facing], axis=1), 95.0))
+    return Protrusion(True, azimuth, n, len(az), axis, reason="faces the viewer", reach=reach)
 
 
 def box_body_axis(R: np.ndarray, t: np.ndarray, size: np.ndarray) -> np.ndarray:
@@ -104,21 +131,22 @@ def box_body_axis(R: np.ndarray, t: np.ndarray, size: np.ndarray) -> np.ndarray:
 
 
 def face_protrusion(R: np.ndarray, t: np.ndarray, size: np.ndarray, points: np.ndarray, up: np.ndarray,
-                    wall_sigmas: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, Protrusion]:
+                    wall_sigmas: float = 0.0, viewer: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Protrusion]:
     """(R, t, size, found): an upright box pose turned about its body axis so that its +X faces the protrusion.
 
     The box (R canonical -> frame, t its centre, ``size`` its metric extents) is a body of revolution whose
     diameter is the smaller of the x and z extents, with the protrusion along +X (:func:`box_body_axis`).
     ``points`` (N, 3) and ``up`` (3,) in the same frame. When a protrusion is found, +X points at it, the centre
     moves with the fitted axis, and the size is (larger, y, smaller) of x and z; otherwise the inputs come back
-    unchanged. ``wall_sigmas``: as :func:`find_protrusion`.
+    unchanged. ``wall_sigmas`` and ``viewer``: as :func:`find_protrusion`.
     """
     R, t = np.asarray(R, np.float64), np.asarray(t, np.float64)
     u = np.asarray(up, np.float64) / np.linalg.norm(up)
     sx, sy, sz = (float(v) for v in size)
     base = float(t @ u)
     found = find_protrusion(points, u, box_body_axis(R, t, size), 0.5 * min(sx, sz), base - 0.5 * sy,
-                            base + 0.5 * sy, wall_sigmas=wall_sigmas)
+                            base + 0.5 * sy, wall_sigmas=wall_sigmas, viewer=viewer)
     if not found.found:
         return R, t, np.asarray(size, np.float64), found
     e1, e2 = horizontal_basis(u)
@@ -169,7 +197,8 @@ def measured_body_box(R: np.ndarray, t: np.ndarray, size: np.ndarray, found: Pro
 
 
 def hidden_protrusion_box(R: np.ndarray, t: np.ndarray, size: np.ndarray, found: Protrusion, up: np.ndarray,
-                          away_share: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                          away_share: float, min_length_ratio: float = 0.0
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(R, t, size) of an upright box whose protrusion was not found (``found.found`` False, its body axis fitted;
     ``size`` as :func:`measured_body_box` gives it), the camera at the origin: +X turned away from the camera
     and the centre ``away_share`` of the way from the body axis to where a protrusion straight behind the body
@@ -186,6 +215,7 @@ def hidden_protrusion_box(R: np.ndarray, t: np.ndarray, size: np.ndarray, found:
         return R, t, size
     away /= np.linalg.norm(away)
     length, diameter = max(float(size[0]), float(size[2])), min(float(size[0]), float(size[2]))
+    length = max(length, min_length_ratio * diameter)
     R_new = np.stack((away, u, np.cross(away, u)), axis=1)
     return R_new, axis + away * away_share * 0.5 * (length - diameter), np.array([length, size[1], diameter])
 

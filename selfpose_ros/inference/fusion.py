@@ -368,7 +368,7 @@ class MultiViewFusion:
         # holds few handle points) above the wall's scatter; else where it was last seen; else the fit's yaw stands
         voted = track.voted_handle(up)
         sized, found = turn_to_handle(cat, sized, track.cloud.points, up, place_unseen=False,
-                                      wall_sigmas=FUSED_WALL_SIGMAS, known=track.handle, voted=voted)
+                                      wall_sigmas=FUSED_WALL_SIGMAS, known=track.handle, voted=voted, viewer=None)
         if found is not None and (found.found or voted is not None):
             track.handle = sized.rotation[:, 0].copy()
         check = check_size(cat, sized.size)
