@@ -218,10 +218,9 @@ def test_confidence_is_the_share_of_depth_the_posed_mesh_explains_not_the_cycle_
 
 
 def test_the_template_fit_decides_the_camera_from_a_wrong_network_yaw_and_from_a_right_one(tmp_path):
-    """Categories whose yaw the depth decides (TEMPLATE_FITTED): the template fit reports the camera's pose,
-    right whether the network's pose it started from was 120 degrees off or right, and says how far the network
-    was; a bowl stays the network's."""
-    assert TEMPLATE_FITTED == {"camera", "laptop"}
+    """TEMPLATE_FITTED (all but the mug): the template fit reports the camera's pose, right whether the network's
+    pose it started from was 120 degrees off or right, and says how far the network was; a bowl's too."""
+    assert TEMPLATE_FITTED == set(CATEGORIES) - {"mug"}
     cats = ("camera", "bowl")
     frame, instances, truth = _render(cats, 3)
     ckpt = tiny_checkpoint(tmp_path / "cam.pt", cats, image_size=S)[2]
@@ -241,7 +240,7 @@ def test_the_template_fit_decides_the_camera_from_a_wrong_network_yaw_and_from_a
                 assert e.extras["pose_source"] == "template"
                 deg = e.extras["network_deg"]
                 assert (deg > 90.0) if wrong else (deg < 15.0), deg
-            else:  # a bowl's yaw is free: never template-fitted
-                assert e.extras["pose_source"] == "network" and "network_deg" not in e.extras
+            else:  # a bowl's yaw is free: only its tilt is scored
+                assert err < 10.0 and e.extras["pose_source"] == "template"
         seen.add(inst.category)
     assert "camera" in seen
