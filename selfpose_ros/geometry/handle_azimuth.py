@@ -203,7 +203,8 @@ def hidden_protrusion_box(R: np.ndarray, t: np.ndarray, size: np.ndarray, found:
     ``size`` as :func:`measured_body_box` gives it), the camera at the origin: +X turned away from the camera
     and the centre ``away_share`` of the way from the body axis to where a protrusion straight behind the body
     would put it (half the box's length beyond the diameter). A protrusion in view is mostly found, so one that
-    is not lies behind more often than not. Without a fitted axis, or when one was found, the inputs come back.
+    is not lies behind more often than not. The box is at least ``min_length_ratio`` times its diameter long (its
+    length along the protrusion is unmeasured). Without a fitted axis, or when one was found, the inputs come back.
     """
     R, t, size = (np.asarray(a, np.float64) for a in (R, t, size))
     if found.found or found.axis is None or not np.isfinite(found.axis.radii).all():

@@ -19,7 +19,7 @@ extents of the predicted mesh (square cross-section for solids of revolution, ``
 through the category size policy (``shapes.size_ranges``); the translation is the centre of that mesh's box
 (the canonical convention).
 For every category but the mug (``TEMPLATE_FITTED``), the reported pose and size are the shipped template fit's
-(``inference.template_fit``: from 12 yaws and from the network's pose, the camera and the laptop held upright, the
+(``inference.template_fit``: from its yaws and from the network's pose, the camera and the laptop held upright, the
 camera's prior with four shape templates; ``extras["pose_source"]`` "template", ``extras["network_deg"]`` how far
 the network's own pose was); the network's pose is one start, kept where the depth fits it best. A mug keeps the
 network's pose, its box measured from its body axis and turned to its handle (``inference.handle_yaw``).
@@ -77,11 +77,11 @@ SIZE_SAMPLES = 2000
 UPRIGHT_POINTS = 500
 #: Categories without a handle: the shipped template fit (``inference.template_fit.template_fitter``:
 #: ``models/priors``, finer than the checkpoint's mesh, and shape templates) decides their pose and size, started
-#: from its own starts (12 yaws) and from the network's pose, whichever the depth fits best. Checking the network
-#: instead (the template reported only when it ended more than 15 degrees away) was right less often: held-out
-#: camera 54 % within 10°5cm against 62 %, laptop 72 % against 84 % (docs/training.md, stop 20). The bottle, bowl
-#: and can joined at stop 28: on five held-out sets their 10°5cm rose or held (shape set 96.2 -> 98.7 %, heavy shape
-#: set 73.1 -> 76.9 %). The mug keeps the network's pose, turned to the handle found in the depth.
+#: from its own yaws (12; one for a solid of revolution) and from the network's pose, whichever the depth fits best.
+#: Checking the network instead (the template reported only when it ended more than 15 degrees away) was right less
+#: often: held-out camera 54 % within 10°5cm against 62 %, laptop 72 % against 84 % (docs/training.md, stop 20). The
+#: bottle, bowl and can joined at stop 28: on five held-out sets their 10°5cm rose or held (shape set 96.2 -> 98.7 %,
+#: heavy shape set 73.1 -> 76.9 %). The mug keeps the network's pose, turned to the handle found in the depth.
 TEMPLATE_FITTED = frozenset(c for c in CATEGORIES if c not in HANDLE_CATEGORIES)
 
 
