@@ -33,6 +33,7 @@ from selfpose_ros.geometry.handle_azimuth import (
     hidden_protrusion_box,
     measured_body_box,
 )
+from selfpose_ros.geometry.mesh_box import mesh_box
 from selfpose_ros.geometry.upright import tilt_deg
 from selfpose_ros.inference.instance_geometry import SizedPose
 from selfpose_ros.shapes.priors import load_prior
@@ -87,8 +88,7 @@ def turn_to_handle(category: str, sized: SizedPose, points: np.ndarray, up: np.n
 def prior_length_ratio(category: str) -> float:
     """The shipped prior's box length along its handle (x) over its diameter (z): a hidden handle's box is at
     least this long (1.31 for the mug; held-out mugs span 1.24-1.49)."""
-    v = load_prior(category)[0]
-    extent = v.max(axis=0) - v.min(axis=0)
+    extent = mesh_box(load_prior(category)[0])[1]
     return float(extent[0] / extent[2])
 
 

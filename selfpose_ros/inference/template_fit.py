@@ -128,9 +128,9 @@ class TemplateFitter:
         if cat in UPRIGHT_SEARCHED and geo.up is not None and geo.support is not None:
             fit, shape, sized = self._upright_search(points, geo.up, starts, frame, free, geo, k)
         else:
+            yaws = {"num_yaw": REVOLUTION_YAWS} if SYMMETRY.get(cat) == "continuous_y" and starts else {}
             fit = fit_prior_to_points(shape.vertices, points, up_hint=geo.up, inlier_threshold=opts.inlier_threshold,
-                                      min_points=opts.min_inliers, scale_bounds=shape.bounds, starts=starts,
-                                      num_yaw=REVOLUTION_YAWS if SYMMETRY.get(cat) == "continuous_y" and starts else 12)
+                                      min_points=opts.min_inliers, scale_bounds=shape.bounds, starts=starts, **yaws)
             if fit.success and cat in MEASURED_HEIGHT and geo.up is not None and geo.support is not None \
                     and tilt_deg(fit.rotation, geo.up) > opts.upright_snap_deg:
                 fit = prefer_upright(shape.vertices, points, fit, geo.up, opts.inlier_threshold, shape.bounds,
