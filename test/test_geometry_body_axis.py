@@ -2,7 +2,13 @@
 
 import numpy as np
 
-from selfpose_ros.geometry.body_axis import centre_on_axis, fit_body_axis, horizontal_basis, points_axis_guess
+from selfpose_ros.geometry.body_axis import (
+    centre_on_axis,
+    fit_body_axis,
+    horizontal_basis,
+    plausible_axis,
+    points_axis_guess,
+)
 
 UP = np.array([0.0, -1.0, 0.0])  # camera y points down
 
@@ -50,3 +56,27 @@ def test_a_centre_far_off_the_body_comes_onto_its_axis_from_the_points_own_guess
     for far in (truth + np.array([0.0, 0.0, 0.06]), truth + np.array([0.2, 0.0, 0.0])):
         moved = centre_on_axis(pts, far, UP, 0.08, 0.1)
         assert np.linalg.norm((moved - truth)[[0, 2]]) < 0.002 and moved[1] == far[1]
+
+
+def _flat_wall(n=1500, seed=0):
+    """A flat wall 8 cm wide and 10 cm tall facing the camera 0.6 m away (a mask bled onto a box behind a mug)."""
+    rng = np.random.default_rng(seed)
+    return np.stack([rng.uniform(-0.04, 0.04, n), rng.uniform(-0.05, 0.05, n),
+                     0.6 + rng.normal(scale=0.001, size=n)], 1)
+
+
+def test_a_flat_wall_fits_a_circle_that_runs_away_and_is_not_believed():
+    """A straight wall fits a circle of any size: the fit runs metres off (75 m wide mugs at realism heavy)."""
+    pts = _flat_wall()
+    e1, e2 = horizontal_basis(UP)
+    start = np.array([0.0, 0.0, 0.64])
+    c0 = np.array([start @ e1, start @ e2])
+    axis = fit_body_axis(np.stack((pts @ e1, pts @ e2), 1), pts @ UP, c0, 0.04, -0.05, 0.05)
+    assert axis is not None and np.max(axis.radii) > 1.0  # what the fit does on its own
+    assert not plausible_axis(axis, c0, 0.04) and not plausible_axis(None, c0, 0.04)
+    side = _tapered_side()
+    truth = np.array([0.02, 0.0, 0.6])
+    good = fit_body_axis(np.stack((side @ e1, side @ e2), 1), side @ UP, np.array([truth @ e1, truth @ e2]) + 0.015,
+                         0.045, -0.05, 0.05)
+    assert plausible_axis(good, np.array([truth @ e1, truth @ e2]) + 0.015, 0.045)
+    assert np.array_equal(centre_on_axis(pts, start, UP, 0.04, 0.1), start)  # neither start's fit is believed

@@ -126,6 +126,21 @@ def test_a_plain_cylinder_has_no_protrusion_and_too_few_points_give_no_axis():
     assert fit_body_axis(np.zeros((5, 2)), np.zeros(5), np.zeros(2), 0.04, 0.0, 0.1) is None
 
 
+def test_a_flat_wall_gives_no_axis_and_leaves_the_box_as_sized():
+    """A mask that bled onto a flat background gives a straight wall, whose circle fit runs away (a 75 m wide mug
+    at realism heavy before ``plausible_axis``): no axis, and the sized box is kept."""
+    rng = np.random.default_rng(0)
+    wall = np.stack([rng.uniform(-0.04, 0.04, 1500), rng.uniform(-0.05, 0.05, 1500),
+                     0.6 + rng.normal(scale=0.001, size=1500)], 1)
+    up = np.array([0.0, -1.0, 0.0])
+    found = find_protrusion(wall, up, np.array([0.0, 0.0, 0.64]), 0.04, -0.05, 0.05)
+    assert not found.found and found.axis is None and "ran away" in found.reason
+    R = np.diag([1.0, -1.0, -1.0])  # standing, canonical +Y up
+    size = np.array([0.11, 0.1, 0.08])
+    out, found = turn_to_handle("mug", _sized(R, np.array([0.0, 0.0, 0.64]), size), wall, up)
+    assert found.axis is None and np.allclose(out.size, size[[0, 1, 2]])
+
+
 def _sized(R, t, size):
     fit = AxisScaleFit(R, t, np.ones(3), 1.0, 1.0, 0)
     return SizedPose(R, t, np.asarray(size, float), fit)

@@ -20,6 +20,13 @@ RADIUS_BANDS = 5
 GATE_SHRINK = 0.7
 #: The centroid of the half of a circle that faces the camera lies this share of the radius in front of the centre.
 SEEN_WALL_DEPTH = 2.0 / np.pi
+#: A fitted axis is believed when its centre moved at most MAX_AXIS_SHIFT start radii and no band's radius grew
+#: past MAX_RADIUS_GROWTH start radii (:func:`plausible_axis`). A partial, noisy wall that is nearly straight fits a
+#: circle of any size: on the heavy shape set such fits ran off by up to 29 m and gave mugs 75 m wide. Right fits
+#: from a box posed at a wrong yaw move up to about 0.65 start radii.
+MAX_AXIS_SHIFT, MAX_RADIUS_GROWTH = 3.0, 3.0
+#: :func:`centre_on_axis` moves a centre by at most this many start radii.
+ON_AXIS_SHIFT = 0.5
 
 
 @dataclass(frozen=True)
@@ -95,15 +102,26 @@ def fit_body_axis(xy: np.ndarray, heights: np.ndarray, centre0: np.ndarray, radi
     return BodyAxis(c, radii, edges, rms, int(keep.sum()))
 
 
+def plausible_axis(axis: BodyAxis | None, centre0: np.ndarray, radius0: float, max_shift: float = MAX_AXIS_SHIFT
+                   ) -> bool:
+    """Whether ``axis`` (a :func:`fit_body_axis` result from ``centre0`` (2,) and ``radius0``) stayed near its
+    start: finite, its centre within ``max_shift`` x ``radius0`` of ``centre0``, no radius above
+    MAX_RADIUS_GROWTH x ``radius0``."""
+    if axis is None or not (np.all(np.isfinite(axis.centre)) and np.all(np.isfinite(axis.radii))):
+        return False
+    return bool(np.linalg.norm(axis.centre - np.asarray(centre0, np.float64)) <= max_shift * radius0
+                and np.max(axis.radii) <= MAX_RADIUS_GROWTH * radius0)
+
+
 def centre_on_axis(points: np.ndarray, centre: np.ndarray, up: np.ndarray, radius: float, height: float
                    ) -> np.ndarray:
     """``centre`` (3,) of an upright solid of revolution moved across ``up`` onto the axis fitted to its observed
     points (N, 3), ``radius`` and ``height`` (metres) its size so far (the camera at the origin).
 
     The axis is fitted from two starts: ``centre`` with ``radius``, and the points' own guess, which needs no fit
-    (:func:`points_axis_guess`). Of the fits that moved at most half their start radius, the one the wall points
-    follow best (median radial residual) is taken; when neither did, ``centre`` stays where it was (a partial view
-    can hold too little of the wall)."""
+    (:func:`points_axis_guess`). Of the fits that moved at most half their start radius and did not double it, the
+    one the wall points follow best (median radial residual) is taken; when neither did, ``centre`` stays where it
+    was (a partial view can hold too little of the wall)."""
     u = np.asarray(up, np.float64) / np.linalg.norm(up)
     c = np.asarray(centre, np.float64)
     pts = np.asarray(points, np.float64).reshape(-1, 3)
@@ -119,7 +137,7 @@ def centre_on_axis(points: np.ndarray, centre: np.ndarray, up: np.ndarray, radiu
         if not r0 > 0:
             continue
         axis = fit_body_axis(xy, h, start, r0, base - 0.5 * height, base + 0.5 * height)
-        if axis is None or not np.all(np.isfinite(axis.centre)) or np.linalg.norm(axis.centre - start) > 0.5 * r0:
+        if not plausible_axis(axis, start, r0, ON_AXIS_SHIFT):
             continue
         score = float(np.median(np.abs(np.linalg.norm(xy - axis.centre, axis=1) - axis.radius_at(h))))
         if score < best_score:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from selfpose_ros.geometry.body_axis import BodyAxis, fit_body_axis, horizontal_basis
+from selfpose_ros.geometry.body_axis import BodyAxis, fit_body_axis, horizontal_basis, plausible_axis
 
 #: Width (degrees) of the azimuth histogram's bins, and its smoothing window's half width (bins).
 BIN_DEG, SMOOTH_BINS = 5.0, 2
@@ -57,7 +57,8 @@ def find_protrusion(points: np.ndarray, up: np.ndarray, centre: np.ndarray, radi
     cloud fused over views whose depth disagrees by millimetres has a thick wall). The protrusion is found when the
     candidates within PEAK_HALF_WIDTH_DEG of the histogram's peak number at least ``min_points`` and
     ``min_share`` of all points, and are at least ``min_concentration`` of all candidates. ``axis``: a body
-    axis fitted elsewhere, in the (e1, e2) basis of :func:`horizontal_basis` (default: :func:`fit_body_axis`).
+    axis fitted elsewhere, in the (e1, e2) basis of :func:`horizontal_basis` (default: :func:`fit_body_axis`, not
+    found when it is not :func:`plausible_axis`).
     ``viewer`` (3,): where the points were seen from; a protrusion facing it is seen edge-on, so one is also
     found when FRONT_MIN_POINTS candidates lie within FRONT_HALF_WIDTH_DEG of the azimuth towards it and make up
     ``min_concentration`` of all candidates.
@@ -70,6 +71,8 @@ def find_protrusion(points: np.ndarray, up: np.ndarray, centre: np.ndarray, radi
     if axis is None:
         c0 = np.array([np.asarray(centre) @ e1, np.asarray(centre) @ e2])
         axis = fit_body_axis(xy, h, c0, radius, bottom, top)
+        if axis is not None and not plausible_axis(axis, c0, radius):
+            return Protrusion(False, float("nan"), 0, 0, None, "the body axis fit ran away from the body")
     if axis is None:
         return Protrusion(False, float("nan"), 0, 0, None, "too few points on the body's wall")
     d = xy - axis.centre

@@ -63,6 +63,7 @@ from selfpose_ros.inference.estimator import InstanceResult, SolverOptions, reso
 from selfpose_ros.inference.handle_yaw import handle_extras, turn_to_handle
 from selfpose_ros.inference.instance_geometry import FrameGeometry, SizedPose, frame_geometry, size_and_pose
 from selfpose_ros.inference.mask_on_plane import lacks_depth, mask_on_plane
+from selfpose_ros.inference.prior_fit_estimator import template_estimate
 from selfpose_ros.inference.template_fit import template_fitter
 from selfpose_ros.inference.upright_preference import prefer_upright
 from selfpose_ros.model.camera import downsample_mask
@@ -130,8 +131,8 @@ class CSEEstimator:
         mode = "" if use_depth else ", RGB only"
         self.name = f"cse ({checkpoint}, {len(self.categories)} categories{mode})"
         self._scales = dict(self.ckpt.extra.get("typical_scale") or {})
-        self._templates = {c: template_fitter(c, options)  # TEMPLATE_FITTED's shipped priors and templates
-                           for c in self.categories if c in TEMPLATE_FITTED}
+        self._templates = {c: template_fitter(c, options)  # shipped priors and templates: TEMPLATE_FITTED's fit,
+                           for c in self.categories}  # and every category's depth-only fallback
         #: seconds of the last estimate() per stage: crop, model (the network forward), solve
         self.last_timings: dict[str, float] = {}
 
@@ -181,8 +182,8 @@ class CSEEstimator:
                 c.depth = np.zeros_like(c.depth)
             cells = downsample_mask(torch.from_numpy(c.mask[None].astype(np.float32)), FEATURE_STRIDE)
             if int(cells.sum()) < self.min_cells:
-                results[k] = InstanceResult(inst, None, f"mask too small for the model: {int(cells.sum())} "
-                                                        f"feature cells < {self.min_cells}")
+                small = f"mask too small for the model: {int(cells.sum())} feature cells < {self.min_cells}"
+                results[k] = self._depth_only(frame, inst, geo, k, small)
                 continue
             crops.append(c)
             net_depths.append(net_depth)
@@ -228,7 +229,7 @@ class CSEEstimator:
             fit, _ = self.correspondence_fit(q, ok, crop)
             method = "ransac_umeyama"
             if not fit.success:
-                return InstanceResult(inst, None, f"{method}: {fit.failure_reason}")
+                return self._depth_only(frame, inst, geo, k, f"{method}: {fit.failure_reason}")
             R, t, size = fit.rotation, fit.translation + fit.scale * fit.rotation @ centre, fit.scale * extents
             if self.options.icp:
                 obs = geo.points(frame, k)
@@ -244,9 +245,11 @@ class CSEEstimator:
                 R, t, size, top_visible = sized.rotation, sized.translation, sized.size, sized.top_visible
                 fitness = sized.fit.fitness
         else:
-            if self.use_depth and lacks_depth(frame, geo, k, self.options.min_inliers):
-                stood = mask_on_plane(inst, verts, frame, geo, k, f"{int(ok.sum())} depth correspondences < "
-                                                                   f"min_inliers {self.options.min_inliers}")
+            why = f"{int(ok.sum())} depth correspondences < min_inliers {self.options.min_inliers}"
+            if self.use_depth and not lacks_depth(frame, geo, k, self.options.min_inliers):
+                return self._depth_only(frame, inst, geo, k, why)  # the depth is there; the network's cells not
+            if self.use_depth:
+                stood = mask_on_plane(inst, verts, frame, geo, k, why)
                 if stood is not None and stood.estimate is not None:
                     return stood  # else PnP, from a typical size, as without a plane
             solved = self._pnp_solve(out, j, crop, inst.category, centre, extents)
@@ -255,6 +258,8 @@ class CSEEstimator:
             fit, method, R, t, size = solved
         check = check_size(inst.category, size)
         if check.size is None:
+            if method == "ransac_umeyama":
+                return self._depth_only(frame, inst, geo, k, f"{method}: {check.failure}")
             return InstanceResult(inst, None, f"{method}: {check.failure}")
         R = snap_if_upright(R, geo.up, self.options.upright_snap_deg)  # keeps yaw and box centre
         score = confidence_score(fitness, float(fit.inlier_ratio), mean_conf) * check.confidence_factor
@@ -271,6 +276,19 @@ class CSEEstimator:
                                  inlier_ratio=fit.inlier_ratio, num_correspondences=fit.num_correspondences,
                                  extras=extras)
         return InstanceResult(inst, est)
+
+    def _depth_only(self, frame: RGBDFrame, inst: Instance, geo: FrameGeometry, k: int, why: str
+                    ) -> InstanceResult:
+        """Instance ``k``'s estimate when the network's correspondences gave none (``why``): the depth-only
+        baseline's (``template_estimate``; ``extras["method"]`` "depth_only"), or, without depth or when that fails
+        too, no estimate with both reasons."""
+        if not self.use_depth:
+            return InstanceResult(inst, None, why)
+        done = template_estimate(self._templates[inst.category], frame, inst, geo, k, self.options)
+        if done.estimate is None:
+            return InstanceResult(inst, None, f"{why}; depth only: {done.failure}")
+        done.estimate.extras.update(method="depth_only", pose_source="template", network_failure=why)
+        return done
 
     def _network_sized(self, frame: RGBDFrame, category: str, geo: FrameGeometry, k: int, verts: np.ndarray,
                        obs: np.ndarray, fit: PoseFit) -> tuple[SizedPose, Protrusion | None]:

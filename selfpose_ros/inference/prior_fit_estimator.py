@@ -23,7 +23,7 @@ from selfpose_ros.inference.estimator import InstanceResult, SolverOptions, snap
 from selfpose_ros.inference.handle_yaw import handle_extras
 from selfpose_ros.inference.instance_geometry import FrameGeometry, frame_geometry
 from selfpose_ros.inference.mask_on_plane import lacks_depth, mask_on_plane
-from selfpose_ros.inference.template_fit import MAX_POINTS, template_fitter
+from selfpose_ros.inference.template_fit import MAX_POINTS, TemplateFitter, template_fitter
 from selfpose_ros.pose_types import ObjectPoseEstimate
 from selfpose_ros.shapes.size_ranges import check_size
 
@@ -53,23 +53,32 @@ class PriorFitEstimator:
         return [self._one(frame, inst, geo, k) for k, inst in enumerate(instances)]
 
     def _one(self, frame: RGBDFrame, inst: Instance, geo: FrameGeometry, k: int) -> InstanceResult:
-        cat = inst.category
-        done = self.fitters[cat].fit(frame, geo, k)
-        if isinstance(done, str):
-            stood = mask_on_plane(inst, self.fitters[cat].shapes[0].vertices, frame, geo, k, done) \
-                if lacks_depth(frame, geo, k, self.options.min_inliers) else None
-            return stood or InstanceResult(inst, None, done)
-        sized, fit = done.sized, done.fit
-        check = check_size(cat, sized.size)
-        if check.size is None:
-            return InstanceResult(inst, None, check.failure)
-        est = ObjectPoseEstimate(
-            category=cat, instance=inst.instance,
-            R=snap_if_upright(sized.rotation, geo.up, self.options.upright_snap_deg), t=sized.translation,
-            scale=float(np.linalg.norm(check.size)), size=check.size,
-            confidence=fit.confidence * check.confidence_factor,
-            inlier_ratio=fit.inlier_ratio, num_correspondences=fit.num_correspondences,
-            extras={**geo.extras(k), "size_factor": check.factor, "size_clamped": check.clamped,
-                    "top_visible": sized.top_visible, "fitness": sized.fit.fitness, **handle_extras(done.handle)},
-        )
-        return InstanceResult(inst, est)
+        return template_estimate(self.fitters[inst.category], frame, inst, geo, k, self.options)
+
+
+def template_estimate(fitter: TemplateFitter, frame: RGBDFrame, inst: Instance, geo: FrameGeometry, k: int,
+                      options: SolverOptions) -> InstanceResult:
+    """Instance ``k``'s depth-only estimate: ``fitter``'s fit of its category's prior to the instance's own depth,
+    sized, turned to its handle and put through the size policy; stood on the support plane from its mask when it
+    has too little depth (``mask_on_plane``). The baseline's estimate, and the learned back-end's when its
+    correspondences give none."""
+    cat = inst.category
+    done = fitter.fit(frame, geo, k)
+    if isinstance(done, str):
+        stood = mask_on_plane(inst, fitter.shapes[0].vertices, frame, geo, k, done) \
+            if lacks_depth(frame, geo, k, options.min_inliers) else None
+        return stood or InstanceResult(inst, None, done)
+    sized, fit = done.sized, done.fit
+    check = check_size(cat, sized.size)
+    if check.size is None:
+        return InstanceResult(inst, None, check.failure)
+    est = ObjectPoseEstimate(
+        category=cat, instance=inst.instance,
+        R=snap_if_upright(sized.rotation, geo.up, options.upright_snap_deg), t=sized.translation,
+        scale=float(np.linalg.norm(check.size)), size=check.size,
+        confidence=fit.confidence * check.confidence_factor,
+        inlier_ratio=fit.inlier_ratio, num_correspondences=fit.num_correspondences,
+        extras={**geo.extras(k), "size_factor": check.factor, "size_clamped": check.clamped,
+                "top_visible": sized.top_visible, "fitness": sized.fit.fitness, **handle_extras(done.handle)},
+    )
+    return InstanceResult(inst, est)
