@@ -216,7 +216,7 @@ def test_warm_up_runs_every_batch_size_and_leaves_estimates_unchanged(checkpoint
 
 
 def test_pnp_distances_that_contradict_the_masks_apparent_size_are_named():
-    from selfpose_ros.inference.cse_estimator import pnp_distance_check
+    from selfpose_ros.geometry.pnp import pnp_distance_check
 
     mask = np.zeros((128, 128), bool)
     mask[40:80, 34:64] = True  # 40 x 30 px: diagonal 50 px

@@ -93,3 +93,20 @@ def pnp_ransac(
                    inlier_ratio=ratio, confidence=sample_confidence(ratio, sample, max_iterations),
                    num_correspondences=n, iterations=max_iterations,
                    extras={"reprojection_rmse_px": float(np.sqrt(np.mean(err[mask] ** 2)))})
+
+
+def pnp_distance_check(z: float, scale: float, mask: np.ndarray, fx: float, max_factor: float = 2.0) -> str | None:
+    """Why a PnP distance ``z`` (metres) is implausible, or None.
+
+    An object of box diagonal ``scale`` metres whose mask's box spans ``d`` pixels diagonally lies at about
+    ``fx * scale / d``; degenerate keypoints (all near one pixel) put PnP tens of metres away instead.
+    """
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if not len(rows):
+        return "empty mask"
+    diag_px = float(np.hypot(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1))
+    expected = fx * scale / diag_px
+    if not (np.isfinite(z) and expected / max_factor <= z <= expected * max_factor):
+        return (f"distance {z:.2f} m disagrees with the mask's apparent size (about {expected:.2f} m for a "
+                f"{scale:.2f} m object)")
+    return None
