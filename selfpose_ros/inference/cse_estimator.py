@@ -262,7 +262,7 @@ class CSEEstimator:
             fit, method, R, t, size = solved
         check = check_size(inst.category, size)
         if check.size is None:
-            if method == "ransac_umeyama":
+            if method == "ransac_umeyama":  # PnP ran for want of depth: the depth-only fit would have none either
                 return self._depth_only(frame, inst, geo, k, f"{method}: {check.failure}")
             return InstanceResult(inst, None, f"{method}: {check.failure}")
         R = snap_if_upright(R, geo.up, self.options.upright_snap_deg)  # keeps yaw and box centre

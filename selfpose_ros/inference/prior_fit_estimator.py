@@ -50,10 +50,8 @@ class PriorFitEstimator:
         """Fit every instance of the frame (one support-plane search and surface selection per frame)."""
         geo = frame_geometry(frame, instances, use_support_plane=self.options.support_plane,
                              reach=self.options.reach())
-        return [self._one(frame, inst, geo, k) for k, inst in enumerate(instances)]
-
-    def _one(self, frame: RGBDFrame, inst: Instance, geo: FrameGeometry, k: int) -> InstanceResult:
-        return template_estimate(self.fitters[inst.category], frame, inst, geo, k, self.options)
+        return [template_estimate(self.fitters[inst.category], frame, inst, geo, k, self.options)
+                for k, inst in enumerate(instances)]
 
 
 def template_estimate(fitter: TemplateFitter, frame: RGBDFrame, inst: Instance, geo: FrameGeometry, k: int,
